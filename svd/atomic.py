@@ -1,0 +1,41 @@
+"""Atomic file writes: a crash never leaves a half-written file behind.
+
+Everything the project writes (models, checkpoints, feature cache, labels,
+JSON results) goes to a temporary file in the destination's folder first and
+is then renamed over the destination, which POSIX makes atomic.
+"""
+import contextlib
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def replacing(path):
+    """Yield a temporary path next to `path`; on success rename it to `path`, on error delete it."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    os.close(handle)
+    try:
+        yield pathlib.Path(temp)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def write_text_atomic(path, text):
+    """Write `text` (UTF-8) to `path` atomically."""
+    with replacing(path) as temp:
+        temp.write_text(text, encoding="utf-8")
+
+
+def save_npz_atomic(path, arrays):
+    """Save a dict of arrays as an uncompressed `.npz` at `path` atomically."""
+    with replacing(path) as temp:
+        with open(temp, "wb") as out:
+            np.savez(out, **arrays)

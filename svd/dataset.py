@@ -1,0 +1,83 @@
+"""Annotated corpora in the Jamendo layout, loaded as per-song spectrograms and frame targets.
+
+    DIR/audio/<file>            any format svd.audio reads
+    DIR/labels/<stem>.lab       'start end sing|nosing' per line (svd/labels.py)
+    DIR/filelists/<split>       one audio file name per line; any split names,
+                                so k-fold cross-validation is a set of filelists
+
+Songs shorter than one network excerpt (115 frames, 1.67 s) are refused with a
+message: most of such an excerpt would be padding, and a song that short is
+almost always the wrong file.
+"""
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from svd import cache, labels, spectrum
+from svd.errors import InputError
+from svd.progress import Progress
+
+EXCERPT_FRAMES = 115  # paper Sec. 3.3: ~1.6 s of context, labelled at the centre
+
+
+@dataclasses.dataclass
+class Song:
+    """One annotated recording.
+
+    name: audio file name; linear: (frames, 513) float32 magnitudes;
+    targets: (frames,) uint8 voice per frame; duration_s: length in seconds.
+    """
+    name: str
+    linear: np.ndarray
+    targets: np.ndarray
+    duration_s: float
+
+
+def read_filelist(data_dir, split):
+    """Audio file names listed in DIR/filelists/<split> (blank lines and '#' comments skipped)."""
+    data_dir = pathlib.Path(data_dir)
+    listing = data_dir / "filelists" / split
+    if not listing.is_file():
+        found = sorted(p.name for p in (data_dir / "filelists").glob("*")) if (data_dir / "filelists").is_dir() else []
+        hint = f"available: {', '.join(found)}" if found else f"create {data_dir / 'filelists'} with one file per split"
+        raise InputError(f"{listing}: filelist not found ({hint}); check --data and the split name.")
+    names = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()]
+    names = [name for name in names if name and not name.startswith("#")]
+    if not names:
+        raise InputError(f"{listing}: the filelist is empty; list one audio file name per line.")
+    for number, name in enumerate(names, start=1):
+        if not (data_dir / "audio" / name).is_file():
+            raise InputError(f"{listing}: entry {name!r} has no file {data_dir / 'audio' / name}; "
+                             "fix the name or add the audio file.")
+    return names
+
+
+def load_song(data_dir, name, cache_dir):
+    """Load one song's spectrogram (cached) and its frame targets. Returns (Song, cache_hit)."""
+    data_dir = pathlib.Path(data_dir)
+    audio_path = data_dir / "audio" / name
+    segments = labels.read_lab(data_dir / "labels" / (pathlib.Path(name).stem + ".lab"))
+    linear, duration_s, hit = cache.linear_spectrogram(audio_path, cache_dir)
+    require_excerpt_length(audio_path, len(linear))
+    return Song(name, linear, labels.frame_targets(segments, len(linear)), duration_s), hit
+
+
+def require_excerpt_length(path, n_frames):
+    """Refuse audio with fewer frames than one network excerpt."""
+    if n_frames < EXCERPT_FRAMES:
+        need_s = ((EXCERPT_FRAMES - 1) * spectrum.HOP_SAMPLES + spectrum.FRAME_SAMPLES) / spectrum.SAMPLE_RATE_HZ
+        raise InputError(f"{path}: audio has {n_frames} frames, shorter than one {need_s:.2f} s network "
+                         "excerpt; use a longer recording or remove it from the filelist.")
+
+
+def load_split(data_dir, split, cache_dir=None, quiet=False):
+    """All songs of a split, in filelist order: a list of Song."""
+    cache_dir = cache_dir or cache.default_dir()
+    names = read_filelist(data_dir, split)
+    songs = []
+    with Progress(f"features {split}", len(names), "songs", quiet=quiet) as bar:
+        for name in names:
+            songs.append(load_song(data_dir, name, cache_dir)[0])
+            bar.update(len(songs))
+    return songs

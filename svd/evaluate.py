@@ -1,0 +1,106 @@
+"""Frame-wise evaluation (paper Sec. 5.2): median smoothing, threshold, counts, error/recall/specificity.
+
+Per-frame probabilities of each song are smoothed with a sliding median over
+800 ms (56 frames at 70 frames/s), then compared with a threshold: a frame is
+predicted as voice when its smoothed probability is >= the threshold. True
+and false positives and negatives are summed over all songs of a split before
+the measures are computed, so long songs weigh more than short ones.
+
+The threshold is chosen on the validation split (minimum error) and applied
+to the test split. The search is exact: the smoothed probabilities of the
+split are sorted once, and every threshold that separates two distinct
+values is scored with cumulative counts in O(n log n).
+"""
+import numpy as np
+import scipy.ndimage
+
+from svd.spectrum import FRAME_RATE_HZ
+
+SMOOTH_S = 0.8  # paper Sec. 5.2, following Lehner et al.
+SMOOTH_FRAMES = int(round(SMOOTH_S * FRAME_RATE_HZ))  # 56
+
+
+def median_smooth(probabilities, window_frames=SMOOTH_FRAMES):
+    """Sliding median: (frames,) -> (frames,) float32.
+
+    Output frame i is the median-rank element (index window//2 of the sorted
+    window, the upper median for an even window) of the frames
+    i - window//2 .. i + window - window//2 - 1; beyond the song's ends the
+    first and last values are repeated.
+    """
+    return scipy.ndimage.median_filter(np.asarray(probabilities, np.float32), size=window_frames,
+                                       mode="nearest")
+
+
+def confusion(predicted, targets):
+    """Counts (tp, fp, tn, fn) of boolean predictions against 0/1 targets, as Python ints."""
+    predicted = np.asarray(predicted, bool)
+    targets = np.asarray(targets, bool)
+    tp = int(np.sum(predicted & targets))
+    fp = int(np.sum(predicted & ~targets))
+    fn = int(np.sum(~predicted & targets))
+    return tp, fp, len(targets) - tp - fp - fn, fn
+
+
+def measures(tp, fp, tn, fn):
+    """Error, recall, specificity, precision, F-measure from counts (fractions; 0.0 where undefined)."""
+    def ratio(numerator, denominator):
+        return numerator / denominator if denominator else 0.0
+    recall = ratio(tp, tp + fn)
+    precision = ratio(tp, tp + fp)
+    return {
+        "error": ratio(fp + fn, tp + fp + tn + fn),
+        "recall": recall,
+        "specificity": ratio(tn, tn + fp),
+        "precision": precision,
+        "f1": ratio(2 * precision * recall, precision + recall),
+        "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+    }
+
+
+def evaluate_at(smoothed, targets, threshold):
+    """Measures for one split at a given threshold.
+
+    smoothed, targets: lists of per-song (frames,) arrays (smoothed probabilities, 0/1 targets).
+    """
+    counts = np.zeros(4, np.int64)
+    for probabilities, truth in zip(smoothed, targets):
+        # float64: a midpoint threshold must not round onto a float32 neighbour.
+        counts += confusion(np.asarray(probabilities, np.float64) >= threshold, truth)
+    result = measures(*(int(c) for c in counts))
+    result["threshold"] = float(threshold)
+    return result
+
+
+def best_threshold(smoothed, targets):
+    """The threshold with the fewest errors over a split, and that error count.
+
+    Candidates are the midpoints between consecutive distinct probabilities,
+    plus one below the smallest (everything is voice) and one above the
+    largest (nothing is voice). Ties go to the lowest candidate.
+    Returns (threshold, errors).
+    """
+    probabilities = np.concatenate([np.asarray(p, np.float64) for p in smoothed])
+    truth = np.concatenate([np.asarray(t, bool) for t in targets])
+    order = np.argsort(probabilities, kind="stable")
+    probabilities, truth = probabilities[order], truth[order]
+    distinct = np.flatnonzero(np.diff(probabilities) > 0) + 1  # first index of each new value
+    starts = np.concatenate([[0], distinct, [len(probabilities)]])
+    # A threshold just below sorted position s predicts positions >= s as voice:
+    # errors = positives below s (missed) + negatives from s on (false alarms).
+    positives_below = np.concatenate([[0], np.cumsum(truth)])[starts]
+    negatives_from = (~truth).sum() - np.concatenate([[0], np.cumsum(~truth)])[starts]
+    errors = positives_below + negatives_from
+    best = int(np.argmin(errors))
+    return _candidate(probabilities, starts, best), int(errors[best])
+
+
+def _candidate(sorted_probabilities, starts, k):
+    """Threshold value for candidate k: midpoint below sorted_probabilities[starts[k]]."""
+    n = len(sorted_probabilities)
+    if k == 0:
+        return float(sorted_probabilities[0] - 1e-6) if n else 0.5
+    below = sorted_probabilities[starts[k] - 1]
+    if starts[k] == n:
+        return float(below + 1e-6)
+    return float((below + sorted_probabilities[starts[k]]) / 2)

@@ -1,0 +1,96 @@
+"""Singing-voice annotations: `.lab` files <-> segments <-> per-frame targets.
+
+A `.lab` file (Jamendo corpus format, Ramona et al.) has one segment per line,
+`start end label`, times in seconds, label `sing` or `nosing`. Segments must be
+sorted and must not overlap; time not covered by any segment counts as nosing.
+A frame's target is the label at its centre time (see svd/spectrum.py for the
+framing convention): 1 if some sing segment has start <= t < end, else 0.
+"""
+import pathlib
+
+import numpy as np
+
+from svd.atomic import write_text_atomic
+from svd.errors import InputError
+from svd.spectrum import frame_times_s
+
+LABEL_WORDS = ("sing", "nosing")
+
+
+def read_lab(path):
+    """Parse a `.lab` file into a list of (start_s, end_s, is_sing) tuples."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: label file not found; every audio file needs "
+                         f"labels/<name>.lab with 'start end sing|nosing' lines.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file; save the labels as plain text.") from None
+    segments = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        segments.append(_parse_line(path, number, line))
+    _check_order(path, segments)
+    return [(start, end, label == "sing") for start, end, label, _ in segments]
+
+
+def _parse_line(path, number, line):
+    fields = line.split()
+    where = f"{path}, line {number}"
+    if len(fields) != 3:
+        raise InputError(f"{where}: expected 'start end sing|nosing', got {line.strip()!r}; fix the line.")
+    try:
+        start, end = float(fields[0]), float(fields[1])
+    except ValueError:
+        raise InputError(f"{where}: start and end must be numbers of seconds, got {line.strip()!r}; "
+                         "fix the line.") from None
+    if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end <= start:
+        raise InputError(f"{where}: need 0 <= start < end, got {line.strip()!r}; fix the times.")
+    if fields[2] not in LABEL_WORDS:
+        raise InputError(f"{where}: unknown label {fields[2]!r}; use 'sing' or 'nosing'.")
+    return start, end, fields[2], number
+
+
+def _check_order(path, segments):
+    for (_, previous_end, _, _), (start, _, _, number) in zip(segments, segments[1:]):
+        if start < previous_end - 1e-9:
+            raise InputError(f"{path}, line {number}: segment starts at {start:g} s, before the previous "
+                             f"one ends ({previous_end:g} s); sort the segments and remove overlaps.")
+
+
+def frame_targets(segments, n_frames):
+    """Per-frame voice targets: (n_frames,) uint8, 1 where the frame centre lies in a sing segment."""
+    times = frame_times_s(n_frames)
+    targets = np.zeros(n_frames, np.uint8)
+    for start, end, is_sing in segments:
+        if is_sing:
+            targets[(times >= start) & (times < end)] = 1
+    return targets
+
+
+def frames_to_segments(is_sing, duration_s):
+    """Contiguous segments covering [0, duration_s] from per-frame decisions.
+
+    is_sing: (n_frames,) bool. A boundary is placed halfway between the centres
+    of two frames that disagree, so that reading the segments back with
+    `frame_targets` gives `is_sing` again.
+    Returns a list of (start_s, end_s, is_sing).
+    """
+    is_sing = np.asarray(is_sing, bool)
+    if len(is_sing) == 0:
+        return [(0.0, duration_s, False)]
+    times = frame_times_s(len(is_sing))
+    changes = np.flatnonzero(is_sing[1:] != is_sing[:-1]) + 1
+    bounds = [0.0] + [float((times[i - 1] + times[i]) / 2) for i in changes] + [duration_s]
+    starts = [0] + list(changes)
+    return [(bounds[k], bounds[k + 1], bool(is_sing[starts[k]])) for k in range(len(starts))]
+
+
+def write_lab(path, segments):
+    """Write segments as a `.lab` file (3 decimals), atomically (temp file, then rename)."""
+    lines = "".join(f"{start:.3f} {end:.3f} {'sing' if sing else 'nosing'}\n"
+                    for start, end, sing in segments)
+    write_text_atomic(path, lines)
+

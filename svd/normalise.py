@@ -1,0 +1,44 @@
+"""Per-band standardisation of log-mel input (paper Sec. 3.1: zero mean, unit variance over the training set).
+
+The statistics come from every frame of the unaugmented training songs and
+are stored with the model. They are accumulated in float64 with a shifted
+sum of squares (shift = first song's band means), which avoids the
+cancellation of the naive E[x^2] - E[x]^2 in float32.
+"""
+import numpy as np
+
+from svd import spectrum
+
+
+def band_statistics(log_mels):
+    """Mean and standard deviation per mel band over all frames of all songs.
+
+    log_mels: iterable of (frames, 80) float32 arrays.
+    Returns (mean, std), each (80,) float32; std is floored at 1e-6 so that a
+    constant band cannot divide by zero.
+    """
+    shift = total = squares = None
+    count = 0
+    for log_mel in log_mels:
+        values = np.asarray(log_mel, np.float64)
+        if shift is None:
+            shift = values.mean(axis=0)
+            total = np.zeros_like(shift)
+            squares = np.zeros_like(shift)
+        centred = values - shift
+        total += centred.sum(axis=0)
+        squares += (centred ** 2).sum(axis=0)
+        count += len(values)
+    mean_centred = total / count
+    variance = np.maximum(squares / count - mean_centred ** 2, 0.0)
+    return (shift + mean_centred).astype(np.float32), np.maximum(np.sqrt(variance), 1e-6).astype(np.float32)
+
+
+def normalise(log_mel, mean, std):
+    """(log_mel - mean) / std, broadcasting over leading axes: (..., 80) float32."""
+    return (log_mel - mean) / std
+
+
+def silence_value(mean, std):
+    """The normalised log-mel of digital silence, (80,) float32: what songs are padded with."""
+    return normalise(np.full(spectrum.MEL_BANDS, np.log(spectrum.LOG_FLOOR), np.float32), mean, std)

@@ -1,0 +1,48 @@
+"""Shared fixtures: a tiny corpus in the Jamendo layout written from analytic signals."""
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own feature cache, never the user's ~/.cache/svd."""
+    monkeypatch.setenv("SVD_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def write_song(root, name, seconds, segments, rate_hz=22050, seed=0):
+    """Write audio/<name> (noise, plus a 440 Hz tone in sing segments) and labels/<stem>.lab."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    samples = 0.05 * rng.standard_normal(len(t))
+    for start, end, sing in segments:
+        if sing:
+            inside = (t >= start) & (t < end)
+            samples[inside] += 0.3 * np.sin(2 * np.pi * 440 * t[inside])
+    root = pathlib.Path(root)
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    soundfile.write(root / "audio" / name, samples.astype(np.float32), rate_hz)
+    lab = "".join(f"{s:.3f} {e:.3f} {'sing' if v else 'nosing'}\n" for s, e, v in segments)
+    (root / "labels" / (pathlib.Path(name).stem + ".lab")).write_text(lab, encoding="utf-8")
+
+
+def write_filelist(root, split, names):
+    (pathlib.Path(root) / "filelists").mkdir(parents=True, exist_ok=True)
+    (pathlib.Path(root) / "filelists" / split).write_text("".join(n + "\n" for n in names), encoding="utf-8")
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    """Three 4-second songs, one per split."""
+    root = tmp_path / "corpus"
+    for split, seed in (("train", 1), ("valid", 2), ("test", 3)):
+        name = f"{split}_sång.wav"
+        write_song(root, name, 4.0, [(0.0, 1.5, False), (1.5, 3.0, True), (3.0, 4.0, False)], seed=seed)
+        write_filelist(root, split, [name])
+    return root
