@@ -1,0 +1,174 @@
+"""Tests for svd/synth.py: the synthetic default corpus.
+
+A small corpus (4 clips of 6 s) keeps this file fast; each promise of `write_corpus`
+(determinism, layout, audio format, exact labels, atomic writing) has a test.
+"""
+import re
+
+import numpy as np
+import pytest
+import soundfile
+
+from svd import synth
+from svd.errors import InputError
+
+SMALL = dict(n_clips=4, clip_seconds=6.0, split_sizes=(2, 1, 1))
+TINY = dict(n_clips=3, clip_seconds=4.0, split_sizes=(1, 1, 1))
+SPLITS = ("train", "valid", "test")
+RATE = synth.SAMPLE_RATE_HZ
+LAB_LINE = re.compile(r"\d+\.\d{3} \d+\.\d{3} (sing|nosing)")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return synth.write_corpus(tmp_path_factory.mktemp("synth") / "corpus", seed=0, **SMALL)
+
+
+def read_tree(root):
+    """{path relative to root: bytes} of every file under root."""
+    return {path.relative_to(root): path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+def read_lab(path):
+    return [(float(start), float(end), label) for start, end, label in
+            (line.split() for line in path.read_text().splitlines())]
+
+
+def rms(x):
+    return np.sqrt(np.mean(x ** 2))
+
+
+def test_same_seed_gives_identical_bytes(corpus, tmp_path):
+    again = synth.write_corpus(tmp_path / "again", seed=0, **SMALL)
+    assert read_tree(again) == read_tree(corpus)
+
+
+def test_other_seed_gives_other_audio_and_labels(corpus, tmp_path):
+    other = synth.write_corpus(tmp_path / "other", seed=1, **SMALL)
+    for index in range(SMALL["n_clips"]):
+        for name in (f"audio/clip{index:03d}.wav", f"labels/clip{index:03d}.lab"):
+            assert (other / name).read_bytes() != (corpus / name).read_bytes(), name
+
+
+def test_clips_do_not_depend_on_how_many_are_made(corpus, tmp_path):
+    fewer = synth.write_corpus(tmp_path / "fewer", seed=0, n_clips=3, clip_seconds=6.0, split_sizes=(1, 1, 1))
+    for index in range(3):
+        for name in (f"audio/clip{index:03d}.wav", f"labels/clip{index:03d}.lab"):
+            assert (fewer / name).read_bytes() == (corpus / name).read_bytes(), name
+
+
+def test_filelists_name_every_audio_file_once_with_its_labels(corpus):
+    splits = {}
+    for split in SPLITS:
+        text = (corpus / "filelists" / split).read_text()
+        assert text.endswith("\n")
+        splits[split] = text.splitlines()
+    assert [len(splits[split]) for split in SPLITS] == list(SMALL["split_sizes"])
+    listed = splits["train"] + splits["valid"] + splits["test"]
+    assert listed == [f"clip{index:03d}.wav" for index in range(SMALL["n_clips"])]
+    assert sorted(path.name for path in (corpus / "audio").iterdir()) == listed
+    labels = [name.replace(".wav", ".lab") for name in listed]
+    assert sorted(path.name for path in (corpus / "labels").iterdir()) == labels
+    assert "seed: 0" in (corpus / "README.txt").read_text()
+
+
+def test_labels_alternate_and_cover_each_clip(corpus):
+    for split in SPLITS:
+        labels_in_split = set()
+        for name in (corpus / "filelists" / split).read_text().splitlines():
+            lab = corpus / "labels" / name.replace(".wav", ".lab")
+            assert all(LAB_LINE.fullmatch(line) for line in lab.read_text().splitlines()), lab
+            segments = read_lab(lab)
+            assert segments[0][0] == 0.0
+            for (_, end, label), (next_start, _, next_label) in zip(segments, segments[1:]):
+                assert end == next_start and label != next_label
+            assert all(start < end for start, end, _ in segments)
+            duration_s = soundfile.info(corpus / "audio" / name).frames / RATE
+            assert abs(segments[-1][1] - duration_s) <= 1e-3      # times are stored to the millisecond
+            labels_in_split |= {label for _, _, label in segments}
+        assert labels_in_split == {"sing", "nosing"}, split
+
+
+def test_audio_is_mono_finite_and_peak_normalised(corpus):
+    for path in sorted((corpus / "audio").iterdir()):
+        info = soundfile.info(path)
+        assert (info.channels, info.samplerate, info.frames) == (1, RATE, round(SMALL["clip_seconds"] * RATE))
+        audio, _ = soundfile.read(path)
+        assert np.isfinite(audio).all()
+        # 16-bit storage moves the peak by at most one quantisation step, 2**-15.
+        assert abs(np.abs(audio).max() - 10 ** (synth.PEAK_DBFS / 20)) <= 2 ** -15
+        assert rms(audio) > 0.03
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_voice_sounds_exactly_during_sing_segments(seed):
+    mix, voice, segments = synth.synth_clip(np.random.default_rng(seed), 8.0)
+    accompaniment = mix - voice
+    sung = np.zeros(len(voice), bool)
+    edge = round(0.03 * RATE)       # attack and release last at most 30 ms
+    for start_s, end_s, label in segments:
+        if label == "sing":
+            start, end = round(start_s * RATE), round(end_s * RATE)
+            sung[start:end] = True
+            phrase = voice[start:end]
+            # Mixed at -6..+6 dB re the accompaniment, plus a little per-phrase variation.
+            assert 10 ** (-12 / 20) < rms(phrase) / rms(accompaniment[start:end]) < 10 ** (12 / 20)
+            # Sounding right from the label's start to its end (-60 dB re the phrase allows for the ramps).
+            assert rms(phrase[:edge]) > 1e-3 * rms(phrase) and rms(phrase[-edge:]) > 1e-3 * rms(phrase)
+    assert not voice[~sung].any()     # exactly zero: the phrases are written into silence
+    assert rms(accompaniment[~sung]) > 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_vocal_layout_alternates_within_the_voice_fraction(seed):
+    rng = np.random.default_rng(seed)
+    seconds = round(rng.uniform(synth.MIN_CLIP_S, 120.0), 3)
+    segments = synth.vocal_layout(rng, seconds)
+    assert segments[0][0] == 0.0 and segments[-1][1] == seconds
+    for (_, end, label), (next_start, _, next_label) in zip(segments, segments[1:]):
+        assert end == next_start and label != next_label
+    assert min(end - start for start, end, _ in segments) >= synth.MIN_SEGMENT_S
+    sung_s = sum(end - start for start, end, label in segments if label == "sing")
+    assert synth.VOICE_FRACTION[0] <= sung_s / seconds <= synth.VOICE_FRACTION[1]
+
+
+def test_progress_is_reported_after_each_clip(tmp_path):
+    calls = []
+    synth.write_corpus(tmp_path / "corpus", progress=lambda done, total: calls.append((done, total)), **TINY)
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_empty_existing_dir_is_filled(tmp_path):
+    out_dir = tmp_path / "corpus"
+    out_dir.mkdir()
+    synth.write_corpus(out_dir, seed=0, **TINY)
+    assert len(list((out_dir / "audio").iterdir())) == 3
+    assert list(tmp_path.iterdir()) == [out_dir]          # no temporary directory left behind
+
+
+def test_non_empty_out_dir_is_refused_and_kept(tmp_path):
+    out_dir = tmp_path / "corpus"
+    out_dir.mkdir()
+    (out_dir / "mine.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not empty"):
+        synth.write_corpus(out_dir, **TINY)
+    assert list(out_dir.iterdir()) == [out_dir / "mine.txt"]
+    assert (out_dir / "mine.txt").read_text() == "keep me"
+    assert list(tmp_path.iterdir()) == [out_dir]
+
+
+def test_a_crash_leaves_no_half_corpus(tmp_path):
+    def crash(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synth.write_corpus(tmp_path / "corpus", progress=crash, **TINY)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sizes", [dict(split_sizes=(2, 2, 0)), dict(split_sizes=(2, 1, 2)),
+                                   dict(split_sizes=(2, 2)), dict(clip_seconds=2.0)])
+def test_impossible_sizes_are_refused(tmp_path, sizes):
+    with pytest.raises(InputError):
+        synth.write_corpus(tmp_path / "corpus", **{**SMALL, **sizes})
+    assert list(tmp_path.iterdir()) == []
