@@ -16,25 +16,35 @@ class Progress:
         self.started = time.perf_counter()
         self.drawn_at = 0.0
         self.done = 0
+        self.extra = ""
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.update(self.done, force=True)
+        self.update(self.done, self.extra, force=True)
         if not self.quiet:
             sys.stderr.write("\n")
 
     def update(self, done, extra="", force=False):
-        self.done = done
+        self.done, self.extra = done, extra
         now = time.perf_counter()
         if self.quiet or not force and now - self.drawn_at < 0.1 and done < self.total:
             return
         self.drawn_at = now
         width = 30
         filled = int(width * done / max(self.total, 1))
-        rate = done / max(now - self.started, 1e-9)
+        elapsed = now - self.started
+        rate = done / max(elapsed, 1e-9)
+        remaining = (self.total - done) / rate if done else 0.0
         line = (f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                f"{done}/{self.total} {rate:.2f} {self.unit}/s {extra}")
+                f"{done}/{self.total} {rate:.2f} {self.unit}/s {_clock(elapsed)}<{_clock(remaining)} {extra}")
         sys.stderr.write(line.ljust(100))
         sys.stderr.flush()
+
+
+def _clock(seconds):
+    """Seconds as m:ss (or h:mm:ss)."""
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"

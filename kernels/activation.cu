@@ -1,0 +1,101 @@
+/* activation.cu -- element-wise layers: bias + leaky rectifier, dropout.
+ *
+ *   kernel                launched by (svd/cuda.py)    replaces (its NumPy twin)
+ *   bias_leaky_forward    cuda.bias_leaky_forward      the bias and rectifier of
+ *                                                      layers.conv2d_forward,
+ *                                                      layers.dense_forward (+ leaky_relu_forward)
+ *   leaky_backward        cuda.leaky_backward          layers.leaky_relu_backward, and dz in
+ *                                                      layers.conv2d_backward (_output_grad)
+ *   dropout_forward       cuda.dropout_forward         layers.dropout_forward (mask given)
+ *   dropout_forward_hash  cuda.dropout_forward_hash    layers.dropout_forward (mask drawn
+ *                                                      here by a counter-based hash;
+ *                                                      also the input dropout of Sec. 4.1)
+ *   dropout_backward      cuda.dropout_backward        layers.dropout_backward
+ *
+ * All arrays are flat views of C-contiguous float32 arrays of n elements; one
+ * index per element, which owns the outputs at that element. Masks are uint8
+ * (NumPy/CuPy bool has the same one-byte layout): 1 = keep.
+ * Outputs may alias inputs (in-place use), so no __restrict__ here.
+ */
+#include "emulate.h"
+
+/* bias_leaky_forward: y = z + b[c], then y = max(y, y/100) if `leaky`.
+ * z, y: (rows, channels) (channels-last: the last axis is the channel);
+ * b: (channels,). The rectifier of Sec. 3.2: max(x/100, x) equals x for
+ * x > 0 and x/100 otherwise. */
+SVD_KERNEL bias_leaky_forward(const float *z, const float *b, float *y,
+                              long long n, int channels, int leaky)
+{
+    SVD_FOR_EACH(i, n) {
+        const float v = z[i] + b[i % channels];
+        y[i] = leaky ? fmaxf(v, v * SVD_LEAKINESS) : v;
+    }
+}
+
+/* leaky_backward: dz = dy where y > 0, dy/100 elsewhere.
+ * y is the rectifier's output: y > 0 exactly where its input was > 0, so the
+ * forward needs to keep nothing else. dy, y, dz: n elements. */
+SVD_KERNEL leaky_backward(const float *dy, const float *y, float *dz, long long n)
+{
+    SVD_FOR_EACH(i, n) {
+        dz[i] = y[i] > 0.0f ? dy[i] : dy[i] * SVD_LEAKINESS;
+    }
+}
+
+/* dropout_forward: y = x * scale where mask, else 0 (inverted dropout,
+ * scale = 1/(1-p), so nothing is rescaled at test time; scale = 1 for the
+ * input dropout of Sec. 4.1, which only "sets inputs to zero"). */
+SVD_KERNEL dropout_forward(const float *x, const unsigned char *mask, float *y,
+                           long long n, float scale)
+{
+    SVD_FOR_EACH(i, n) {
+        y[i] = mask[i] ? x[i] * scale : 0.0f;
+    }
+}
+
+/* "lowbias32" integer hash (C. Wellons, 2018): xor-shift-multiply rounds with
+ * constants found by search for a low bias; every input bit affects every
+ * output bit. svd/cuda.py hash_uniform is its NumPy twin. */
+SVD_DEVICE unsigned int hash32(unsigned int x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/* A counter-based uniform number in [0, 1): the element index `counter` and
+ * the `seed` are hashed together, so element i gets the same number whichever
+ * thread computes it and no generator state is stored. Multiples of 2^-24
+ * (24 bits: exact in float32). */
+SVD_DEVICE float hash_uniform(unsigned int seed, long long counter)
+{
+    const unsigned int low = (unsigned int)((unsigned long long)counter & 0xffffffffU);
+    const unsigned int high = (unsigned int)((unsigned long long)counter >> 32);
+    const unsigned int h = hash32(low ^ hash32(high ^ hash32(seed)));
+    return (float)(h >> 8) * (1.0f / 16777216.0f);
+}
+
+/* dropout_forward_hash: mask = (u_i >= p) with u_i = hash_uniform(seed, i), as
+ * layers.dropout_mask keeps a unit when its uniform number is >= p; then
+ * y = x * scale where mask, else 0. Writes mask for the backward. */
+SVD_KERNEL dropout_forward_hash(const float *x, float *y, unsigned char *mask,
+                                long long n, unsigned int seed, float p, float scale)
+{
+    SVD_FOR_EACH(i, n) {
+        const unsigned char keep = hash_uniform(seed, i) >= p;
+        mask[i] = keep;
+        y[i] = keep ? x[i] * scale : 0.0f;
+    }
+}
+
+/* dropout_backward: dx = dy * scale where mask, else 0 (y is linear in x). */
+SVD_KERNEL dropout_backward(const float *dy, const unsigned char *mask, float *dx,
+                            long long n, float scale)
+{
+    SVD_FOR_EACH(i, n) {
+        dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+    }
+}

@@ -1,0 +1,100 @@
+/* conv.cu -- the data movement of the valid 2-D convolution over (time, freq),
+ * channels-last, optionally dilated. The arithmetic is done by matrix products
+ * (cupy.matmul, i.e. cuBLAS, in fp32 without TF32); these kernels only
+ * rearrange numbers so that the products see one big matrix.
+ *
+ *   kernel   launched by (svd/cuda.py)   replaces (its NumPy twin)
+ *   im2col   cuda.im2col                 the tap loop of layers.conv2d_forward
+ *                                        (and the im2col of conv2d_backward's dw)
+ *   col2im   cuda.col2im                 dx of layers.conv2d_backward
+ *
+ * The convolution on the GPU (svd/cuda.py conv2d_forward / conv2d_backward):
+ *   x: (B, T, F, Cin), w: (kh, kw, Cin, Cout), taps K = kh * kw,
+ *   To = T - (kh-1)*dt, Fo = F - (kw-1)*df, rows R = B * To * Fo.
+ *
+ *   forward    cols  = im2col(x)                          (R, K*Cin)
+ *              z     = cols @ w.reshape(K*Cin, Cout)      (R, Cout)    matmul
+ *              y     = max(z + b, (z + b)/100)            activation.cu
+ *   backward   dz    = dy * (y > 0 ? 1 : 1/100)           activation.cu
+ *              dw    = cols^T @ dz, db = sum of dz rows   matmul, sum
+ *              dcols = dz @ w.reshape(K*Cin, Cout)^T      (R, K*Cin)   matmul
+ *              dx    = col2im(dcols)                      (B, T, F, Cin)
+ *
+ * Column order: column (i*kw + j)*Cin + c of cols holds tap (i, j), channel c,
+ * which is the row order of w.reshape(K*Cin, Cout) for a C-contiguous
+ * (kh, kw, Cin, Cout) weight: no weight transpose is needed.
+ */
+#include "emulate.h"
+
+/* im2col: cols[r, (i*kw + j)*Cin + c] = x[n, to + i*dt, fo + j*df, c]
+ *         with r = (n*To + to)*Fo + fo.
+ *
+ * x:    (B, T, F, Cin)      float32, C-contiguous
+ * cols: (B*To*Fo, K*Cin)    float32, written completely
+ * One index per element of cols (it owns that element). Consecutive indices
+ * walk along c, then the tap, then the output position, so reads of x are
+ * contiguous runs of Cin channels and writes of cols are fully contiguous.
+ */
+SVD_KERNEL im2col(const float *__restrict__ x, float *__restrict__ cols,
+                  int batch, int time, int freq, int c_in,
+                  int kernel_time, int kernel_freq, int dil_time, int dil_freq)
+{
+    const int time_out = time - (kernel_time - 1) * dil_time;
+    const int freq_out = freq - (kernel_freq - 1) * dil_freq;
+    const int taps = kernel_time * kernel_freq;
+    const long long n_cols = (long long)batch * time_out * freq_out * taps * c_in;
+    SVD_FOR_EACH(idx, n_cols) {
+        /* idx = ((row * taps) + k) * Cin + c, row = (n*To + to)*Fo + fo */
+        const int c = (int)(idx % c_in);
+        const long long rest = idx / c_in;
+        const int k = (int)(rest % taps);
+        const long long row = rest / taps;
+        const int fo = (int)(row % freq_out);
+        const int to = (int)((row / freq_out) % time_out);
+        const long long n = row / ((long long)freq_out * time_out);
+        const int i = k / kernel_freq, j = k % kernel_freq;  /* tap (i, j) */
+        const int t = to + i * dil_time, f = fo + j * dil_freq;
+        cols[idx] = x[((n * time + t) * freq + f) * c_in + c];
+    }
+}
+
+/* col2im, written as a gather: every input element sums the taps that read it.
+ *
+ *   dx[n, t, f, c] = sum over taps (i, j) with to = t - i*dt in [0, To)
+ *                    and fo = f - j*df in [0, Fo) of
+ *                    dcols[(n*To + to)*Fo + fo, (i*kw + j)*Cin + c]
+ *
+ * which is the adjoint of im2col (im2col copies x[n, t, f, c] to exactly these
+ * places). dcols: (B*To*Fo, K*Cin), dx: (B, T, F, Cin), written completely
+ * (positions no tap reads get 0). One index per element of dx, which it owns:
+ * no atomics, and the sum runs over the taps in a fixed order (i, then j), so
+ * the result is deterministic.
+ */
+SVD_KERNEL col2im(const float *__restrict__ dcols, float *__restrict__ dx,
+                  int batch, int time, int freq, int c_in,
+                  int kernel_time, int kernel_freq, int dil_time, int dil_freq)
+{
+    const int time_out = time - (kernel_time - 1) * dil_time;
+    const int freq_out = freq - (kernel_freq - 1) * dil_freq;
+    const int taps = kernel_time * kernel_freq;
+    const long long n_dx = (long long)batch * time * freq * c_in;
+    SVD_FOR_EACH(idx, n_dx) {
+        /* idx = ((n*T + t)*F + f)*Cin + c */
+        const int c = (int)(idx % c_in);
+        const int f = (int)((idx / c_in) % freq);
+        const int t = (int)((idx / ((long long)c_in * freq)) % time);
+        const long long n = idx / ((long long)c_in * freq * time);
+        float sum = 0.0f;
+        for (int i = 0; i < kernel_time; ++i) {
+            const int to = t - i * dil_time;
+            if (to < 0 || to >= time_out) continue;
+            for (int j = 0; j < kernel_freq; ++j) {
+                const int fo = f - j * dil_freq;
+                if (fo < 0 || fo >= freq_out) continue;
+                const long long row = (n * time_out + to) * freq_out + fo;
+                sum += dcols[(row * taps + i * kernel_freq + j) * c_in + c];
+            }
+        }
+        dx[idx] = sum;
+    }
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""svd command line: synth, check, train, eval, detect, bench. Run `python run.py COMMAND --help` for details.
+
+This file only parses options; the work is done in svd/commands.py.
+"""
+import argparse
+import sys
+
+from svd import commands
+from svd.errors import InputError
+
+AUGMENT_OPTIONS = (  # (option, Augmentation field, help) -- paper Sec. 4
+    ("--input-dropout", "input_dropout", "probability of zeroing each normalised mel input value (Sec. 4.1)"),
+    ("--noise-sigma", "noise_sigma", "std. dev. of Gaussian noise added to the normalised mel input (Sec. 4.1)"),
+    ("--pitch-shift", "pitch_shift", "pitch shift range s: frequency scaled by a factor in [1-s, 1+s] (Sec. 4.2)"),
+    ("--time-stretch", "time_stretch", "time stretch range s: time scaled by a factor in [1-s, 1+s] (Sec. 4.2)"),
+    ("--loudness-db", "loudness_db", "random gain range in dB, uniform in [-d, d] (Sec. 4.2)"),
+    ("--filter-db", "filter_db", "random Gaussian filter peak gain range in dB, [-d, d] (Sec. 4.2)"),
+    ("--mix-prob", "mix_prob", "probability of mixing each example with a voice-free one (Sec. 4.3)"),
+)
+PAPER_AUGMENTATION = {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 10.0}  # Sec. 5.3
+
+
+def common_options(parser, data=True):
+    if data:
+        parser.add_argument("--data", metavar="DIR",
+                            help="corpus in the Jamendo layout (audio/, labels/, filelists/); default: the "
+                                 "synthetic corpus, generated into the cache directory on first use")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="cache directory for features and the default corpus "
+                             "(default: $SVD_CACHE_DIR or ~/.cache/svd)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def tta_options(parser):
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: average the raw probabilities over the original and "
+                             "pitch-shifted copies of each song (paper Sec. 5.4)")
+    parser.add_argument("--tta-shifts", default="-20,-10,10,20", metavar="LIST",
+                        help="pitch shifts in percent used by --tta (default: %(default)s)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="generate a synthetic corpus in the Jamendo layout",
+                       description="Generate a deterministic synthetic singing-voice corpus (audio/, labels/, "
+                                   "filelists/train|valid|test).")
+    p.add_argument("--out", default="synthetic", metavar="DIR", help="output directory, must not exist "
+                   "or be empty (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default: 0)")
+    p.add_argument("--clips", type=int, default=30, help="number of clips, split 4:1:1 into "
+                   "train/valid/test (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of each clip in seconds "
+                   "(default: %(default)s)")
+    common_options(p, data=False)
+
+    p = sub.add_parser("check", help="validate a corpus and cache its features",
+                       description="Read every filelist, label file and audio file of a corpus, report the "
+                                   "first problem found, and cache the spectrograms for training.")
+    p.add_argument("--splits", nargs="+", default=["train", "valid", "test"], metavar="SPLIT",
+                   help="filelists to check (default: train valid test)")
+    common_options(p)
+
+    p = sub.add_parser("train", help="train the CNN (paper Sec. 3.3)",
+                       description="Train the network on the training split; writes a model file. Defaults are "
+                                   "the paper's hyperparameters.")
+    p.add_argument("--out", default="model.npz", metavar="MODEL", help="model file to write (default: %(default)s)")
+    p.add_argument("--updates", type=int, default=40000, help="number of weight updates (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=32, help="excerpts per mini-batch (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate (default: %(default)s)")
+    p.add_argument("--lr-decay", type=float, default=0.85,
+                   help="factor applied to the learning rate every --lr-every updates (default: %(default)s)")
+    p.add_argument("--lr-every", type=int, default=2000, help="updates between decays (default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=0.95, help="Nesterov momentum (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: initial weights, batches, dropout, "
+                   "augmentation (default: %(default)s)")
+    p.add_argument("--train-split", default="train", metavar="SPLIT",
+                   help="filelist to train on (default: %(default)s)")
+    p.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+                   help="write <MODEL>.ckpt.npz every N updates (default: %(default)s)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <MODEL>.ckpt.npz if it exists (same options required); the result "
+                        "equals an uninterrupted run")
+    p.add_argument("--augment", action="store_true",
+                   help="the paper's augmentation: pitch shift 0.3, time stretch 0.3, filter 10 dB (Sec. 5.3); "
+                        "options below override single strengths")
+    for option, _, text in AUGMENT_OPTIONS:
+        p.add_argument(option, type=float, metavar="X", help=text + " (default: off)")
+    common_options(p)
+
+    p = sub.add_parser("eval", help="evaluate a model: the paper's Table 1",
+                       description="Predict every frame of the validation and test songs, smooth with an 800 ms "
+                                   "median filter, pick the threshold with the lowest validation error, and "
+                                   "report error, recall, specificity, precision and F1 (paper Sec. 5.2).")
+    p.add_argument("model", metavar="MODEL", help="model file written by 'run.py train'")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    p.add_argument("--valid-split", default="valid", metavar="SPLIT",
+                   help="filelist the threshold is chosen on (default: %(default)s)")
+    p.add_argument("--test-split", default="test", metavar="SPLIT",
+                   help="filelist the results are reported on (default: %(default)s)")
+    p.add_argument("--threshold", type=float, help="use this threshold instead of choosing one on validation")
+    p.add_argument("--no-store-threshold", dest="store_threshold", action="store_false",
+                   help="do not write the chosen threshold into the model file (by default it is "
+                        "stored, for 'detect')")
+    tta_options(p)
+    common_options(p)
+
+    p = sub.add_parser("detect", help="find the singing in audio files: .lab segments and pictures",
+                       description="Run a trained model on audio files (or directories, walked recursively) and "
+                                   "write <name>.lab with contiguous 'start end sing|nosing' segments for each. "
+                                   "Unreadable files are reported and skipped; the exit code is 2 if any failed.")
+    p.add_argument("model", metavar="MODEL", help="model file (evaluated once with 'run.py eval', which stores "
+                   "the threshold)")
+    p.add_argument("inputs", nargs="+", metavar="AUDIO_OR_DIR", help="audio files and/or directories")
+    p.add_argument("--out-dir", default="detections", metavar="DIR",
+                   help="where to write the .lab (and .png) files (default: %(default)s)")
+    p.add_argument("--threshold", type=float, help="decision threshold on the smoothed probability "
+                   "(default: the one stored in the model)")
+    p.add_argument("--min-segment", type=float, default=0.0, metavar="S",
+                   help="absorb sing/nosing segments shorter than S seconds into their neighbours "
+                        "(default: 0, keep all)")
+    p.add_argument("--plot", action="store_true", help="also write <name>.png: mel spectrogram, probabilities, "
+                   "threshold and segments (needs matplotlib)")
+    tta_options(p)
+    common_options(p, data=False)
+
+    p = sub.add_parser("bench", help="measure performance figures",
+                       description="Measure feature extraction, matrix multiply, training and prediction speed "
+                                   "on this machine and print them (JSON with --json).")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (rougher figures, for smoke tests)")
+    return parser
+
+
+def augmentation_from(args):
+    """The Augmentation fields chosen on the command line, as a dict."""
+    chosen = dict(PAPER_AUGMENTATION) if args.augment else {}
+    for _, field, _ in AUGMENT_OPTIONS:
+        value = getattr(args, field)
+        if value is not None:
+            chosen[field] = value
+    return chosen
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        args.augmentation = augmentation_from(args)
+    try:
+        getattr(commands, "cmd_" + args.command)(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Performance figures for `run.py bench` (printed, never asserted: a slow machine fails no test).
+
+Every timing runs the work once to warm up (allocations, caches, lazy
+imports), then reports the median of several repetitions.
+"""
+import os
+import pathlib
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import soundfile
+
+from svd import audio, augment, loss, network, optim, spectrum
+from svd.dataset import EXCERPT_FRAMES
+
+
+def median_seconds(work, repeats, clock=time.perf_counter):
+    """Median duration of `work()` over `repeats` runs after one warm-up run."""
+    work()
+    durations = []
+    for _ in range(repeats):
+        started = clock()
+        work()
+        durations.append(clock() - started)
+    return statistics.median(durations)
+
+
+def features_s_per_audio_min(repeats):
+    """CPU seconds to decode, downmix, resample and compute log-mel for one minute of 44.1 kHz stereo."""
+    rng = np.random.default_rng(0)
+    stereo = (0.1 * rng.standard_normal((44100 * 60, 2))).astype(np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        path = pathlib.Path(folder) / "minute.flac"
+        soundfile.write(path, stereo, 44100)
+        return median_seconds(lambda: spectrum.log_mel(spectrum.linear_spectrogram(audio.load(path))),
+                              repeats, clock=time.process_time)
+
+
+def matmul_gflops(repeats, size=2048):
+    """float32 size x size matrix product speed in GFLOP/s: the ceiling the network is measured against."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    return 2 * size ** 3 / median_seconds(lambda: np.matmul(a, a, out=out), repeats) / 1e9
+
+
+def train_updates_per_s(repeats, batch=32):
+    """Full training updates per second (forward, loss, backward, Nesterov step) at batch 32."""
+    rng = np.random.default_rng(0)
+    params = network.init_params(rng)
+    velocity = optim.init_velocity(params)
+    workspace = {}
+    x = rng.standard_normal((batch, EXCERPT_FRAMES, spectrum.MEL_BANDS), dtype=np.float32)
+    targets = rng.integers(0, 2, batch).astype(np.float32)
+
+    def update():
+        logits, cache = network.forward(params, x, rng=rng, workspace=workspace)
+        _, loss_cache = loss.sigmoid_cross_entropy_forward(logits, targets)
+        grads = network.backward(params, cache, loss.sigmoid_cross_entropy_backward(loss_cache))
+        optim.nesterov_momentum(params, grads, velocity, 1e-4, 0.95)
+    return 1 / median_seconds(update, repeats)
+
+
+def augment_batches_per_s(repeats, batch=32):
+    """Batches per second of the paper's augmentation combination on linear excerpts."""
+    rng = np.random.default_rng(0)
+    aug = augment.PAPER_COMBINATION
+    linear = rng.random((batch, augment.source_frames(aug), spectrum.LINEAR_BINS), dtype=np.float32)
+    mean, std = np.zeros(spectrum.MEL_BANDS, np.float32), np.ones(spectrum.MEL_BANDS, np.float32)
+    return 1 / median_seconds(lambda: augment.augment_batch(linear, aug, rng, mean, std), repeats)
+
+
+def run_all(quick=False):
+    """All figures as a flat dict (the JSON `run.py bench` writes)."""
+    repeats = 3 if quick else 10
+    figures = {"machine": f"{os.cpu_count()} CPU cores", "date": time.strftime("%Y-%m-%d")}
+    figures["features_s_per_audio_min"] = features_s_per_audio_min(repeats)
+    figures["matmul_gflops"] = matmul_gflops(repeats)
+    figures["train_updates_per_s"] = train_updates_per_s(repeats)
+    figures["train_gflops"] = figures["train_updates_per_s"] * 3 * network.forward_flops(32) / 1e9
+    figures["train_fraction_of_matmul"] = figures["train_gflops"] / figures["matmul_gflops"]
+    figures["augment_batches_per_s"] = augment_batches_per_s(repeats)
+    return figures

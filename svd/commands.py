@@ -1,0 +1,165 @@
+"""What each `run.py` subcommand does, given its parsed options (run.py only parses).
+
+Each function takes the argparse namespace, prints its results to stdout
+(progress goes to stderr) and raises svd.errors.InputError for user mistakes.
+"""
+import json
+import math
+import pathlib
+import sys
+
+from svd import bench, cache, dataset, detect, evaluate, labels, plot, synth, train
+from svd import model as model_file
+from svd.atomic import write_text_atomic
+from svd.errors import InputError
+from svd.progress import Progress
+
+SYNTH_VERSION = 1  # bump when svd/synth.py changes what a seed generates
+
+
+def default_data_dir(cache_dir, quiet=False):
+    """The embedded default corpus (synthetic, seed 0), generated into the cache on first use."""
+    corpus = pathlib.Path(cache_dir) / f"synthetic-v{SYNTH_VERSION}-seed0"
+    if not (corpus / "filelists" / "test").is_file():
+        print(f"generating the default synthetic corpus in {corpus} (first use)", file=sys.stderr)
+        _write_synthetic(corpus, seed=0, quiet=quiet)
+    return corpus
+
+
+def _write_synthetic(out_dir, seed, quiet, **sizes):
+    with Progress("synthesising", sizes.get("n_clips", 30), "clips", quiet=quiet) as bar:
+        synth.write_corpus(out_dir, seed=seed, progress=lambda done, total: bar.update(done), **sizes)
+
+
+def _data_dir(args):
+    cache_dir = args.cache or cache.default_dir()
+    return pathlib.Path(args.data) if args.data else default_data_dir(cache_dir, args.quiet)
+
+
+def cmd_synth(args):
+    out = pathlib.Path(args.out)
+    _write_synthetic(out, args.seed, args.quiet, n_clips=args.clips, clip_seconds=args.seconds,
+                     split_sizes=_split_sizes(args.clips))
+    print(f"wrote a synthetic corpus of {args.clips} clips x {args.seconds:g} s to {out}")
+
+
+def _split_sizes(clips):
+    """Train/valid/test sizes in the proportion 4:1:1 (at least one clip each)."""
+    if clips < 3:
+        raise InputError(f"--clips {clips}: need at least 3 clips (one per split); raise --clips.")
+    held_out = max(1, round(clips / 6))
+    return clips - 2 * held_out, held_out, held_out
+
+
+def cmd_check(args):
+    data_dir = _data_dir(args)
+    for split in args.splits:
+        songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
+        frames = sum(len(song.targets) for song in songs)
+        voiced = sum(int(song.targets.sum()) for song in songs)
+        minutes = sum(song.duration_s for song in songs) / 60
+        print(f"{split}: {len(songs)} songs, {minutes:.1f} min, {frames} frames, "
+              f"{100 * voiced / frames:.1f}% voice")
+    print(f"{data_dir}: OK")
+
+
+def cmd_train(args):
+    data_dir = _data_dir(args)
+    songs = dataset.load_split(data_dir, args.train_split, args.cache, quiet=args.quiet)
+    config = train.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
+                               lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
+                               augmentation=args.augmentation)
+    train.train(songs, config, args.out, resume=args.resume, checkpoint_every=args.checkpoint_every,
+                quiet=args.quiet, data_label=str(data_dir.resolve()))
+    print(f"wrote {args.out} ({args.updates} updates); evaluate it with 'python run.py eval {args.out}'")
+
+
+def cmd_eval(args):
+    model = model_file.load(args.model)
+    data_dir = _data_dir(args)
+    factors = pitch_factors(args)
+    results = {}
+    for split in (args.valid_split, args.test_split):
+        songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
+        smoothed = []
+        with Progress(f"predicting {split}", len(songs), "songs", quiet=args.quiet) as bar:
+            for done, song in enumerate(songs, start=1):
+                smoothed.append(evaluate.median_smooth(detect.probabilities(model, song.linear, factors)))
+                bar.update(done)
+        results[split] = (smoothed, [song.targets for song in songs])
+    threshold = args.threshold
+    if threshold is None:
+        threshold, _ = evaluate.best_threshold(*results[args.valid_split])
+    table = {"valid": evaluate.evaluate_at(*results[args.valid_split], threshold),
+             "test": evaluate.evaluate_at(*results[args.test_split], threshold)}
+    optimal, errors = evaluate.best_threshold(*results[args.test_split])
+    table["test"]["error_at_optimal_threshold"] = errors / sum(len(t) for t in results[args.test_split][1])
+    table["test"]["optimal_threshold"] = optimal
+    table["tta_pitch_shifts"] = [round(f - 1, 6) for f in factors]
+    print(_format_table(table, args.valid_split, args.test_split))
+    if args.json:
+        write_text_atomic(args.json, json.dumps(table, indent=2) + "\n")
+    if args.threshold is None and args.store_threshold:
+        model.threshold = threshold
+        model_file.save(args.model, model)
+    return table
+
+
+def pitch_factors(args):
+    """Pitch factors predictions are averaged over: (1.0,) alone, or with --tta 1.0 and 1 + each shift."""
+    if not args.tta:
+        return (1.0,)
+    shifts = [float(s) / 100 for s in args.tta_shifts.split(",") if s.strip()]
+    if any(not -50 < 100 * s < 50 for s in shifts):
+        raise InputError(f"--tta-shifts {args.tta_shifts}: each shift must be a percentage between -50 and 50.")
+    return tuple(dict.fromkeys([1.0] + [1 + s for s in shifts]))
+
+
+def _format_table(table, valid_split, test_split):
+    lines = [f"{'split':<8}{'threshold':>10}{'error':>8}{'recall':>8}{'spec.':>8}{'prec.':>8}{'F1':>8}"]
+    for key, split in (("valid", valid_split), ("test", test_split)):
+        row = table[key]
+        lines.append(f"{split:<8}{row['threshold']:>10.4f}" + "".join(
+            f"{100 * row[m]:>7.1f}%" for m in ("error", "recall", "specificity", "precision", "f1")))
+    test = table["test"]
+    lines.append(f"test error at its own optimal threshold ({test['optimal_threshold']:.4f}): "
+                 f"{100 * test['error_at_optimal_threshold']:.1f}%")
+    return "\n".join(lines)
+
+
+def cmd_bench(args):
+    figures = bench.run_all(quick=args.quick)
+    for key, value in figures.items():
+        print(f"{key}: {value:.4g}" if isinstance(value, float) and math.isfinite(value) else f"{key}: {value}")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")
+
+
+def cmd_detect(args):
+    model = model_file.load(args.model)
+    threshold = detect.model_threshold(model, args.threshold)
+    factors = pitch_factors(args)
+    files = detect.audio_files(args.inputs)
+    if not files:
+        raise InputError(f"no audio files found in {' '.join(args.inputs)}; "
+                         f"expected one of {', '.join(sorted(detect.AUDIO_SUFFIXES))}.")
+    out_dir = pathlib.Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    with Progress("detecting", len(files), "files", quiet=args.quiet) as bar:
+        for done, path in enumerate(files, start=1):
+            try:
+                found = detect.detect(model, path, threshold, factors, args.min_segment)
+            except InputError as error:
+                failed += 1
+                print(f"\nskipped: {error}", file=sys.stderr)
+                continue
+            finally:
+                bar.update(done)
+            labels.write_lab(out_dir / (path.stem + ".lab"), found.segments)
+            if args.plot:
+                plot.detection_png(found, out_dir / (path.stem + ".png"))
+            sung = sum(end - start for start, end, sing in found.segments if sing)
+            print(f"{path}: {100 * sung / found.segments[-1][1]:.1f}% singing -> {out_dir / (path.stem + '.lab')}")
+    if failed:
+        raise InputError(f"{failed} of {len(files)} files could not be processed (see the lines above).")

@@ -1,0 +1,644 @@
+"""GPU kernels: compiling kernels/*.cu with CuPy, and one Python launcher per kernel.
+
+Every launcher has the same shape: check and allocate arrays, then
+`_launch(family, kernel, n_items, *args)`, which converts the scalar
+arguments to the C types the kernel declares, picks a grid (`launch_config`)
+and runs kernel `kernel` of kernels/<family>.cu. Each docstring names the
+NumPy function the launcher replaces (its "twin", which the tests compare it
+with) and gives every array's shape. Arrays are C-contiguous; spectrograms
+and activations float32 (no TF32 anywhere: the matrix products are CuPy's
+float32 matmul, which uses TF32 only if CUPY_TF32=1 is set).
+
+Composite functions at the end of each section (conv2d_forward, ...) have
+exactly the interface of their twins in svd/layers.py, svd/loss.py and
+svd/optim.py, caches included, so a backend can swap one for the other.
+
+Launchers are written against the array module of their inputs (`xp`), and
+`_launch` hands the kernel to `_run_kernel`. On the GPU that is a CuPy
+RawModule function; tests/test_kernels_emulated.py replaces it with the same
+kernels compiled by g++ (kernels/emulate.h) and passes NumPy arrays, so every
+launcher runs unchanged on a machine without a GPU.
+
+CuPy is imported only when a kernel is first run on the GPU; `available()`
+says whether that can work and never raises.
+"""
+import functools
+import pathlib
+import re
+from collections import OrderedDict
+
+import numpy
+
+from . import augment, spectrum
+from .backend import array_module
+
+KERNEL_DIR = pathlib.Path(__file__).resolve().parent.parent / "kernels"
+FAMILIES = ("conv", "pool", "activation", "loss", "optim", "augment")
+# Options for NVRTC. --fmad=false: no fused multiply-adds, so the element-wise
+# kernels round exactly like the NumPy twins (they are memory-bound: no cost).
+COMPILE_OPTIONS = ("--fmad=false",)
+THREADS_PER_BLOCK = 256
+# Enough blocks to fill any current GPU (an H100 holds 132 SMs x 2048 threads
+# = 1056 blocks of 256); larger arrays are covered by the grid-stride loop.
+MAX_BLOCKS = 4096
+
+
+# --------------------------------------------------------------------------
+# Loading and launching
+# --------------------------------------------------------------------------
+
+def available():
+    """True if CuPy is installed and sees at least one CUDA device. Never raises."""
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device: all mean "no GPU"
+        return False
+
+
+def kernel_source(family):
+    """The self-contained CUDA source of kernels/<family>.cu for NVRTC:
+    kernels/emulate.h pasted in place of its #include line (NVRTC gets no
+    include path, and CuPy's disk cache keys on this text, so editing the
+    header recompiles)."""
+    text = (KERNEL_DIR / f"{family}.cu").read_text(encoding="utf-8")
+    header = (KERNEL_DIR / "emulate.h").read_text(encoding="utf-8")
+    include = '#include "emulate.h"'
+    if include not in text:
+        raise RuntimeError(f"kernels/{family}.cu must contain the line {include}")
+    return text.replace(include, header, 1)
+
+
+_KERNEL_DECLARATION = re.compile(r"SVD_KERNEL\s+(\w+)\s*\(([^)]*)\)")
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_signatures(family):
+    """{kernel name: [(C type, argument name), ...]} of kernels/<family>.cu,
+    read from its `SVD_KERNEL name(args)` declarations. C types are written
+    without `const`/`__restrict__`, pointers as e.g. "float*"."""
+    text = (KERNEL_DIR / f"{family}.cu").read_text(encoding="utf-8")
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)  # comments may show declarations
+    signatures = {}
+    for name, args in _KERNEL_DECLARATION.findall(text):
+        signature = []
+        for arg in args.split(","):
+            words = arg.replace("*", " * ").split()
+            words = [w for w in words if w not in ("const", "__restrict__")]
+            pointer = "*" in words
+            words = [w for w in words if w != "*"]
+            signature.append((" ".join(words[:-1]) + ("*" if pointer else ""), words[-1]))
+        signatures[name] = signature
+    return signatures
+
+
+def launch_config(n_items):
+    """(blocks, threads per block) for a kernel over n_items indices.
+
+    One thread per index up to MAX_BLOCKS blocks; beyond that each thread
+    takes several indices (the grid-stride loop of kernels/emulate.h).
+    """
+    blocks = min(max(1, -(-n_items // THREADS_PER_BLOCK)), MAX_BLOCKS)
+    return blocks, THREADS_PER_BLOCK
+
+
+@functools.lru_cache(maxsize=None)
+def _module(family):
+    """cupy.RawModule of kernels/<family>.cu, compiled on first use (per process;
+    CuPy also caches the binary on disk)."""
+    import cupy
+    return cupy.RawModule(code=kernel_source(family), options=COMPILE_OPTIONS)
+
+
+@functools.lru_cache(maxsize=None)
+def _function(family, name):
+    """The cupy.RawKernel of kernel `name` in kernels/<family>.cu."""
+    return _module(family).get_function(name)
+
+
+def _run_kernel(family, name, blocks, threads, args):
+    """Run kernel `name` of kernels/<family>.cu on the GPU (tests replace this
+    function by the g++ emulation)."""
+    _function(family, name)((blocks,), (threads,), tuple(args))
+
+
+# C scalar types and the NumPy types that pass them by value.
+_SCALARS = {"int": numpy.int32, "unsigned int": numpy.uint32, "long long": numpy.int64,
+            "float": numpy.float32, "double": numpy.float64}
+# C pointer types and the dtypes of the arrays they may point to.
+_POINTERS = {"float*": numpy.float32, "double*": numpy.float64, "long long*": numpy.int64,
+             "unsigned char*": numpy.uint8}
+
+
+def _argument(kernel, c_type, arg_name, value):
+    """`value` as the kernel argument of C type `c_type`: a scalar converted to
+    the exact NumPy type (CuPy would pass a Python float as a double), an array
+    checked for dtype and contiguity (a mismatch would be read as garbage)."""
+    if c_type in _SCALARS:
+        return _SCALARS[c_type](value)
+    dtype = numpy.dtype(_POINTERS[c_type])
+    if value.dtype == numpy.bool_ and dtype == numpy.uint8:
+        value = value.view(numpy.uint8)  # same one-byte layout
+    if value.dtype != dtype or not value.flags.c_contiguous:
+        raise TypeError(f"kernel {kernel}: argument {arg_name} must be a C-contiguous {dtype} "
+                        f"array, got {value.dtype} with shape {value.shape}")
+    return value
+
+
+def _launch(family, kernel, n_items, *args):
+    """Run `kernel` of kernels/<family>.cu over n_items indices with `args`."""
+    signature = kernel_signatures(family)[kernel]
+    if len(args) != len(signature):
+        raise TypeError(f"kernel {kernel} takes {len(signature)} arguments, got {len(args)}")
+    converted = [_argument(kernel, c_type, arg_name, value)
+                 for (c_type, arg_name), value in zip(signature, args)]
+    if n_items > 0:
+        blocks, threads = launch_config(n_items)
+        _run_kernel(family, kernel, blocks, threads, converted)
+
+
+def _f32(x):
+    """x as a C-contiguous float32 array of its own array module."""
+    return array_module(x).ascontiguousarray(x, dtype=numpy.float32)
+
+
+def _on(xp, a, dtype):
+    """`a` (NumPy, CuPy or a list) as a C-contiguous `dtype` array of module xp:
+    small side inputs (biases, factors, indices) follow the main array."""
+    return xp.ascontiguousarray(xp.asarray(a, dtype=dtype))
+
+
+# --------------------------------------------------------------------------
+# Convolution: kernels/conv.cu
+# --------------------------------------------------------------------------
+
+def _conv_out_shape(x_shape, kernel_shape, dilation):
+    batch, time, freq, _ = x_shape
+    time_out = time - (kernel_shape[0] - 1) * dilation[0]
+    freq_out = freq - (kernel_shape[1] - 1) * dilation[1]
+    if time_out < 1 or freq_out < 1:
+        raise ValueError(f"input {tuple(x_shape)} is smaller than the kernel {tuple(kernel_shape)} "
+                         f"with dilation {tuple(dilation)}")
+    return batch, time_out, freq_out
+
+
+def im2col(x, kernel_shape, dilation=(1, 1)):
+    """Patches of a valid convolution as rows of a matrix (kernels/conv.cu im2col).
+
+    Twin: the tap loop of layers.conv2d_forward (and layers._im2col_t).
+
+    Args:
+        x: (batch, time, freq, c_in) float32.
+        kernel_shape: (kernel_time, kernel_freq); dilation: (d_time, d_freq).
+
+    Returns:
+        cols: (batch * time_out * freq_out, kernel_time * kernel_freq * c_in)
+            float32, cols[(n*To + t)*Fo + f, (i*kf + j)*c_in + c]
+            = x[n, t + i*d_time, f + j*d_freq, c].
+    """
+    xp = array_module(x)
+    x = _f32(x)
+    batch, time_out, freq_out = _conv_out_shape(x.shape, kernel_shape, dilation)
+    c_in = x.shape[3]
+    cols = xp.empty((batch * time_out * freq_out, kernel_shape[0] * kernel_shape[1] * c_in),
+                    dtype=numpy.float32)
+    _launch("conv", "im2col", cols.size, x, cols, *x.shape, *kernel_shape, *dilation)
+    return cols
+
+
+def col2im(dcols, x_shape, kernel_shape, dilation=(1, 1)):
+    """Adjoint of `im2col` (kernels/conv.cu col2im): each input element sums the
+    entries of dcols that im2col copied it to (a gather, no atomics).
+
+    Twin: the dx of layers.conv2d_backward (with dcols = dz @ w_col^T).
+
+    Args:
+        dcols: (batch * time_out * freq_out, kernel_time * kernel_freq * c_in) float32.
+        x_shape: (batch, time, freq, c_in) of the convolution's input.
+
+    Returns:
+        dx: (batch, time, freq, c_in) float32.
+    """
+    xp = array_module(dcols)
+    dcols = _f32(dcols)
+    batch, time_out, freq_out = _conv_out_shape(x_shape, kernel_shape, dilation)
+    expected = (batch * time_out * freq_out, kernel_shape[0] * kernel_shape[1] * x_shape[3])
+    if dcols.shape != expected:
+        raise ValueError(f"col2im: dcols has shape {dcols.shape}, expected {expected}")
+    dx = xp.empty(tuple(x_shape), dtype=numpy.float32)
+    _launch("conv", "col2im", dx.size, dcols, dx, *x_shape, *kernel_shape, *dilation)
+    return dx
+
+
+def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
+    """Valid 2-D convolution with bias and optional leaky rectifier, on the GPU.
+
+    Twin: layers.conv2d_forward, same arguments, same cache (x, w, dilation,
+    leaky, y); `workspace` is ignored (CuPy's memory pool reuses buffers).
+
+    x: (batch, time, freq, c_in), w: (kernel_time, kernel_freq, c_in, c_out),
+    b: (c_out,). Returns y: (batch, time_out, freq_out, c_out) and the cache.
+
+    Notes:
+        z = im2col(x) @ w.reshape(-1, c_out), then y = z + b, max(y/100, y)
+        if leaky (bias_leaky_forward, in place).
+    """
+    xp = array_module(x)
+    w = _f32(w)
+    c_out = w.shape[3]
+    batch, time_out, freq_out = _conv_out_shape(x.shape, w.shape[:2], dilation)
+    z = xp.matmul(im2col(x, w.shape[:2], dilation), w.reshape(-1, c_out))  # (rows, c_out)
+    y = bias_leaky_forward(z, b, leaky, out=z).reshape(batch, time_out, freq_out, c_out)
+    return y, (x, w, tuple(dilation), leaky, y)
+
+
+def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+    """Gradients of conv2d_forward on the GPU.
+
+    Twin: layers.conv2d_backward, same arguments and results.
+
+    dy: (batch, time_out, freq_out, c_out). Returns dx: (batch, time, freq,
+    c_in) or None, dw: (kernel_time, kernel_freq, c_in, c_out), db: (c_out,).
+
+    Notes:
+        dz = dy * (1 if y > 0 else 1/100) if leaky,
+        dw = cols^T @ dz, db = sum of dz over rows, dx = col2im(dz @ w_col^T),
+        with cols = im2col(x) rebuilt here rather than cached: it holds
+        kernel_time * kernel_freq times as many numbers as x, and rebuilding
+        it is one pass over memory.
+    """
+    x, w, dilation, leaky, y = cache
+    c_out = w.shape[3]
+    dz = _f32(dy).reshape(-1, c_out)
+    if leaky:
+        dz = leaky_backward(dz, y.reshape(-1, c_out))
+    w_col = w.reshape(-1, c_out)  # (taps * c_in, c_out)
+    dw = (im2col(x, w.shape[:2], dilation).T @ dz).reshape(w.shape)
+    db = dz.sum(axis=0)
+    dx = col2im(dz @ w_col.T, x.shape, w.shape[:2], dilation) if need_dx else None
+    return dx, dw, db
+
+
+# --------------------------------------------------------------------------
+# Max-pooling: kernels/pool.cu
+# --------------------------------------------------------------------------
+
+def maxpool2d_forward(x, pool=(3, 3), stride=None):
+    """Max-pooling with argmax (kernels/pool.cu maxpool_forward).
+
+    Twin: layers.maxpool2d_forward, same arguments and cache
+    (argmax, x_shape, pool, stride); stride None means stride = pool.
+
+    x: (batch, time, freq, c) float32. Returns y: (batch, time_out, freq_out, c)
+    float32, time_out = (time - pool_time) // stride_time + 1 (same for freq),
+    and the cache with argmax: (batch, time_out, freq_out, c) uint8 = i*pool_freq + j.
+    """
+    xp = array_module(x)
+    x = _f32(x)
+    stride = tuple(pool if stride is None else stride)
+    batch, time, freq, c = x.shape
+    time_out = (time - pool[0]) // stride[0] + 1
+    freq_out = (freq - pool[1]) // stride[1] + 1
+    y = xp.empty((batch, time_out, freq_out, c), dtype=numpy.float32)
+    argmax = xp.empty(y.shape, dtype=numpy.uint8)
+    _launch("pool", "maxpool_forward", y.size, x, y, argmax, *x.shape, *pool, *stride)
+    return y, (argmax, x.shape, tuple(pool), stride)
+
+
+def maxpool2d_backward(dy, cache, workspace=None):
+    """Gradient of maxpool2d_forward (kernels/pool.cu maxpool_backward, a gather:
+    correct for any stride, overlapping windows included, without atomics).
+
+    Twin: layers.maxpool2d_backward. dy: (batch, time_out, freq_out, c).
+    Returns dx: (batch, time, freq, c) float32.
+    """
+    xp = array_module(dy)
+    argmax, x_shape, pool, stride = cache
+    dx = xp.empty(tuple(x_shape), dtype=numpy.float32)
+    _launch("pool", "maxpool_backward", dx.size, _f32(dy), argmax, dx, *x_shape, *pool, *stride)
+    return dx
+
+
+# --------------------------------------------------------------------------
+# Bias, leaky rectifier, dropout: kernels/activation.cu
+# --------------------------------------------------------------------------
+
+def bias_leaky_forward(z, b, leaky=True, out=None):
+    """y = z + b, then max(y/100, y) if leaky (kernels/activation.cu bias_leaky_forward).
+
+    Twin: the bias and rectifier steps of layers.conv2d_forward and
+    layers.dense_forward + layers.leaky_relu_forward.
+
+    z: (..., channels) float32, b: (channels,). out: an array like z to write
+    into (z itself for in place), or None. Returns y, shaped like z.
+    """
+    xp = array_module(z)
+    z = _f32(z)
+    out = xp.empty_like(z) if out is None else out
+    _launch("activation", "bias_leaky_forward", z.size, z, _on(xp, b, numpy.float32), out, z.size,
+            z.shape[-1],
+            int(bool(leaky)))
+    return out
+
+
+def leaky_backward(dy, y, out=None):
+    """dz = dy where y > 0, dy/100 elsewhere (kernels/activation.cu leaky_backward).
+
+    Twin: layers.leaky_relu_backward(dy, y), and dz in layers.conv2d_backward.
+    dy, y: same shape, float32 (y the rectifier's output). Returns dz.
+    """
+    xp = array_module(dy)
+    dy = _f32(dy)
+    out = xp.empty_like(dy) if out is None else out
+    _launch("activation", "leaky_backward", dy.size, dy, _on(xp, y, numpy.float32), out, dy.size)
+    return out
+
+
+def leaky_relu_forward(x):
+    """y = max(x/100, x) (kernels/activation.cu bias_leaky_forward with a zero bias).
+
+    Twin: layers.leaky_relu_forward. x: any shape, float32. Returns y and the cache y.
+    """
+    xp = array_module(x)
+    x = _f32(x)
+    y = xp.empty_like(x)
+    zero_bias = xp.zeros(1, dtype=numpy.float32)  # one "channel": every element adds b[0] = 0
+    _launch("activation", "bias_leaky_forward", x.size, x, zero_bias, y, x.size, 1, 1)
+    return y, y
+
+
+def leaky_relu_backward(dy, cache):
+    """Twin: layers.leaky_relu_backward. cache: y from leaky_relu_forward."""
+    return leaky_backward(dy, cache)
+
+
+def hash_uniform(seed, n, xp=numpy):
+    """The uniform numbers in [0, 1) of kernels/activation.cu hash_uniform for
+    elements 0..n-1, computed with `xp` (its twin: tests compare the two).
+
+    Returns (n,) float32, multiples of 2^-24.
+    """
+    def hash32(x):  # "lowbias32"; uint32 arithmetic wraps modulo 2^32 like C's
+        x = x ^ (x >> 16)
+        x = x * numpy.uint32(0x7FEB352D)
+        x = x ^ (x >> 15)
+        x = x * numpy.uint32(0x846CA68B)
+        return x ^ (x >> 16)
+
+    counter = xp.arange(n, dtype=numpy.uint64)
+    low = (counter & numpy.uint64(0xFFFFFFFF)).astype(numpy.uint32)
+    high = (counter >> numpy.uint64(32)).astype(numpy.uint32)
+    seed_hash = hash32(xp.full(1, seed, dtype=numpy.uint32))
+    h = hash32(low ^ hash32(high ^ seed_hash))
+    return (h >> numpy.uint32(8)).astype(numpy.float32) * numpy.float32(2.0 ** -24)
+
+
+def dropout_forward(x, p=0.5, mask=None, rng=None, seed=None):
+    """Inverted dropout on the GPU (kernels/activation.cu dropout_forward, or
+    dropout_forward_hash when the mask is drawn here).
+
+    Twin: layers.dropout_forward, same cache (mask, scale) with a bool mask.
+
+    Args:
+        x: any shape, float32.
+        p: probability of dropping a unit.
+        mask: bool (or uint8) array shaped like x, True = keep; if None, drawn
+            on the device from the counter-based hash with `seed`.
+        rng: numpy.random.Generator; when mask and seed are None, the seed is
+            drawn from it (one 32-bit integer), so a run stays reproducible.
+        seed: int in [0, 2^32), the hash's seed.
+
+    Returns:
+        y = x * mask / (1 - p), and the cache (mask, scale).
+    """
+    xp = array_module(x)
+    x = _f32(x)
+    scale = 1.0 / (1.0 - p)
+    y = xp.empty_like(x)
+    if mask is not None:
+        mask = xp.asarray(mask)
+        _launch("activation", "dropout_forward", x.size, x, mask, y, x.size, scale)
+        return y, (mask, scale)
+    if seed is None:
+        seed = int(rng.integers(0, 2 ** 32))
+    keep = xp.empty(x.shape, dtype=numpy.uint8)
+    _launch("activation", "dropout_forward_hash", x.size, x, y, keep, x.size, seed, p, scale)
+    return y, (keep.view(numpy.bool_), scale)
+
+
+def dropout_backward(dy, cache):
+    """dx = dy * mask / (1 - p) (kernels/activation.cu dropout_backward).
+
+    Twin: layers.dropout_backward. dy: shaped like the forward's x.
+    """
+    xp = array_module(dy)
+    mask, scale = cache
+    dy = _f32(dy)
+    dx = xp.empty_like(dy)
+    _launch("activation", "dropout_backward", dy.size, dy, mask, dx, dy.size, scale)
+    return dx
+
+
+# --------------------------------------------------------------------------
+# Loss: kernels/loss.cu
+# --------------------------------------------------------------------------
+
+def sigmoid_cross_entropy_forward(logits, targets):
+    """Mean binary cross-entropy from logits (kernels/loss.cu sigmoid_xent_forward).
+
+    Twin: loss.sigmoid_cross_entropy_forward. logits, targets: (batch,).
+    Returns the 0-d mean loss (the per-example losses come from the kernel,
+    their mean from CuPy) and the cache (logits, targets).
+    """
+    xp = array_module(logits)
+    logits, targets = _f32(logits), _on(xp, targets, numpy.float32)
+    losses = xp.empty_like(logits)
+    _launch("loss", "sigmoid_xent_forward", logits.size, logits, targets, losses, logits.size)
+    return losses.mean(), (logits, targets)
+
+
+def sigmoid_cross_entropy_backward(cache, dloss=1.0):
+    """dlogits = dloss * (sigmoid(z) - t) / batch (kernels/loss.cu sigmoid_xent_backward).
+
+    Twin: loss.sigmoid_cross_entropy_backward. Returns (batch,) float32.
+    """
+    xp = array_module(cache[0])
+    logits, targets = cache
+    dlogits = xp.empty_like(logits)
+    _launch("loss", "sigmoid_xent_backward", logits.size, logits, targets, dlogits, logits.size,
+            dloss / logits.shape[0])
+    return dlogits
+
+
+# --------------------------------------------------------------------------
+# Optimiser: kernels/optim.cu
+# --------------------------------------------------------------------------
+
+def pack_flat(arrays):
+    """One flat buffer holding all arrays one after the other, and views of it.
+
+    arrays: dict name -> array (one dtype, one array module). Returns
+    (flat, OrderedDict name -> view of flat in the array's shape), with the
+    values copied in. Parameters, gradients and velocities packed this way
+    (in the same order) are updated by one `nesterov_momentum` launch.
+    """
+    first = next(iter(arrays.values()))
+    xp = array_module(first)
+    flat = xp.empty(sum(int(a.size) for a in arrays.values()), dtype=first.dtype)
+    views, start = OrderedDict(), 0
+    for name, a in arrays.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    return flat, views
+
+
+def nesterov_momentum(params, grads, velocity, learning_rate, momentum=0.95):
+    """One Nesterov-momentum step over all parameters at once, in place
+    (kernels/optim.cu nesterov_update).
+
+    Twin: optim.nesterov_momentum, but on flat buffers (see pack_flat)
+    instead of dicts of arrays: params, grads, velocity: (n,) float32, the
+    same packing order. v <- mu v - eta g; p <- p + mu v - eta g.
+    """
+    if not (params.shape == grads.shape == velocity.shape and params.ndim == 1):
+        raise ValueError(f"nesterov_momentum needs three flat buffers of one size, got "
+                         f"{params.shape}, {grads.shape}, {velocity.shape}")
+    _launch("optim", "nesterov_update", params.size, params, grads, velocity, params.size,
+            learning_rate, momentum)
+
+
+# --------------------------------------------------------------------------
+# Augmentation and excerpts: kernels/augment.cu
+# --------------------------------------------------------------------------
+
+def song_positions(song_starts, positions):
+    """(song_index, centre): global position indices -> (song, frame) pairs.
+
+    song_starts: (n_songs + 1,) int64 cumulative song lengths with a leading 0
+    (batches.TrainingExcerpts.song_starts); positions: (batch,) int in
+    [0, song_starts[-1]). Returns two (batch,) int64 arrays.
+    """
+    xp = array_module(song_starts)
+    positions = xp.asarray(positions, dtype=numpy.int64)
+    song_index = xp.searchsorted(song_starts, positions, side="right") - 1
+    return song_index.astype(numpy.int64), positions - song_starts[song_index]
+
+
+def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
+    """Excerpts centred on (song, frame) positions (kernels/augment.cu gather_excerpts).
+
+    Twin: batches.TrainingExcerpts._gather, whose songs are padded with
+    width // 2 rows of `pad` at both ends (here the kernel reads `pad` there).
+
+    Args:
+        songs: (total_frames, bins) float32, all songs one after the other.
+        song_starts: (n_songs + 1,) int64, song s is rows song_starts[s]:song_starts[s+1].
+        song_index, centre: (batch,) int64, the song and the centre frame in it.
+        width: excerpt frames (odd).
+        pad: (bins,) float32 value of frames beyond a song's ends.
+
+    Returns:
+        (batch, width, bins) float32.
+    """
+    xp = array_module(songs)
+    songs = _f32(songs)
+    batch, bins = len(song_index), songs.shape[1]
+    out = xp.empty((batch, width, bins), dtype=numpy.float32)
+    pad = _on(xp, xp.broadcast_to(xp.asarray(pad, dtype=numpy.float32), (bins,)), numpy.float32)
+    _launch("augment", "gather_excerpts", out.size, songs, _on(xp, song_starts, numpy.int64),
+            _on(xp, song_index, numpy.int64), _on(xp, centre, numpy.int64), pad, out,
+            batch, width, bins)
+    return out
+
+
+def warp(linear, pitch_factors, stretch_factors, out_frames=augment.EXCERPT_FRAMES,
+         out_bins=spectrum.MEL_INPUT_BINS):
+    """Pitch shift + time stretch by bilinear resampling (kernels/augment.cu warp).
+
+    Twin: augment.warp, same arguments and result, the same float32 rounding.
+    linear: (batch, frames, bins) float32; pitch_factors, stretch_factors:
+    (batch,) > 0 (float64 on the device). Returns (batch, out_frames, out_bins).
+    """
+    xp = array_module(linear)
+    linear = _f32(linear)
+    batch, frames, bins = linear.shape
+    out = xp.empty((batch, out_frames, out_bins), dtype=numpy.float32)
+    _launch("augment", "warp", out.size, linear, _on(xp, pitch_factors, numpy.float64),
+            _on(xp, stretch_factors, numpy.float64), out, batch, frames, bins, out_frames, out_bins)
+    return out
+
+
+def pitch_shift_song(linear_song, factor):
+    """Pitch-shift a whole song (kernels/augment.cu warp with stretch 1, all frames).
+
+    Twin: augment.pitch_shift_song. linear_song: (frames, bins) float32;
+    factor > 0. Returns (frames, MEL_INPUT_BINS) float32.
+    """
+    if not factor > 0:
+        raise ValueError(f"svd/cuda.py: pitch_shift_song factor={factor!r}; it must be > 0.")
+    xp = array_module(linear_song)
+    frames = linear_song.shape[0]
+    ones = xp.ones(1, dtype=numpy.float64)
+    return warp(linear_song[None], ones * factor, ones, out_frames=frames)[0]
+
+
+def amplitude_gains(params, bins=spectrum.MEL_INPUT_BINS, xp=None):
+    """Per-example, per-bin gains of random filter and loudness (kernels/augment.cu filter_gains).
+
+    Twin: augment.amplitude_gains. params: dict with (batch,) float64 arrays
+    filter_mu_hz, filter_sigma_semitones, filter_gain_db, loudness_db, as
+    augment.draw_parameters returns them. xp: the array module to compute
+    with (cupy: the draws are copied to the device); None means that of
+    params["filter_mu_hz"]. Returns (batch, bins) float32
+    10^((filter_db + loudness_db) / 20), bin k at k * spectrum.BIN_HZ.
+    """
+    xp = array_module(params["filter_mu_hz"]) if xp is None else xp
+    mu, sigma, gain, loudness = (_on(xp, params[name], numpy.float64)
+                                 for name in ("filter_mu_hz", "filter_sigma_semitones",
+                                              "filter_gain_db", "loudness_db"))
+    gains = xp.empty((len(mu), bins), dtype=numpy.float32)
+    _launch("augment", "filter_gains", gains.size, mu, sigma, gain, loudness, gains,
+            len(mu), bins, spectrum.BIN_HZ)
+    return gains
+
+
+def apply_gains(excerpts, gains):
+    """excerpts[b, t, k] *= gains[b, k], in place (kernels/augment.cu apply_gains).
+
+    Twin: `excerpts *= amplitude_gains(params)[:, None, :]` in augment.augment_batch.
+    excerpts: (batch, frames, bins) float32 (C-contiguous); gains: (batch, bins).
+    """
+    batch, frames, bins = excerpts.shape
+    xp = array_module(excerpts)
+    _launch("augment", "apply_gains", excerpts.size, excerpts, _on(xp, gains, numpy.float32),
+            batch, frames, bins)
+    return excerpts
+
+
+def mix_negatives(excerpts, chosen, negatives, fractions):
+    """Blend raw voice-free excerpts into chosen examples, in place (Sec. 4.3;
+    kernels/augment.cu mix_negatives).
+
+    Twin: augment._mix_negatives, i.e. excerpts[chosen] = augment.mix(
+    excerpts[chosen], centre crop of negatives, fractions).
+
+    Args:
+        excerpts: (batch, frames, bins) float32, C-contiguous, modified in place.
+        chosen: (n_mixed,) distinct indices into the batch.
+        negatives: (n_mixed, src_frames, src_bins) float32, src_frames >= frames
+            (centre crop taken), src_bins >= bins.
+        fractions: (n_mixed,) mixing fractions f (rounded to float32, like augment.mix).
+    """
+    xp = array_module(excerpts)
+    batch, frames, bins = excerpts.shape
+    negatives = _on(xp, negatives, numpy.float32)
+    n_mixed, src_frames, src_bins = negatives.shape
+    if src_frames < frames or src_bins < bins:
+        raise ValueError(f"mix_negatives: negatives {negatives.shape} are smaller than the "
+                         f"excerpts {excerpts.shape}")
+    _launch("augment", "mix_negatives", n_mixed * frames * bins, excerpts,
+            _on(xp, chosen, numpy.int64), negatives, _on(xp, fractions, numpy.float32),
+            n_mixed, frames, bins, src_frames, src_bins)
+    return excerpts
+

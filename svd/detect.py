@@ -1,0 +1,100 @@
+"""Finding the singing in arbitrary audio files: probabilities -> smoothed decisions -> `.lab` segments.
+
+The same chain as the evaluation (svd/evaluate.py): whole-song network,
+800 ms median filter, threshold (by default the one `run.py eval` chose on
+validation and stored in the model). Optionally, segments shorter than
+`min_segment_s` are absorbed by their neighbours, and predictions are
+averaged over pitch-shifted copies (test-time augmentation, paper Sec. 5.4).
+"""
+import dataclasses
+import math
+import pathlib
+
+import numpy as np
+
+from svd import audio, augment, dataset, evaluate, labels, predict, spectrum
+from svd.errors import InputError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf"}
+
+
+@dataclasses.dataclass
+class Detection:
+    """What was found in one file.
+
+    probabilities, smoothed: (frames,) float32; is_sing: (frames,) bool after
+    min-segment cleaning; segments: [(start_s, end_s, is_sing)] covering the file.
+    """
+    path: pathlib.Path
+    log_mel: np.ndarray
+    probabilities: np.ndarray
+    smoothed: np.ndarray
+    is_sing: np.ndarray
+    segments: list
+    threshold: float
+
+
+def audio_files(paths):
+    """Expand files and directories (walked recursively, audio suffixes only) into a sorted file list."""
+    found = []
+    for path in map(pathlib.Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory; check the path.")
+    return found
+
+
+def probabilities(model, linear, pitch_factors=(1.0,)):
+    """Voice probability per frame, averaged over pitch-shifted copies of the song (1.0 = unchanged).
+
+    linear: (frames, 513) float32; returns (frames,) float32.
+    """
+    total = np.zeros(len(linear), np.float64)
+    for factor in pitch_factors:
+        shifted = linear if factor == 1.0 else augment.pitch_shift_song(linear, factor)
+        total += predict.song_probabilities(model.params, predict.padded_input(shifted, model.mean, model.std))
+    return (total / len(pitch_factors)).astype(np.float32)
+
+
+def detect(model, path, threshold, pitch_factors=(1.0,), min_segment_s=0.0):
+    """Run the detector on one audio file; returns a Detection (raises InputError for unusable audio)."""
+    samples = audio.load(path)
+    linear = spectrum.linear_spectrogram(samples)
+    dataset.require_excerpt_length(path, len(linear))
+    raw = probabilities(model, linear, pitch_factors)
+    smoothed = evaluate.median_smooth(raw)
+    is_sing = remove_short_segments(smoothed >= threshold, round(min_segment_s * spectrum.FRAME_RATE_HZ))
+    duration_s = len(samples) / spectrum.SAMPLE_RATE_HZ
+    return Detection(pathlib.Path(path), spectrum.log_mel(linear), raw, smoothed, is_sing,
+                     labels.frames_to_segments(is_sing, duration_s), threshold)
+
+
+def remove_short_segments(is_sing, min_frames):
+    """Flip runs shorter than `min_frames` to the label around them, shortest runs first.
+
+    is_sing: (frames,) bool; returns a new (frames,) bool array in which every
+    run is at least `min_frames` long (unless the whole song is shorter).
+    """
+    is_sing = np.array(is_sing, bool)
+    while min_frames > 1:
+        starts = np.concatenate([[0], np.flatnonzero(is_sing[1:] != is_sing[:-1]) + 1])
+        lengths = np.diff(np.concatenate([starts, [len(is_sing)]]))
+        if len(starts) == 1 or lengths.min() >= min_frames:
+            break
+        shortest = int(np.argmin(lengths))
+        start = starts[shortest]
+        is_sing[start:start + lengths[shortest]] = ~is_sing[start]
+    return is_sing
+
+
+def model_threshold(model, override):
+    """The threshold to use: `override` if given, else the one stored by `run.py eval`."""
+    if override is not None:
+        return override
+    if math.isnan(model.threshold):
+        raise InputError("the model has no stored threshold; run 'python run.py eval MODEL' once "
+                         "(it stores the validation threshold) or pass --threshold.")
+    return model.threshold

@@ -1,0 +1,221 @@
+"""The CNN of paper Sec. 3.2: parameters, forward pass, backward pass.
+
+Input: excerpts of 115 frames x 80 mel bands, (batch, 115, 80) float32.
+Output: one logit per excerpt for "voice at the central frame"; the sigmoid is
+applied by the loss (svd/loss.py) or by `predict_proba`.
+
+    layer    output (batch, time, freq, channels)   parameters
+    input    (B, 115, 80, 1)
+    conv1    (B, 113, 78, 64)   3x3, leaky ReLU      conv1.w (3, 3, 1, 64), conv1.b
+    conv2    (B, 111, 76, 32)   3x3, leaky ReLU      conv2.w (3, 3, 64, 32), conv2.b
+    pool1    (B,  37, 25, 32)   3x3 max, stride 3
+    conv3    (B,  35, 23, 128)  3x3, leaky ReLU      conv3.w (3, 3, 32, 128), conv3.b
+    conv4    (B,  33, 21, 64)   3x3, leaky ReLU      conv4.w (3, 3, 128, 64), conv4.b
+    pool2    (B,  11,  7, 64)   3x3 max, stride 3
+    flatten  (B, 4928)          channels-last order: index (t * 7 + f) * 64 + c
+    dense1   (B, 256)           dropout on input, leaky ReLU
+    dense2   (B, 64)            dropout on input, leaky ReLU
+    dense3   (B,)               dropout on input, logit
+
+1,408,225 parameters; about 485 MFLOP per excerpt for the forward pass.
+
+Parameters are an ordered dict name -> array (float32 for training; any float
+dtype works, the tests use float64). Training mode (`rng` given) applies 50%
+dropout (Sec. 3.3) with masks drawn from `rng` in a fixed order (dense1,
+dense2, dense3 inputs), so a run is reproducible from its seed.
+
+Speed: pass the same `workspace` dict (any dict, initially empty) to every
+`forward` call of a training loop; the big activation buffers (~8 MB per
+excerpt in training, 250 MB at batch 32) then live on between mini-batches
+instead of being allocated and page-faulted anew. A cache is then valid only
+until the next `forward` with the same workspace; the gradients that
+`backward` returns are always fresh arrays.
+The convolutions and pooling run on all CPU cores (svd/backend.py).
+"""
+
+from collections import OrderedDict
+
+import numpy
+
+from . import layers
+from .backend import array_module
+from .loss import sigmoid
+
+INPUT_SHAPE = (115, 80)  # frames x mel bands per excerpt, Sec. 3.3 and 3.1
+DROPOUT = 0.5            # on the inputs of all dense layers, Sec. 3.3
+
+PARAM_SHAPES = OrderedDict([
+    ("conv1.w", (3, 3, 1, 64)), ("conv1.b", (64,)),
+    ("conv2.w", (3, 3, 64, 32)), ("conv2.b", (32,)),
+    ("conv3.w", (3, 3, 32, 128)), ("conv3.b", (128,)),
+    ("conv4.w", (3, 3, 128, 64)), ("conv4.b", (64,)),
+    ("dense1.w", (4928, 256)), ("dense1.b", (256,)),
+    ("dense2.w", (256, 64)), ("dense2.b", (64,)),
+    ("dense3.w", (64, 1)), ("dense3.b", (1,)),
+])
+CONVS = ("conv1", "conv2", "conv3", "conv4")
+DENSES = ("dense1", "dense2", "dense3")
+POOL = (3, 3)  # non-overlapping max-pooling, Sec. 3.2
+
+
+def orthogonal(rng, shape, dtype=numpy.float32):
+    """A random orthogonal weight (Saxe et al. 2014), like Lasagne's Orthogonal(gain=1).
+
+    Args:
+        rng: numpy.random.Generator.
+        shape: weight shape; all axes but the last are the fan-in, so a conv
+            weight (kh, kw, c_in, c_out) is treated as a (kh*kw*c_in, c_out) matrix.
+
+    Returns:
+        Array of `shape`: as a (fan_in, fan_out) matrix its columns are
+        orthonormal if fan_in >= fan_out (W^T W = I), otherwise its rows (W W^T = I).
+    """
+    flat_shape = (int(numpy.prod(shape[:-1])), shape[-1])
+    gaussian = rng.standard_normal(flat_shape)
+    u, _, vt = numpy.linalg.svd(gaussian, full_matrices=False)
+    q = u if u.shape == flat_shape else vt
+    return q.reshape(shape).astype(dtype)
+
+
+def init_params(rng, dtype=numpy.float32):
+    """Fresh parameters: orthogonal weights, zero biases (Sec. 3.3).
+
+    Args:
+        rng: numpy.random.Generator; weights are drawn in PARAM_SHAPES order.
+
+    Returns:
+        OrderedDict name -> array with the shapes of PARAM_SHAPES.
+    """
+    params = OrderedDict()
+    for name, shape in PARAM_SHAPES.items():
+        if name.endswith(".w"):
+            params[name] = orthogonal(rng, shape, dtype)
+        else:
+            params[name] = numpy.zeros(shape, dtype)
+    return params
+
+
+def count_params():
+    """Number of parameters in the network (1,408,225)."""
+    return sum(int(numpy.prod(shape)) for shape in PARAM_SHAPES.values())
+
+
+def forward_flops(batch=1):
+    """FLOPs of one forward pass (multiply and add counted separately).
+
+    Only the convolutions and dense layers count (bias, rectifier and pooling
+    are < 0.5% of it). About 485 MFLOP per excerpt.
+    """
+    time, freq = INPUT_SHAPE
+    flops = 0
+    for name in CONVS:
+        kernel_time, kernel_freq, c_in, c_out = PARAM_SHAPES[name + ".w"]
+        time, freq = time - kernel_time + 1, freq - kernel_freq + 1
+        flops += 2 * time * freq * kernel_time * kernel_freq * c_in * c_out
+        if name in ("conv2", "conv4"):
+            time, freq = time // POOL[0], freq // POOL[1]
+    for name in DENSES:
+        n_in, n_out = PARAM_SHAPES[name + ".w"]
+        flops += 2 * n_in * n_out
+    return batch * flops
+
+
+def _space(workspace, name):
+    """The per-layer dict inside `workspace` (None stays None)."""
+    return None if workspace is None else workspace.setdefault(name, {})
+
+
+def forward(params, x, rng=None, workspace=None):
+    """Logits for a batch of excerpts.
+
+    Args:
+        params: dict name -> array (see PARAM_SHAPES).
+        x: (batch, 115, 80) normalised log-mel excerpts; cast to the params' dtype.
+        rng: numpy.random.Generator for training mode (dropout on), or None for
+            evaluation mode (no dropout, deterministic).
+        workspace: dict reused between calls to avoid reallocating big buffers,
+            or None.
+
+    Returns:
+        logits: (batch,) array; cache: what `backward` needs.
+    """
+    xp = array_module(params["conv1.w"])
+    x = xp.asarray(x, dtype=params["conv1.w"].dtype)
+    if x.ndim != 3 or x.shape[1:] != INPUT_SHAPE:
+        raise ValueError(f"network input must be excerpts of shape (batch, {INPUT_SHAPE[0]}, "
+                         f"{INPUT_SHAPE[1]}), got {x.shape}")
+    batch = x.shape[0]
+    cache = {"workspace": workspace}
+    h = xp.ascontiguousarray(x).reshape(batch, x.shape[1], x.shape[2], 1)
+    for name in CONVS:
+        h, cache[name] = layers.conv2d_forward(h, params[name + ".w"], params[name + ".b"],
+                                               leaky=True, workspace=_space(workspace, name))
+        if name == "conv2":
+            h, cache["pool1"] = layers.maxpool2d_forward(h, POOL)
+        if name == "conv4":
+            h, cache["pool2"] = layers.maxpool2d_forward(h, POOL)
+    cache["pool2_shape"] = h.shape
+    h = h.reshape(batch, -1)  # flatten, channels-last order
+    for name in DENSES:
+        if rng is not None:
+            h, cache[name + ".dropout"] = layers.dropout_forward(h, DROPOUT, rng=rng)
+        h, cache[name] = layers.dense_forward(h, params[name + ".w"], params[name + ".b"])
+        if name != "dense3":
+            h, cache[name + ".leaky"] = layers.leaky_relu_forward(h)
+    return h[:, 0], cache
+
+
+def backward(params, cache, dlogits, need_dx=False):
+    """Gradients of the logits' weighted sum, sum_n dlogits[n] * logits[n].
+
+    Args:
+        params: the dict used in `forward`.
+        cache: from `forward` (training or evaluation mode).
+        dlogits: (batch,) gradient of the loss w.r.t. the logits.
+        need_dx: also return the gradient w.r.t. the input x.
+
+    Returns:
+        grads: OrderedDict with the same keys and shapes as params;
+        and, if need_dx, dx: (batch, 115, 80).
+    """
+    workspace = cache["workspace"]
+    grads = OrderedDict((name, None) for name in params)
+    dh = dlogits.reshape(-1, 1)
+    for name in reversed(DENSES):
+        if name != "dense3":
+            dh = layers.leaky_relu_backward(dh, cache[name + ".leaky"])
+        dh, grads[name + ".w"], grads[name + ".b"] = layers.dense_backward(dh, cache[name])
+        if name + ".dropout" in cache:
+            dh = layers.dropout_backward(dh, cache[name + ".dropout"])
+    dh = dh.reshape(cache["pool2_shape"])
+    for name in reversed(CONVS):
+        if name == "conv4":
+            dh = layers.maxpool2d_backward(dh, cache["pool2"], _space(workspace, "pool2"))
+        if name == "conv2":
+            dh = layers.maxpool2d_backward(dh, cache["pool1"], _space(workspace, "pool1"))
+        dh, grads[name + ".w"], grads[name + ".b"] = layers.conv2d_backward(
+            dh, cache[name], need_dx=(name != "conv1" or need_dx),
+            workspace=_space(workspace, name))
+    if need_dx:
+        return grads, dh[..., 0]
+    return grads
+
+
+def predict_proba(params, x, batch_size=64):
+    """Voice probabilities for excerpts, in evaluation mode (no dropout).
+
+    Args:
+        params: dict name -> array.
+        x: (n, 115, 80) excerpts.
+        batch_size: excerpts per forward pass (memory: ~4 MB per excerpt).
+
+    Returns:
+        (n,) float32 array of sigmoid(logit).
+    """
+    xp = array_module(params["conv1.w"])
+    workspace = {}
+    probs = xp.empty(len(x), dtype=xp.float32)
+    for start in range(0, len(x), batch_size):
+        logits, _ = forward(params, x[start:start + batch_size], workspace=workspace)
+        probs[start:start + len(logits)] = sigmoid(logits)
+    return probs

@@ -1,0 +1,145 @@
+"""Training loop (paper Sec. 3.3): SGD with Nesterov momentum on cross-entropy, checkpoints, resume.
+
+Defaults are the paper's: 40,000 updates of 32 excerpts, learning rate 0.01
+scaled by 0.85 every 2000 updates, momentum 0.95, targets 0.02/0.98.
+A checkpoint (a model file plus momentum buffers and the update count) is
+written atomically every `checkpoint_every` updates; because batch k depends
+only on (seed, k) (svd/batches.py), resuming from it gives exactly the model
+an uninterrupted run gives.
+"""
+import concurrent.futures
+import dataclasses
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+
+from svd import augment, loss, network, normalise, optim, spectrum
+from svd import model as model_file
+from svd.batches import STREAM_DROPOUT, TrainingExcerpts, update_rng
+from svd.errors import InputError
+from svd.progress import Progress
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every training hyperparameter; defaults from paper Sec. 3.3 (augmentation: Sec. 4)."""
+    updates: int = 40000
+    batch: int = 32
+    lr: float = 0.01
+    lr_decay: float = 0.85
+    lr_every: int = 2000
+    momentum: float = 0.95
+    target_low: float = 0.02
+    target_high: float = 0.98
+    seed: int = 0
+    augmentation: dict = dataclasses.field(default_factory=dict)  # svd.augment.Augmentation fields
+
+
+class TrainingDiverged(InputError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def checkpoint_path(out_path):
+    """Where the checkpoint of a run writing `out_path` lives: <out>.ckpt.npz."""
+    out_path = pathlib.Path(out_path)
+    return out_path.with_name(out_path.name + ".ckpt.npz")
+
+
+def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=False, data_label=""):
+    """Train on `songs` (list of svd.dataset.Song) and write the model to `out_path`.
+
+    Returns the svd.model.Model written. With resume=True, continues from
+    checkpoint_path(out_path) if it exists (its configuration must match).
+    """
+    ckpt = checkpoint_path(out_path)
+    mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in songs)
+    state = _fresh_state(config, mean, std, data_label)
+    if resume and ckpt.is_file():
+        state = _resume_state(ckpt, state)
+    aug = augment.Augmentation(**config.augmentation)
+    excerpts = TrainingExcerpts(songs, mean, std, aug, config.batch, config.seed,
+                                (config.target_low, config.target_high))
+    workspace = {}  # the network's big buffers, reused across updates
+    # A background thread prepares batch k+1 (gather, augmentation) while the network trains on batch k.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker, \
+            Progress("training", config.updates, "updates", quiet=quiet) as bar:
+        upcoming = worker.submit(excerpts.batch, state.update)
+        smoothed_loss = math.nan
+        for update in range(state.update, config.updates):
+            x, targets = upcoming.result()
+            if update + 1 < config.updates:
+                upcoming = worker.submit(excerpts.batch, update + 1)
+            batch_loss = _step(state, x, targets, update, config, workspace)
+            if not math.isfinite(batch_loss):
+                raise TrainingDiverged(f"training diverged: the loss became {batch_loss} at update {update}; "
+                                       f"the last good checkpoint is {ckpt}; lower --lr and retry.")
+            smoothed_loss = batch_loss if math.isnan(smoothed_loss) else 0.98 * smoothed_loss + 0.02 * batch_loss
+            state.update = update + 1
+            bar.update(state.update, f"loss {smoothed_loss:.4f}")
+            if state.update % checkpoint_every == 0 and state.update < config.updates:
+                _save_checkpoint(ckpt, state)
+    final = model_file.Model(state.params, mean, std, state.config)
+    model_file.save(out_path, final)
+    ckpt.unlink(missing_ok=True)  # the finished model supersedes it
+    return final
+
+
+@dataclasses.dataclass
+class _RunState:
+    """Everything that changes during training: weights, momentum buffers, updates done."""
+    params: dict
+    velocity: dict
+    update: int
+    mean: np.ndarray
+    std: np.ndarray
+    config: dict
+
+
+def _step(state, x, targets, update, config, workspace):
+    """One update: forward, loss, backward, Nesterov step. Returns the batch loss (float)."""
+    dropout_rng = update_rng(config.seed, update, STREAM_DROPOUT)
+    logits, cache = network.forward(state.params, x, rng=dropout_rng, workspace=workspace)
+    batch_loss, loss_cache = loss.sigmoid_cross_entropy_forward(logits, targets)
+    grads = network.backward(state.params, cache, loss.sigmoid_cross_entropy_backward(loss_cache))
+    rate = optim.learning_rate(update, config.lr, config.lr_decay, config.lr_every)
+    optim.nesterov_momentum(state.params, grads, state.velocity, rate, config.momentum)
+    return float(batch_loss)
+
+
+def _fresh_state(config, mean, std, data_label):
+    params = network.init_params(np.random.default_rng([config.seed, 0, 0, 0]))
+    run_config = {"train": dataclasses.asdict(config), "data": data_label}
+    return _RunState(params, optim.init_velocity(params), 0, mean, std, run_config)
+
+
+def _resume_state(ckpt, fresh):
+    stored = model_file.load(ckpt)
+    mismatch = _differences(stored.config, fresh.config)
+    if mismatch:
+        raise InputError(f"{ckpt}: checkpoint was made with other settings ({mismatch}); "
+                         "use the same options as the interrupted run, or delete the checkpoint.")
+    if not (np.array_equal(stored.mean, fresh.mean) and np.array_equal(stored.std, fresh.std)):
+        raise InputError(f"{ckpt}: checkpoint was made on other training data; use the same --data, "
+                         "or delete the checkpoint.")
+    velocity = {key[len("velocity/"):]: value for key, value in stored.extra.items() if key.startswith("velocity/")}
+    update = json.loads(str(stored.extra["progress"]))["update"]
+    return _RunState(stored.params, velocity, update, fresh.mean, fresh.std, fresh.config)
+
+
+def _differences(stored, fresh):
+    """Names of settings that differ between two run configs (the update count may grow)."""
+    old, new = dict(stored["train"]), dict(fresh["train"])
+    old.pop("updates"), new.pop("updates")
+    names = [name for name in new if old.get(name) != new[name]]
+    if stored.get("data") != fresh.get("data"):
+        names.append("data")
+    return ", ".join(names)
+
+
+def _save_checkpoint(ckpt, state):
+    extra = {f"velocity/{name}": value for name, value in state.velocity.items()}
+    extra["progress"] = np.array(json.dumps({"update": state.update, "saved_at": time.time()}))
+    model_file.save(ckpt, model_file.Model(state.params, state.mean, state.std, state.config, extra=extra))

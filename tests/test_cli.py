@@ -1,0 +1,113 @@
+"""run.py: every bad-input case gives one clear line on stderr and exit code 2, never a traceback."""
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+import run
+from conftest import write_filelist, write_song
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def check(corpus, capsys, *extra):
+    code = run.main(["check", "--data", str(corpus), "--quiet", *extra])
+    return code, capsys.readouterr()
+
+
+def test_a_good_corpus_checks_out(tiny_corpus, capsys):
+    code, out = check(tiny_corpus, capsys)
+    assert code == 0
+    assert "train: 1 songs" in out.out and "OK" in out.out
+
+
+def break_corpus(corpus, case):
+    """Damage `corpus` in one way; return the text the error message must contain."""
+    audio, labels, lists = corpus / "audio", corpus / "labels", corpus / "filelists"
+    song = "train_sång"
+    if case == "missing audio":
+        (audio / f"{song}.wav").unlink()
+        return "entry 'train_sång.wav' has no file"
+    if case == "missing label file":
+        (labels / f"{song}.lab").unlink()
+        return "train_sång.lab: label file not found"
+    if case == "malformed line":
+        (labels / f"{song}.lab").write_text("0.0 1.0 sing\n1.0 two nosing\n")
+        return "train_sång.lab, line 2: start and end must be numbers"
+    if case == "overlapping segments":
+        (labels / f"{song}.lab").write_text("0.0 2.0 sing\n1.0 4.0 nosing\n")
+        return "line 2: segment starts at 1 s, before the previous one ends"
+    if case == "unknown label word":
+        (labels / f"{song}.lab").write_text("0.0 4.0 vocals\n")
+        return "line 1: unknown label 'vocals'; use 'sing' or 'nosing'"
+    if case == "empty filelist":
+        (lists / "train").write_text("\n")
+        return "filelists/train: the filelist is empty"
+    if case == "missing filelist":
+        (lists / "train").unlink()
+        return "filelists/train: filelist not found (available: test, valid)"
+    if case == "corrupt audio":
+        (audio / f"{song}.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt junk")
+        return "train_sång.wav: cannot decode audio"
+    if case == "too short":
+        write_song(corpus, f"{song}.wav", 1.0, [(0.0, 1.0, True)])
+        return "train_sång.wav: audio has 67 frames, shorter than one"
+    if case == "nan samples":
+        samples = np.zeros(22050 * 3, np.float32)
+        samples[5] = np.inf
+        soundfile.write(audio / f"{song}.wav", samples, 22050, subtype="FLOAT")
+        return "train_sång.wav: the audio contains NaN or infinite samples"
+    raise AssertionError(case)
+
+
+CASES = ["missing audio", "missing label file", "malformed line", "overlapping segments", "unknown label word",
+         "empty filelist", "missing filelist", "corrupt audio", "too short", "nan samples"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gives_one_clear_line_and_exit_code_2(tiny_corpus, capsys, case):
+    expected = break_corpus(tiny_corpus, case)
+    code, out = check(tiny_corpus, capsys)
+    assert code == 2
+    assert expected in out.err
+    assert out.err.startswith("error: ") and out.err.count("\n") == 1
+
+
+def test_no_traceback_through_a_real_process(tiny_corpus, tmp_path):
+    (tiny_corpus / "labels" / "valid_sång.lab").write_text("0 1 sing\n0.5 2 nosing\n")
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "check", "--data", str(tiny_corpus), "--quiet"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "valid_sång.lab, line 2" in result.stderr
+
+
+def test_missing_model_file_is_a_clear_error(tiny_corpus, tmp_path, capsys):
+    code = run.main(["eval", str(tmp_path / "none.npz"), "--data", str(tiny_corpus), "--quiet"])
+    assert code == 2
+    assert "model file not found" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_model_is_a_clear_error(tiny_corpus, tmp_path, capsys):
+    fake = tmp_path / "fake.npz"
+    np.savez(fake, something=np.zeros(3))
+    code = run.main(["eval", str(fake), "--data", str(tiny_corpus), "--quiet"])
+    assert code == 2
+    assert "model format 'none' is not 'svd-model-1'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "bench"])
+def test_every_subcommand_explains_every_option(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run.main([command, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    parser = run.build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    for action in sub._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, f"{command} {action.option_strings} has no help"
+            assert action.option_strings[-1] in text

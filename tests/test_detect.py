@@ -1,0 +1,122 @@
+"""svd/detect.py and `run.py detect`: segments, min-segment cleaning, and consistency with `run.py eval`."""
+import json
+
+import numpy as np
+import pytest
+
+import run
+from svd import dataset, detect, labels, network, normalise, spectrum
+from svd import model as model_file
+from conftest import write_filelist, write_song
+
+
+def untrained_model(corpus, path, seed=0):
+    """A model with random (scaled) weights and the corpus's statistics: detection logic needs no training."""
+    songs = dataset.load_split(corpus, "train", quiet=True)
+    mean, std = normalise.band_statistics(spectrum.log_mel(s.linear) for s in songs)
+    rng = np.random.default_rng(seed)
+    params = {k: (2.0 * v if k.endswith(".w") else rng.normal(0, 0.2, v.shape).astype(np.float32))
+              for k, v in network.init_params(rng).items()}
+    model_file.save(path, model_file.Model(params, mean, std, {"train": {}, "data": str(corpus)}))
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    root = tmp_path / "corpus"
+    for split, count in (("train", 1), ("valid", 2), ("test", 2)):
+        names = []
+        for i in range(count):
+            name = f"{split}{i}.wav"
+            cut = 2.0 + i
+            write_song(root, name, 6.0, [(0.0, cut, False), (cut, 4.5, True), (4.5, 6.0, False)], seed=len(names) + 7 * i)
+            names.append(name)
+        write_filelist(root, split, names)
+    return root
+
+
+def test_detected_labels_reproduce_the_eval_counts(corpus, tmp_path, capsys):
+    model = tmp_path / "m.npz"
+    untrained_model(corpus, model)
+    results = tmp_path / "r.json"
+    assert run.main(["eval", str(model), "--data", str(corpus), "--json", str(results), "--quiet"]) == 0
+    test = json.loads(results.read_text())["test"]
+    out = tmp_path / "det"
+    assert run.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), str(corpus / "audio" / "test1.wav"),
+                     "--out-dir", str(out), "--quiet"]) == 0
+    counts = np.zeros(4, int)
+    for name in ("test0", "test1"):
+        song = dataset.load_song(corpus, name + ".wav", tmp_path / "cache")[0]
+        detected = labels.frame_targets(labels.read_lab(out / f"{name}.lab"), len(song.targets))
+        counts += labels_confusion(detected, song.targets)
+    assert tuple(counts) == (test["tp"], test["fp"], test["tn"], test["fn"])
+
+
+def labels_confusion(predicted, targets):
+    from svd import evaluate
+    return np.array(evaluate.confusion(predicted.astype(bool), targets))
+
+
+def test_lab_covers_the_whole_file_contiguously(corpus, tmp_path):
+    model = tmp_path / "m.npz"
+    untrained_model(corpus, model)
+    out = tmp_path / "det"
+    assert run.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
+                     "--quiet"]) == 0
+    assert len(list(out.glob("*.lab"))) == 5  # the directory was walked
+    segments = labels.read_lab(out / "test0.lab")
+    assert segments[0][0] == 0.0 and segments[-1][1] == pytest.approx(6.0, abs=1e-3)
+    assert all(a[1] == b[0] and a[2] != b[2] for a, b in zip(segments, segments[1:]))
+
+
+def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsys):
+    model = tmp_path / "m.npz"
+    untrained_model(corpus, model)
+    (corpus / "audio" / "zz_broken.mp3").write_bytes(b"ID3 not really an mp3")
+    out = tmp_path / "det"
+    code = run.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
+                     "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "skipped: " in err and "zz_broken.mp3: cannot decode audio" in err
+    assert "1 of 6 files could not be processed" in err
+    assert len(list(out.glob("*.lab"))) == 5  # the others were done
+
+
+def test_a_model_without_threshold_needs_eval_or_threshold(corpus, tmp_path, capsys):
+    model = tmp_path / "m.npz"
+    untrained_model(corpus, model)
+    assert run.main(["detect", str(model), str(corpus / "audio"), "--quiet"]) == 2
+    assert "no stored threshold" in capsys.readouterr().err
+
+
+def test_plot_writes_a_png(corpus, tmp_path):
+    pytest.importorskip("matplotlib")
+    model = tmp_path / "m.npz"
+    untrained_model(corpus, model)
+    out = tmp_path / "det"
+    assert run.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), "--threshold", "0.5", "--plot",
+                     "--out-dir", str(out), "--quiet"]) == 0
+    assert (out / "test0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("runs, min_frames, expected", [
+    ([(1, 10), (0, 2), (1, 10)], 3, [(1, 22)]),                 # a short gap is filled
+    ([(0, 10), (1, 2), (0, 3), (1, 10)], 3, [(0, 15), (1, 10)]),  # shortest first, then re-check
+    ([(1, 2)], 5, [(1, 2)]),                                     # a song shorter than the minimum stays
+    ([(0, 4), (1, 4)], 0, [(0, 4), (1, 4)]),                     # 0 disables cleaning
+])
+def test_remove_short_segments(runs, min_frames, expected):
+    is_sing = np.concatenate([np.full(n, bool(v)) for v, n in runs])
+    cleaned = detect.remove_short_segments(is_sing, min_frames)
+    np.testing.assert_array_equal(cleaned, np.concatenate([np.full(n, bool(v)) for v, n in expected]))
+
+
+def test_tta_with_only_the_unshifted_copy_equals_plain_prediction(corpus, tmp_path):
+    model_path = tmp_path / "m.npz"
+    untrained_model(corpus, model_path)
+    model = model_file.load(model_path)
+    song = dataset.load_song(corpus, "test0.wav", tmp_path / "cache")[0]
+    plain = detect.probabilities(model, song.linear)
+    np.testing.assert_array_equal(detect.probabilities(model, song.linear, (1.0,)), plain)
+    shifted = detect.probabilities(model, song.linear, (1.0, 0.8, 1.2))
+    assert shifted.shape == plain.shape and not np.array_equal(shifted, plain)

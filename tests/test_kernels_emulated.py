@@ -1,0 +1,136 @@
+"""The CUDA kernels of kernels/*.cu, compiled by g++ and run on the CPU, against NumPy.
+
+Without a GPU this is what catches indexing bugs: kernels/emulate.h turns every
+kernel into serial loops over an emulated grid (every block, every thread, the
+same grid-stride loop as on the GPU), tests/kernel_emulation/emulator.py builds
+them into a shared library, and every launcher of svd/cuda.py runs unchanged
+on NumPy arrays with svd.cuda._run_kernel pointed at that library. Each check
+of tests/kernel_emulation/checks.py (tolerances explained there) runs with
+three seeds (random shapes) and three grids: the launcher's own, 2 blocks of
+32 threads (each thread takes many indices: the grid-stride step is tested)
+and a single thread.
+
+Skipped if g++ is not installed. About 10 s on 2 cores (build ~3 s).
+"""
+import pathlib
+import re
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from kernel_emulation import checks, emulator  # noqa: E402
+
+from svd import cuda  # noqa: E402
+
+GRIDS = {"launcher-grid": None, "2x32-threads": (2, 32), "1-thread": (1, 1)}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    if emulator.compiler() is None:
+        pytest.skip("g++ is not installed: the CPU emulation of the CUDA kernels cannot be built")
+    return emulator.Emulator(emulator.build(tmp_path_factory.mktemp("kernel_emulation")))
+
+
+@pytest.fixture
+def emulated(library, monkeypatch):
+    """svd.cuda with its kernels running in the emulation library."""
+    monkeypatch.setattr(cuda, "_run_kernel", library.run_kernel)
+    library.grid_override = None
+    library.launches.clear()
+    yield library
+    library.grid_override = None
+
+
+def _rng(check, seed):
+    return np.random.default_rng([zlib.crc32(check.__name__.encode()), seed])
+
+
+@pytest.mark.parametrize("grid", GRIDS.values(), ids=GRIDS.keys())
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("check", checks.CHECKS, ids=lambda c: c.__name__[len("check_"):])
+def test_kernel_matches_numpy_twin(emulated, check, seed, grid):
+    emulated.grid_override = grid
+    check(np, _rng(check, seed))
+
+
+def test_every_kernel_is_checked(emulated):
+    """Each kernel of every kernels/*.cu is launched by some check."""
+    for check in checks.CHECKS:
+        check(np, _rng(check, 0))
+    launched = {(family, name) for family, name, _, _ in emulated.launches}
+    declared = {(family, name) for family in cuda.FAMILIES for name in cuda.kernel_signatures(family)}
+    assert declared - launched == set()
+
+
+def test_launches_use_launch_config(emulated):
+    """The grid actually launched is launch_config's: one thread per index up to MAX_BLOCKS."""
+    x = np.zeros(cuda.THREADS_PER_BLOCK * cuda.MAX_BLOCKS * 2 + 5, np.float32)
+    cuda.leaky_relu_forward(x)
+    cuda.leaky_relu_forward(x[:300])
+    assert [launch[2:] for launch in emulated.launches] == [(cuda.MAX_BLOCKS, 256), (2, 256)]
+
+
+def test_kernel_names_are_unique():
+    """One emulation library holds every family, so kernel names must not repeat."""
+    names = [name for family in cuda.FAMILIES for name in cuda.kernel_signatures(family)]
+    assert len(names) == len(set(names))
+
+
+def test_every_kernel_is_mapped_and_launched():
+    """Each .cu header comment names each of its kernels and their launcher, and
+    svd/cuda.py launches each kernel."""
+    launcher_source = pathlib.Path(cuda.__file__).read_text(encoding="utf-8")
+    for family in cuda.FAMILIES:
+        text = (cuda.KERNEL_DIR / f"{family}.cu").read_text(encoding="utf-8")
+        header = text[:text.index("*/")]
+        for name in cuda.kernel_signatures(family):
+            assert re.search(rf"^ \*   {name}\s+cuda\.\w+", header, re.M), \
+                f"kernels/{family}.cu: the header comment does not map kernel {name} to a launcher"
+            assert f'_launch("{family}", "{name}"' in launcher_source, f"no launcher runs {name}"
+
+
+def test_kernel_files_are_the_families():
+    assert sorted(p.stem for p in cuda.KERNEL_DIR.glob("*.cu")) == sorted(cuda.FAMILIES)
+
+
+def test_hash_dropout_keeps_the_right_fraction(emulated):
+    """The counter-based mask keeps 1 - p of the units; seeds give different masks.
+    n = 200,000: the kept fraction's standard deviation is <= 0.0012; 5 sigma allowed."""
+    x = np.ones(200_000, np.float32)
+    masks = []
+    for p, seed in [(0.5, 1), (0.5, 2), (0.1, 3), (0.9, 4)]:
+        _, (mask, _) = cuda.dropout_forward(x, p, seed=seed)
+        assert abs(mask.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / x.size)
+        masks.append(mask)
+    assert 0.45 < np.mean(masks[0] == masks[1]) < 0.55  # independent streams agree half the time
+
+
+def test_dropout_seed_from_rng_is_reproducible(emulated):
+    x = np.ones((8, 100), np.float32)
+    first = cuda.dropout_forward(x, 0.5, rng=np.random.default_rng(7))[1][0]
+    second = cuda.dropout_forward(x, 0.5, rng=np.random.default_rng(7))[1][0]
+    assert np.array_equal(first, second)
+
+
+def test_hash_uniform_is_uniform():
+    u = cuda.hash_uniform(12345, 1 << 18)
+    assert u.dtype == np.float32 and u.min() >= 0 and u.max() < 1
+    counts = np.histogram(u, bins=16, range=(0, 1))[0]
+    expected = u.size / 16
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 50  # 15 degrees of freedom: P(chi2 > 50) ~ 1e-5
+
+
+def test_launcher_rejects_wrong_dtype():
+    """A float64 array for a float* would be read as garbage: refused before launching."""
+    with pytest.raises(TypeError, match="float32"):
+        cuda._launch("activation", "leaky_backward", 3, np.zeros(3), np.zeros(3, np.float32),
+                     np.zeros(3, np.float32), 3)
+
+
+def test_available_never_raises():
+    assert isinstance(cuda.available(), bool)
