@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""svd command line: synth, check, train, eval, detect, bench. Run `python run.py COMMAND --help` for details.
+"""svd command line: synth, check, train, eval, detect, ablate, show-augment, bench (COMMAND --help: details).
 
 This file only parses options; the work is done in svd/commands.py.
 """
@@ -126,6 +126,51 @@ def build_parser():
     tta_options(p)
     common_options(p, data=False)
 
+    p = sub.add_parser("ablate", help="the paper's Figure 2 and Table 1: each augmentation, several seeds",
+                       description="Train and evaluate each configuration (no augmentation, each method alone, "
+                                   "the paper's combination, and test-time augmentation) with several seeds; "
+                                   "print the mean test error at the optimal threshold with its 95% confidence "
+                                   "interval (Fig. 2) and error/recall/specificity at the chosen threshold "
+                                   "(Table 1). Finished runs are kept in --out-dir and not redone.")
+    p.add_argument("--seeds", type=int, default=5, help="repetitions per configuration, seeds 0..N-1 "
+                   "(default: %(default)s)")
+    p.add_argument("--updates", type=int, default=40000, help="weight updates per training run "
+                   "(default: %(default)s)")
+    p.add_argument("--batch", type=int, default=32, help="excerpts per mini-batch (default: %(default)s)")
+    p.add_argument("--configs", metavar="LIST",
+                   help="comma-separated configurations to run (default: all): none, dropout, noise, pitch, "
+                        "stretch, loudness, filter, mix, combined, none+tta, combined+tta")
+    p.add_argument("--out-dir", default="ablation", metavar="DIR",
+                   help="where models and per-run results are kept, for resuming (default: %(default)s)")
+    p.add_argument("--json", metavar="FILE", help="also write all results and summaries as JSON to FILE")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the Figure 2 bar chart to FILE.png "
+                   "(needs matplotlib)")
+    p.add_argument("--train-split", default="train", metavar="SPLIT",
+                   help="filelist to train on (default: %(default)s)")
+    p.add_argument("--valid-split", default="valid", metavar="SPLIT",
+                   help="filelist the threshold is chosen on (default: %(default)s)")
+    p.add_argument("--test-split", default="test", metavar="SPLIT",
+                   help="filelist the results are reported on (default: %(default)s)")
+    p.add_argument("--folds", metavar="LIST",
+                   help="k-fold mode (the paper's RWC protocol): comma-separated filelists; each is tested "
+                        "with a model trained on the others, counts pooled over folds (replaces the splits)")
+    p.add_argument("--fold-threshold", type=float, default=0.5, metavar="T",
+                   help="fixed decision threshold in k-fold mode, where no validation split exists "
+                        "(default: %(default)s)")
+    common_options(p)
+
+    p = sub.add_parser("show-augment", help="picture one excerpt under each augmentation (paper Fig. 1)",
+                       description="Draw one 115-frame excerpt of an audio file unchanged and under each "
+                                   "augmentation method at the paper's example strengths (Fig. 1): dropout, "
+                                   "noise, pitch shift and time stretch x0.8 and x1.2, loudness -/+10 dB, random "
+                                   "filters, mixing. Needs matplotlib.")
+    p.add_argument("audio", metavar="AUDIO", help="audio file (wav, flac, ogg, mp3, ...)")
+    p.add_argument("--at", type=float, metavar="SECONDS",
+                   help="centre of the excerpt in seconds (default: the middle of the file)")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="PNG file to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the dropout mask, noise, filters and "
+                   "mixing partner (default: %(default)s)")
+
     p = sub.add_parser("bench", help="measure performance figures",
                        description="Measure feature extraction, matrix multiply, training and prediction speed "
                                    "on this machine and print them (JSON with --json).")
@@ -149,7 +194,7 @@ def main(argv=None):
     if args.command == "train":
         args.augmentation = augmentation_from(args)
     try:
-        getattr(commands, "cmd_" + args.command)(args)
+        getattr(commands, "cmd_" + args.command.replace("-", "_"))(args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import soundfile
 
-from svd import audio, augment, loss, network, optim, spectrum
+from svd import audio, augment, loss, network, optim, predict, spectrum
 from svd.dataset import EXCERPT_FRAMES
 
 
@@ -71,6 +71,29 @@ def augment_batches_per_s(repeats, batch=32):
     return 1 / median_seconds(lambda: augment.augment_batch(linear, aug, rng, mean, std), repeats)
 
 
+def predict_s_per_audio_min(repeats, minutes=1.0):
+    """Seconds to predict every frame of one minute of audio: whole-song network, and excerpt-wise.
+
+    The excerpt-wise figure is measured on 10 s and scaled (it is ~100x slower).
+    Returns (whole_song_s, excerpt_wise_s) per minute of audio.
+    """
+    rng = np.random.default_rng(0)
+    params = network.init_params(rng)
+    frames = int(minutes * 60 * spectrum.FRAME_RATE_HZ)
+    padded = rng.standard_normal((frames + EXCERPT_FRAMES - 1, spectrum.MEL_BANDS), dtype=np.float32)
+    whole_song = median_seconds(lambda: predict.song_probabilities(params, padded), repeats) / minutes
+    short = padded[:int(10 * spectrum.FRAME_RATE_HZ) + EXCERPT_FRAMES - 1]
+    excerpt_wise = median_seconds(lambda: predict.excerpt_probabilities(params, short), 1) * 6
+    return whole_song, excerpt_wise
+
+
+def whole_song_flops_per_frame():
+    """FLOPs per frame of the whole-song network (multiply-adds counted as 2), from the layer shapes."""
+    mults = (78 * 1 * 64 * 9 + 76 * 64 * 32 * 9 + 23 * 32 * 128 * 9 + 21 * 128 * 64 * 9
+             + 11 * 448 * 256 + 256 * 64 + 64)
+    return 2 * mults
+
+
 def run_all(quick=False):
     """All figures as a flat dict (the JSON `run.py bench` writes)."""
     repeats = 3 if quick else 10
@@ -81,4 +104,11 @@ def run_all(quick=False):
     figures["train_gflops"] = figures["train_updates_per_s"] * 3 * network.forward_flops(32) / 1e9
     figures["train_fraction_of_matmul"] = figures["train_gflops"] / figures["matmul_gflops"]
     figures["augment_batches_per_s"] = augment_batches_per_s(repeats)
+    whole_song, excerpt_wise = predict_s_per_audio_min(repeats)
+    figures["predict_s_per_audio_min"] = whole_song
+    figures["predict_excerptwise_s_per_audio_min"] = excerpt_wise
+    figures["predict_speedup_over_excerptwise"] = excerpt_wise / whole_song
+    frames_per_min = 60 * spectrum.FRAME_RATE_HZ
+    figures["predict_gflops"] = frames_per_min * whole_song_flops_per_frame() / whole_song / 1e9
+    figures["predict_fraction_of_matmul"] = figures["predict_gflops"] / figures["matmul_gflops"]
     return figures

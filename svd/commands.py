@@ -8,7 +8,7 @@ import math
 import pathlib
 import sys
 
-from svd import bench, cache, dataset, detect, evaluate, labels, plot, synth, train
+from svd import augment, bench, cache, dataset, detect, evaluate, labels, plot, synth, train
 from svd import model as model_file
 from svd.atomic import write_text_atomic
 from svd.errors import InputError
@@ -65,6 +65,10 @@ def cmd_check(args):
 
 def cmd_train(args):
     data_dir = _data_dir(args)
+    try:
+        augment.Augmentation(**args.augmentation)
+    except ValueError as error:
+        raise InputError(f"bad augmentation strength: {error}") from None
     songs = dataset.load_split(data_dir, args.train_split, args.cache, quiet=args.quiet)
     config = train.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
                                lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
@@ -163,3 +167,46 @@ def cmd_detect(args):
             print(f"{path}: {100 * sung / found.segments[-1][1]:.1f}% singing -> {out_dir / (path.stem + '.lab')}")
     if failed:
         raise InputError(f"{failed} of {len(files)} files could not be processed (see the lines above).")
+
+
+def cmd_ablate(args):
+    from svd import ablate
+    configs = ablate.select_configs(args.configs)
+    if args.seeds < 1:
+        raise InputError(f"--seeds {args.seeds}: need at least one seed; pass --seeds 1 or more.")
+    if args.updates < 1 or args.batch < 1:
+        raise InputError(f"--updates {args.updates} --batch {args.batch}: both must be at least 1.")
+    if not 0 <= args.fold_threshold <= 1:
+        raise InputError(f"--fold-threshold {args.fold_threshold}: a threshold is a probability in [0, 1].")
+    data_dir = _data_dir(args)
+    settings = ablate.Settings(str(data_dir.resolve()), args.updates, args.batch, args.train_split,
+                               args.valid_split, args.test_split, ablate.parse_folds(args.folds),
+                               args.fold_threshold)
+    results = ablate.run_ablation(settings, configs, range(args.seeds), args.out_dir, args.cache, args.quiet)
+    summary = ablate.summarise(results, configs)
+    print(ablate.format_report(summary, settings))
+    if args.json:
+        write_text_atomic(args.json, json.dumps({"settings": settings.as_dict(), "seeds": args.seeds,
+                                                 "configs": summary}, indent=2) + "\n")
+    if args.plot:
+        plot.ablation_png(summary, args.plot, title=f"{data_dir.name}: {args.seeds} seed(s), "
+                                                    f"{args.updates} updates")
+    return summary
+
+
+def cmd_show_augment(args):
+    from svd import audio, spectrum
+    path = pathlib.Path(args.audio)
+    samples = audio.load(path)
+    linear = spectrum.linear_spectrogram(samples)
+    dataset.require_excerpt_length(path, len(linear))
+    duration_s = len(samples) / spectrum.SAMPLE_RATE_HZ
+    at_s = duration_s / 2 if args.at is None else args.at
+    if not 0 <= at_s <= duration_s:
+        raise InputError(f"--at {args.at:g}: outside {path}, which is {duration_s:.2f} s long; "
+                         f"pick a time between 0 and {duration_s:.2f} s.")
+    # The frame whose centre time (i * hop + frame / 2) / rate is nearest to at_s.
+    centre = (at_s * spectrum.SAMPLE_RATE_HZ - spectrum.FRAME_SAMPLES / 2) / spectrum.HOP_SAMPLES
+    centre_frame = int(min(max(round(centre), 0), len(linear) - 1))
+    plot.augmentation_png(linear, centre_frame, args.out, seed=args.seed, title=path.name)
+    print(f"wrote {args.out}: the excerpt at {at_s:.2f} s of {path} under each augmentation")

@@ -2,11 +2,12 @@
 
 `detection_png` draws what `run.py detect` found in one file: the mel
 spectrogram, the raw and smoothed voice probability with the threshold, and
-the detected singing segments.
+the detected singing segments. `ablation_png` draws the paper's Figure 2 for
+`run.py ablate`, `augmentation_png` its Figure 1 for `run.py show-augment`.
 """
 import numpy as np
 
-from svd import spectrum
+from svd import augment, normalise, spectrum
 from svd.atomic import replacing
 from svd.errors import InputError
 
@@ -50,3 +51,184 @@ def detection_png(detection, path):
     with replacing(path) as temp:
         figure.savefig(temp, format="png", dpi=100)
     plt.close(figure)
+
+
+def ablation_png(summary, path, title=""):
+    """Write the paper's Figure 2 for an ablation (svd/ablate.py) to `path`: one bar per configuration.
+
+    summary: list of dicts with name, error_mean and error_half_width (None
+    for a single seed: no whisker), in the order the rows appear top to bottom.
+    Bars are the mean test error at the optimal threshold, whiskers its 95%
+    confidence interval; the dotted line marks the first row (the baseline).
+    """
+    plt = _pyplot()
+    names = [row["name"] for row in summary]
+    means = np.array([100 * row["error_mean"] for row in summary])
+    halves = np.array([100 * (row["error_half_width"] or 0.0) for row in summary])
+    figure, axes = plt.subplots(figsize=(7, 0.4 * len(names) + 1.4))
+    rows = np.arange(len(names))
+    colours = ["tab:orange" if name.endswith("+tta") else "tab:blue" for name in names]
+    axes.barh(rows, means, xerr=halves, color=colours, alpha=0.8, capsize=3, error_kw={"lw": 1})
+    if len(means):
+        axes.axvline(means[0], color="0.3", ls=":", lw=1)
+    axes.set_yticks(rows, names)
+    axes.invert_yaxis()  # first configuration on top, like the paper
+    low = max(0.0, float(np.min(means - halves)) * 0.8) if len(means) else 0.0
+    axes.set_xlim(low, float(np.max(means + halves)) * 1.05 + 1e-9 if len(means) else 1.0)
+    axes.set_xlabel("test error at the optimal threshold (%), mean and 95% interval over seeds")
+    axes.set_title(title or "classification error per augmentation (paper Fig. 2)")
+    figure.tight_layout()
+    with replacing(path) as temp:
+        figure.savefig(temp, format="png", dpi=100)
+    plt.close(figure)
+
+
+# ------------------------------------------------ the paper's Figure 1 (run.py show-augment)
+
+SHOW_FACTORS = (0.8, 1.2)  # fixed pitch/stretch factors shown, both directions (paper Fig. 1d-e)
+SHOW_LOUDNESS_DB = (-10.0, 10.0)  # Fig. 1f
+SHOW_MIX_FRACTION = 0.4  # near the top of f ~ U(0, 0.5), so the blend is visible (Sec. 4.3)
+SHOW_FILTER_DB = 10.0  # Fig. 1g-h: filters of up to ±10 dB
+
+
+def _augmented_views(linear_song, centre_frame, seed):
+    """The excerpts of Figure 1, as (title, (115, 80) normalised log-mel) pairs, plus what the other panels need.
+
+    linear_song: (frames, 513) float32. Normalised with the song's own statistics.
+    Returns (views, source, filter_curves_db, partner_frame): source is the
+    (width, 513) linear excerpt the warps read; filter_curves_db (50, bins).
+    """
+    rng = np.random.default_rng(seed)
+    mean, std = normalise.band_statistics([spectrum.log_mel(linear_song)])
+    width = augment.source_frames(augment.Augmentation(time_stretch=1 - min(SHOW_FACTORS)))
+    half = width // 2
+    padded = np.pad(linear_song, ((half, half), (0, 0)))  # silence beyond the song, as in training
+
+    def excerpt(frame):  # (1, width, 513), centred on `frame`
+        return padded[None, frame:frame + width]
+
+    def mel(linear_excerpts):  # (n, 115, bins) -> (n, 115, 80) normalised log-mel
+        return normalise.normalise(spectrum.log_mel(linear_excerpts), mean, std)
+
+    source = excerpt(centre_frame)
+    ones = np.ones(2)
+    original = augment.warp(source, [1.0], [1.0])  # factor 1: an exact crop, (1, 115, 372)
+    pitched = augment.warp(np.repeat(source, 2, axis=0), SHOW_FACTORS, ones)
+    stretched = augment.warp(np.repeat(source, 2, axis=0), ones, SHOW_FACTORS)
+    louder = original * (10.0 ** (np.array(SHOW_LOUDNESS_DB) / 20.0))[:, None, None].astype(np.float32)
+    filter_aug = augment.Augmentation(filter_db=SHOW_FILTER_DB)
+    filter_params = augment.draw_parameters(filter_aug, 2, rng)
+    filtered = original * augment.amplitude_gains(filter_params)[:, None, :]
+    curves = augment.draw_parameters(filter_aug, 50, rng)
+    curves_db = augment.filter_response_db(np.arange(spectrum.MEL_INPUT_BINS) * spectrum.BIN_HZ,
+                                           curves["filter_mu_hz"], curves["filter_sigma_semitones"],
+                                           curves["filter_gain_db"])
+    # Another part of the song: an excerpt not overlapping this one, inside the song where possible.
+    frames = np.arange(len(linear_song))
+    excerpt_frames, context = augment.EXCERPT_FRAMES, augment.EXCERPT_FRAMES // 2
+    far = frames[np.abs(frames - centre_frame) >= excerpt_frames]
+    inside = far[(far >= context) & (far < len(linear_song) - context)]
+    candidates = inside if len(inside) else far if len(far) else frames[[0, -1]]
+    partner = int(rng.choice(candidates))
+    mixed = augment.mix(original, augment.warp(excerpt(partner), [1.0], [1.0]), [SHOW_MIX_FRACTION])
+    # Dropout and noise act on the normalised mel input: the real batch function does them.
+    dropped = augment.augment_batch(source, augment.Augmentation(input_dropout=0.2), rng, mean, std)
+    noisy = augment.augment_batch(source, augment.Augmentation(noise_sigma=0.2), rng, mean, std)
+    partner_s = float(spectrum.frame_times_s(partner + 1)[-1])
+    views = [("(b) original", mel(original)[0]), ("(c) dropout 20%", dropped[0]),
+             ("(c) Gaussian noise σ 0.2", noisy[0])]
+    views += [(f"(d) pitch shift ×{f:g}", v) for f, v in zip(SHOW_FACTORS, mel(pitched))]
+    views += [(f"(e) time stretch ×{f:g}", v) for f, v in zip(SHOW_FACTORS, mel(stretched))]
+    views += [(f"(f) loudness {g:+g} dB", v) for g, v in zip(SHOW_LOUDNESS_DB, mel(louder))]
+    views += [(f"(g) filter {g:+.1f} dB at {mu:.0f} Hz, σ {s:.1f} st", v) for g, mu, s, v in
+              zip(filter_params["filter_gain_db"], filter_params["filter_mu_hz"],
+                  filter_params["filter_sigma_semitones"], mel(filtered))]
+    views.append((f"mixed with the excerpt at {partner_s:.1f} s, f = {SHOW_MIX_FRACTION:g}", mel(mixed)[0]))
+    return views, source[0], curves_db, partner
+
+
+def augmentation_png(linear_song, centre_frame, path, seed=0, title=""):
+    """Write the paper's Figure 1 for one excerpt of a song to `path` (atomically).
+
+    linear_song: (frames, 513) float32 magnitudes; centre_frame: the frame the
+    115-frame excerpt is centred on; seed: the random parts (dropout mask,
+    noise, filters, mix partner). Pitch and stretch use the fixed factors 0.8
+    and 1.2 so both directions are visible. Mel panels share one colour scale:
+    log-mel normalised per band with the song's own mean and deviation.
+    """
+    plt = _pyplot()
+    views, source, curves_db, _ = _augmented_views(linear_song, centre_frame, seed)
+    figure = plt.figure(figsize=(17, 14), layout="constrained")
+    grid = figure.add_gridspec(4, 4)
+    linear_axes = figure.add_subplot(grid[0, 0:2])
+    _draw_source(linear_axes, source, centre_frame)
+    slots = [grid[0, 2], grid[1, 0], grid[1, 1], grid[1, 2], grid[1, 3], grid[2, 0], grid[2, 1], grid[2, 2],
+             grid[2, 3], grid[3, 0], grid[3, 1], grid[0, 3]]
+    low, high = np.percentile(views[0][1], [1, 99])  # the original's range, shared by every mel panel
+    extent = (*_excerpt_span_s(centre_frame, len(views[0][1])), 0, spectrum.MEL_BANDS)
+    image = None
+    for slot, (name, values) in zip(slots, views):
+        axes = figure.add_subplot(slot)
+        image = axes.imshow(values.T, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
+                            extent=extent, interpolation="nearest")
+        axes.set_title(name, fontsize=10)
+        _mel_hz_ticks(axes)
+        axes.set_xlabel("time (s)")
+    figure.colorbar(image, ax=figure.axes[1:], shrink=0.5, label="normalised log-mel (song statistics)")
+    curve_axes = figure.add_subplot(grid[3, 2:4])
+    bins_hz = np.arange(curves_db.shape[1]) * spectrum.BIN_HZ
+    curve_axes.plot(bins_hz[1:], curves_db[:, 1:].T, lw=0.8, alpha=0.7)
+    curve_axes.set_xscale("log")
+    curve_axes.set_xlim(bins_hz[1], spectrum.MEL_MAX_HZ)
+    ticks_hz = [50, 100, 250, 500, 1000, 2000, 4000, 8000]
+    curve_axes.set_xticks(ticks_hz, [f"{f:g}" for f in ticks_hz])
+    curve_axes.minorticks_off()
+    curve_axes.set_xlabel("frequency (Hz)")
+    curve_axes.set_ylabel("gain (dB)")
+    curve_axes.set_title(f"(h) 50 random filter responses (±{SHOW_FILTER_DB:g} dB, σ 5-7 semitones)", fontsize=10)
+    figure.suptitle(f"{title}: data augmentation (paper Fig. 1), excerpt centred at "
+                    f"{spectrum.frame_times_s(centre_frame + 1)[-1]:.2f} s", fontsize=13)
+    with replacing(path) as temp:
+        figure.savefig(temp, format="png", dpi=80)
+    plt.close(figure)
+
+
+def _draw_source(axes, source, centre_frame):
+    """Panel (a): the linear excerpt in dB with the crop borders of the pitch/stretch factors."""
+    centre_s = float(spectrum.frame_times_s(centre_frame + 1)[-1])
+    decibels = 20 * np.log10(np.maximum(source, 1e-7))
+    top = float(decibels.max())
+    axes.imshow(decibels.T, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
+                extent=(*_excerpt_span_s(centre_frame, len(source)), 0, spectrum.LINEAR_BINS * spectrum.BIN_HZ),
+                interpolation="nearest")
+    styles = {1.0: "-", SHOW_FACTORS[0]: "--", SHOW_FACTORS[1]: ":"}
+    for factor, style in styles.items():
+        # Output frame t reads source offset t / factor; output bin j reads source bin j / factor.
+        half_s = augment.EXCERPT_FRAMES / 2 / factor / spectrum.FRAME_RATE_HZ
+        top_hz = spectrum.MEL_INPUT_BINS * spectrum.BIN_HZ / factor
+        axes.plot([centre_s - half_s, centre_s - half_s, centre_s + half_s, centre_s + half_s],
+                  [0, top_hz, top_hz, 0], color="cyan", ls=style, lw=1.5,
+                  label=f"crop read at pitch and stretch ×{factor:g}")
+    axes.set_ylim(0, spectrum.LINEAR_BINS * spectrum.BIN_HZ)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("frequency (Hz)")
+    axes.set_title("(a) linear spectrogram (dB) with the crop borders", fontsize=10)
+    axes.legend(loc="upper right", fontsize=7)
+
+
+def _excerpt_span_s(centre_frame, width):
+    """(left, right) edges in seconds of `width` frames centred on `centre_frame` (frame i is drawn
+    from its centre time minus half a hop to plus half a hop)."""
+    centre_s = float(spectrum.frame_times_s(centre_frame + 1)[-1])
+    half_s = (width / 2) / spectrum.FRAME_RATE_HZ
+    return centre_s - half_s, centre_s + half_s
+
+
+def _mel_hz_ticks(axes):
+    """Label a mel-band axis (band k spans [k, k+1]) in Hz at round frequencies."""
+    centres_mel = spectrum.hz_to_mel(spectrum.mel_band_edges_hz()[1:-1])
+    ticks_hz = [100, 250, 500, 1000, 2000, 4000, 8000]
+    positions = np.interp(spectrum.hz_to_mel(np.array(ticks_hz, float)), centres_mel,
+                          np.arange(spectrum.MEL_BANDS) + 0.5)
+    axes.set_yticks(positions, [f"{f:g}" if f < 1000 else f"{f // 1000:g}k" for f in ticks_hz])
+    axes.set_ylabel("frequency (Hz)")

@@ -99,7 +99,7 @@ def test_a_file_that_is_not_a_model_is_a_clear_error(tiny_corpus, tmp_path, caps
     assert "model format 'none' is not 'svd-model-1'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "bench"])
+@pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "ablate", "show-augment", "bench"])
 def test_every_subcommand_explains_every_option(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         run.main([command, "--help"])
@@ -111,3 +111,14 @@ def test_every_subcommand_explains_every_option(command, capsys):
         if action.option_strings and action.dest != "help":
             assert action.help, f"{command} {action.option_strings} has no help"
             assert action.option_strings[-1] in text
+
+
+def test_an_impossible_augmentation_strength_is_a_clear_error(tiny_corpus, capsys):
+    code = run.main(["train", "--data", str(tiny_corpus), "--pitch-shift", "1.5", "--updates", "1", "--quiet"])
+    assert code == 2
+    assert "pitch_shift=1.5 is invalid" in capsys.readouterr().err
+
+
+def test_augment_flag_is_the_papers_combination():
+    args = run.build_parser().parse_args(["train", "--augment", "--filter-db", "6"])
+    assert run.augmentation_from(args) == {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 6.0}
