@@ -21,6 +21,7 @@ def replacing(path):
     os.close(handle)
     try:
         yield pathlib.Path(temp)
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes it private; give it normal permissions
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -39,3 +40,10 @@ def save_npz_atomic(path, arrays):
     with replacing(path) as temp:
         with open(temp, "wb") as out:
             np.savez(out, **arrays)
+
+
+def _umask():
+    """The process's file-creation mask (reading it means setting it, so set it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

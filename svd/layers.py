@@ -353,6 +353,8 @@ def maxpool2d_forward(x, pool=(3, 3), stride=None):
     """
     xp = array_module(x)
     stride = tuple(pool if stride is None else stride)
+    if pool[0] * pool[1] > 256:
+        raise ValueError(f"pool {pool} has more than 256 positions; argmax is stored as uint8")
     batch, time, freq, c = x.shape
     time_out = (time - pool[0]) // stride[0] + 1
     freq_out = (freq - pool[1]) // stride[1] + 1
@@ -410,8 +412,7 @@ def maxpool2d_backward(dy, cache, workspace=None):
             for k, view in _pool_taps(dx_part, pool, stride, time_out, freq_out):
                 view += dy_part * (arg_part == k)
 
-    backend.parallel_for(unpool_examples, _example_blocks(batch=x_shape[0],
-                                                          bytes_per_example=dx[0].nbytes // 9))
+    backend.parallel_for(unpool_examples, _example_blocks(x_shape[0], dy[0].nbytes))
     return dx
 
 

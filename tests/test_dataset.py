@@ -86,3 +86,4 @@ def test_audio_shorter_than_one_excerpt_is_refused(tmp_path):
     write_filelist(tmp_path, "train", ["short.wav"])
     with pytest.raises(InputError, match="short.wav: audio has 67 frames, shorter than one 1.68 s"):
         dataset.load_split(tmp_path, "train", tmp_path / "c", quiet=True)
+
