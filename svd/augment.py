@@ -66,9 +66,8 @@ import math
 import numpy as np
 
 from svd import spectrum
+from svd.dataset import EXCERPT_FRAMES  # paper Sec. 3.3: 115 frames, labelled at the centre
 
-# Paper Sec. 3.3: the network sees excerpts of 115 frames, labelled at the centre.
-EXCERPT_FRAMES = 115
 # Paper Sec. 4.2: random filter parameter ranges.
 FILTER_MIN_HZ = 150.0
 FILTER_MAX_HZ = 8000.0
