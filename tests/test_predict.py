@@ -57,7 +57,9 @@ def test_memory_does_not_grow_with_song_length():
     long = rng.standard_normal((6 * 1024 + 114, 80)).astype(np.float32)
     peak_short = peak_bytes(lambda: predict.song_probabilities(params, short, chunk_frames=1024))
     peak_long = peak_bytes(lambda: predict.song_probabilities(params, long, chunk_frames=1024))
-    assert peak_long < peak_short + 1.5 * 4 * 1024 * 80 + 1e6  # only the longer input/output differ
+    # 3x the song, same chunks: without chunking the peak would triple; allow 20% for
+    # allocator and thread-scheduling noise.
+    assert peak_long < 1.2 * peak_short
     hour_chunk_bytes = peak_short * predict.CHUNK_FRAMES / 1024
     assert hour_chunk_bytes + 252_000 * 80 * 4 * 2 < 2e9
 
