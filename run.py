@@ -103,7 +103,7 @@ def build_parser():
     p.add_argument("--threshold", type=float, help="use this threshold instead of choosing one on validation")
     p.add_argument("--no-store-threshold", dest="store_threshold", action="store_false",
                    help="do not write the chosen threshold into the model file (by default it is "
-                        "stored, for 'detect')")
+                        "stored for 'detect', except with --tta)")
     tta_options(p)
     common_options(p)
 

@@ -103,7 +103,7 @@ def cmd_eval(args):
     print(_format_table(table, args.valid_split, args.test_split))
     if args.json:
         write_text_atomic(args.json, json.dumps(table, indent=2) + "\n")
-    if args.threshold is None and args.store_threshold:
+    if args.threshold is None and args.store_threshold and not args.tta:  # detect's default is without TTA
         model.threshold = threshold
         model_file.save(args.model, model)
     return table
