@@ -33,6 +33,7 @@ import scipy.ndimage
 import scipy.signal
 import soundfile
 
+from svd import labels
 from svd.errors import InputError
 
 SAMPLE_RATE_HZ = 22050          # the paper's input rate (Sec. 3.1)
@@ -189,7 +190,8 @@ def fill_corpus(corpus_dir, seed, n_clips, clip_seconds, split_sizes, progress):
         mix, _, segments = synth_clip(rng, clip_seconds)
         name = f"clip{index:03d}"
         soundfile.write(corpus_dir / "audio" / f"{name}.wav", mix, SAMPLE_RATE_HZ, subtype="PCM_16")
-        (corpus_dir / "labels" / f"{name}.lab").write_text(format_lab(segments), encoding="ascii")
+        labels.write_lab(corpus_dir / "labels" / f"{name}.lab",
+                         [(start, end, label == "sing") for start, end, label in segments])
         names.append(f"{name}.wav")
         sung_s += sum(end - start for start, end, label in segments if label == "sing")
         total_s += segments[-1][1]
@@ -201,11 +203,6 @@ def fill_corpus(corpus_dir, seed, n_clips, clip_seconds, split_sizes, progress):
                                                       encoding="ascii")
     (corpus_dir / "README.txt").write_text(readme(seed, n_clips, clip_seconds, split_sizes, sung_s / total_s),
                                            encoding="ascii")
-
-
-def format_lab(segments):
-    """The .lab text of [(start_s, end_s, label)]: one `start end label` line each, 3 decimals."""
-    return "".join(f"{start:.3f} {end:.3f} {label}\n" for start, end, label in segments)
 
 
 def readme(seed, n_clips, clip_seconds, split_sizes, voice_fraction):
@@ -256,18 +253,18 @@ def vocal_layout(rng, seconds):
     """
     while True:
         singing = rng.random() < 0.3        # most songs open with an instrumental intro
-        bounds, labels = [0.0], []
+        bounds, kinds = [0.0], []
         while bounds[-1] < seconds:
             low, high = PHRASE_S if singing else PASSAGE_S
             bounds.append(round(bounds[-1] + rng.uniform(low, high), 3))
-            labels.append("sing" if singing else "nosing")
+            kinds.append("sing" if singing else "nosing")
             singing = not singing
         bounds[-1] = seconds
-        if len(labels) > 1 and seconds - bounds[-2] < MIN_SEGMENT_S:
-            del bounds[-2], labels[-1]
-        segments = list(zip(bounds[:-1], bounds[1:], labels))
+        if len(kinds) > 1 and seconds - bounds[-2] < MIN_SEGMENT_S:
+            del bounds[-2], kinds[-1]
+        segments = list(zip(bounds[:-1], bounds[1:], kinds))
         sung_s = sum(end - start for start, end, label in segments if label == "sing")
-        if len(set(labels)) == 2 and VOICE_FRACTION[0] <= sung_s / seconds <= VOICE_FRACTION[1]:
+        if len(set(kinds)) == 2 and VOICE_FRACTION[0] <= sung_s / seconds <= VOICE_FRACTION[1]:
             return segments
 
 
