@@ -235,11 +235,6 @@ def run_name(config_name, seed, fold=None):
     return stem if fold is None else stem + "-fold" + re.sub(r"[^A-Za-z0-9_.-]", "_", fold)
 
 
-def smoothed_predictions(model, songs, pitch_factors):
-    """800 ms median-smoothed voice probabilities of each song: list of (frames,) float32 (Sec. 5.2)."""
-    return [evaluate.median_smooth(detect.probabilities(model, song.linear, pitch_factors)) for song in songs]
-
-
 class _Corpus:
     """The songs of each filelist, loaded once (features come from the cache)."""
 
@@ -344,13 +339,14 @@ def _evaluate_run(model, config, seed, fold, settings, corpus):
     """One run's result: counts at the chosen (or fixed) threshold and at the test's own optimal threshold."""
     if fold is None:
         valid = corpus.songs(settings.valid_split)
-        threshold, _ = evaluate.best_threshold(smoothed_predictions(model, valid, config.pitch_factors),
+        threshold, _ = evaluate.best_threshold(detect.smoothed_predictions(model, valid, config.pitch_factors),
                                                [song.targets for song in valid])
         test = corpus.songs(settings.test_split)
     else:
         threshold = settings.fold_threshold
         test = corpus.songs(fold)
-    smoothed, targets = smoothed_predictions(model, test, config.pitch_factors), [song.targets for song in test]
+    smoothed = detect.smoothed_predictions(model, test, config.pitch_factors)
+    targets = [song.targets for song in test]
     optimal_threshold, _ = evaluate.best_threshold(smoothed, targets)
     chosen = evaluate.evaluate_at(smoothed, targets, threshold)
     optimal = evaluate.evaluate_at(smoothed, targets, optimal_threshold)

@@ -85,11 +85,8 @@ def cmd_eval(args):
     results = {}
     for split in (args.valid_split, args.test_split):
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
-        smoothed = []
         with Progress(f"predicting {split}", len(songs), "songs", quiet=args.quiet) as bar:
-            for done, song in enumerate(songs, start=1):
-                smoothed.append(evaluate.median_smooth(detect.probabilities(model, song.linear, factors)))
-                bar.update(done)
+            smoothed = detect.smoothed_predictions(model, songs, factors, bar.update)
         results[split] = (smoothed, [song.targets for song in songs])
     threshold = args.threshold
     if threshold is None:

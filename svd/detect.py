@@ -59,6 +59,19 @@ def probabilities(model, linear, pitch_factors=(1.0,)):
     return (total / len(pitch_factors)).astype(np.float32)
 
 
+def smoothed_predictions(model, songs, pitch_factors=(1.0,), progress=None):
+    """800 ms median-smoothed voice probabilities of each song (Sec. 5.2): list of (frames,) float32.
+
+    songs: list of svd.dataset.Song; progress: optional callable(done) after each song.
+    """
+    smoothed = []
+    for song in songs:
+        smoothed.append(evaluate.median_smooth(probabilities(model, song.linear, pitch_factors)))
+        if progress:
+            progress(len(smoothed))
+    return smoothed
+
+
 def detect(model, path, threshold, pitch_factors=(1.0,), min_segment_s=0.0):
     """Run the detector on one audio file; returns a Detection (raises InputError for unusable audio)."""
     samples = audio.load(path)
