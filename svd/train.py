@@ -74,8 +74,9 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
                 upcoming = worker.submit(excerpts.batch, update + 1)
             batch_loss = _step(state, x, targets, update, config, workspace)
             if not math.isfinite(batch_loss):
+                kept = f"the last good checkpoint is {ckpt}" if ckpt.is_file() else "no checkpoint was written yet"
                 raise TrainingDiverged(f"training diverged: the loss became {batch_loss} at update {update}; "
-                                       f"the last good checkpoint is {ckpt}; lower --lr and retry.")
+                                       f"{kept}; lower --lr and retry.")
             smoothed_loss = batch_loss if math.isnan(smoothed_loss) else 0.98 * smoothed_loss + 0.02 * batch_loss
             state.update = update + 1
             bar.update(state.update, f"loss {smoothed_loss:.4f}")
