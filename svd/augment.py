@@ -66,7 +66,7 @@ import math
 import numpy as np
 
 from svd import spectrum
-from svd.dataset import EXCERPT_FRAMES  # paper Sec. 3.3: 115 frames, labelled at the centre
+from svd.network import EXCERPT_FRAMES  # paper Sec. 3.3: 115 frames, labelled at the centre
 
 # Paper Sec. 4.2: random filter parameter ranges.
 FILTER_MIN_HZ = 150.0

@@ -15,7 +15,7 @@ any generator state.
 import numpy as np
 
 from svd import augment, normalise, spectrum
-from svd.dataset import EXCERPT_FRAMES
+from svd.network import EXCERPT_FRAMES
 
 # Streams of random numbers drawn for update k; each gets its own generator.
 STREAM_AUGMENT, STREAM_DROPOUT = 1, 2

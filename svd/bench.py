@@ -12,8 +12,8 @@ import time
 import numpy as np
 import soundfile
 
-from svd import audio, augment, loss, network, optim, predict, spectrum
-from svd.dataset import EXCERPT_FRAMES
+from svd import audio, augment, backend, network, predict, spectrum, train
+from svd.network import EXCERPT_FRAMES
 
 
 def median_seconds(work, repeats, clock=time.perf_counter):
@@ -49,16 +49,13 @@ def train_updates_per_s(repeats, batch=32):
     """Full training updates per second (forward, loss, backward, Nesterov step) at batch 32."""
     rng = np.random.default_rng(0)
     params = network.init_params(rng)
-    velocity = optim.init_velocity(params)
+    velocity = backend.ops(params["conv1.w"]).init_velocity(params)
     workspace = {}
     x = rng.standard_normal((batch, EXCERPT_FRAMES, spectrum.MEL_BANDS), dtype=np.float32)
     targets = rng.integers(0, 2, batch).astype(np.float32)
 
     def update():
-        logits, cache = network.forward(params, x, rng=rng, workspace=workspace)
-        _, loss_cache = loss.sigmoid_cross_entropy_forward(logits, targets)
-        grads = network.backward(params, cache, loss.sigmoid_cross_entropy_backward(loss_cache))
-        optim.nesterov_momentum(params, grads, velocity, 1e-4, 0.95)
+        train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace)
     return 1 / median_seconds(update, repeats)
 
 
@@ -88,9 +85,19 @@ def predict_s_per_audio_min(repeats, minutes=1.0):
 
 
 def whole_song_flops_per_frame():
-    """FLOPs per frame of the whole-song network (multiply-adds counted as 2), from the layer shapes."""
-    mults = (78 * 1 * 64 * 9 + 76 * 64 * 32 * 9 + 23 * 32 * 128 * 9 + 21 * 128 * 64 * 9
-             + 11 * 448 * 256 + 256 * 64 + 64)
+    """FLOPs per frame of the whole-song network (multiply-adds counted as 2), from the parameter shapes.
+
+    Per output frame every conv runs once over its frequency positions, and each
+    dense layer (dense1 as its time convolution) once: its whole weight matrix.
+    """
+    freq, mults = network.INPUT_SHAPE[1], 0
+    for name in network.CONVS:
+        kernel_time, kernel_freq, c_in, c_out = network.PARAM_SHAPES[name + ".w"]
+        freq -= kernel_freq - 1
+        mults += freq * kernel_time * kernel_freq * c_in * c_out
+        if name in ("conv2", "conv4"):  # each followed by a pool
+            freq //= network.POOL[1]
+    mults += sum(int(np.prod(network.PARAM_SHAPES[name + ".w"])) for name in network.DENSES)
     return 2 * mults
 
 

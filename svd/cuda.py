@@ -29,8 +29,11 @@ from collections import OrderedDict
 
 import numpy
 
-from . import augment, spectrum
+from . import augment, network, spectrum
 from .backend import array_module
+# A matrix product plus a bias (cuBLAS through xp.matmul), and zeros: the textbook code is what the GPU runs.
+from .layers import dense_backward, dense_forward  # noqa: F401
+from .optim import init_velocity  # noqa: F401
 
 KERNEL_DIR = pathlib.Path(__file__).resolve().parent.parent / "kernels"
 FAMILIES = ("conv", "pool", "activation", "loss", "optim", "augment")
@@ -233,7 +236,7 @@ def col2im(dcols, x_shape, kernel_shape, dilation=(1, 1)):
 def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     """Valid 2-D convolution with bias and optional leaky rectifier, on the GPU.
 
-    Twin: layers.conv2d_forward, same arguments, same cache (x, w, dilation,
+    Twin: layers.conv2d_forward, same arguments; its own cache (x, w, dilation,
     leaky, y); `workspace` is ignored (CuPy's memory pool reuses buffers).
 
     x: (batch, time, freq, c_in), w: (kernel_time, kernel_freq, c_in, c_out),
@@ -480,7 +483,7 @@ def pack_flat(arrays):
     arrays: dict name -> array (one dtype, one array module). Returns
     (flat, OrderedDict name -> view of flat in the array's shape), with the
     values copied in. Parameters, gradients and velocities packed this way
-    (in the same order) are updated by one `nesterov_momentum` launch.
+    (in the same order) are updated by one `nesterov_momentum_flat` launch.
     """
     first = next(iter(arrays.values()))
     xp = array_module(first)
@@ -493,19 +496,33 @@ def pack_flat(arrays):
     return flat, views
 
 
-def nesterov_momentum(params, grads, velocity, learning_rate, momentum=0.95):
-    """One Nesterov-momentum step over all parameters at once, in place
-    (kernels/optim.cu nesterov_update).
+def nesterov_momentum_flat(params, grads, velocity, learning_rate, momentum=0.95):
+    """One Nesterov-momentum step over flat buffers, in place (kernels/optim.cu nesterov_update).
 
-    Twin: optim.nesterov_momentum, but on flat buffers (see pack_flat)
-    instead of dicts of arrays: params, grads, velocity: (n,) float32, the
-    same packing order. v <- mu v - eta g; p <- p + mu v - eta g.
+    params, grads, velocity: (n,) float32, packed in the same order (see
+    pack_flat), so that all parameters take one launch.
+    v <- mu v - eta g; p <- p + mu v - eta g.
     """
     if not (params.shape == grads.shape == velocity.shape and params.ndim == 1):
         raise ValueError(f"nesterov_momentum needs three flat buffers of one size, got "
                          f"{params.shape}, {grads.shape}, {velocity.shape}")
     _launch("optim", "nesterov_update", params.size, params, grads, velocity, params.size,
             learning_rate, momentum)
+
+
+def nesterov_momentum(params, grads, velocity, learning_rate, momentum=0.95):
+    """One Nesterov-momentum step, in place on params and velocity.
+
+    Twin: optim.nesterov_momentum, same arguments (dicts name -> float32
+    array): one `nesterov_momentum_flat` launch per parameter, on flat views
+    of the (C-contiguous) arrays.
+    """
+    for name, p in params.items():
+        for label, a in (("params", p), ("grads", grads[name]), ("velocity", velocity[name])):
+            if not a.flags.c_contiguous:
+                raise ValueError(f"nesterov_momentum: {label}[{name!r}] must be C-contiguous")
+        nesterov_momentum_flat(p.reshape(-1), _f32(grads[name]).reshape(-1), velocity[name].reshape(-1),
+                               learning_rate, momentum)
 
 
 # --------------------------------------------------------------------------
@@ -552,7 +569,7 @@ def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
     return out
 
 
-def warp(linear, pitch_factors, stretch_factors, out_frames=augment.EXCERPT_FRAMES,
+def warp(linear, pitch_factors, stretch_factors, out_frames=network.EXCERPT_FRAMES,
          out_bins=spectrum.MEL_INPUT_BINS):
     """Pitch shift + time stretch by bilinear resampling (kernels/augment.cu warp).
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from svd import cache, labels, spectrum
 from svd.errors import InputError
+from svd.network import EXCERPT_FRAMES
 from svd.progress import Progress
 
-EXCERPT_FRAMES = 115  # paper Sec. 3.3: ~1.6 s of context, labelled at the centre
 
 
 @dataclasses.dataclass

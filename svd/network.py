@@ -30,18 +30,20 @@ excerpt in training, 250 MB at batch 32) then live on between mini-batches
 instead of being allocated and page-faulted anew. A cache is then valid only
 until the next `forward` with the same workspace; the gradients that
 `backward` returns are always fresh arrays.
-The convolutions and pooling run on all CPU cores (svd/backend.py).
+Every layer runs through `backend.ops`: the textbook layers (svd/layers.py),
+the fast CPU ones or the CUDA kernels, as svd/backend.py decides.
 """
 
 from collections import OrderedDict
 
 import numpy
 
-from . import layers
-from .backend import array_module
+from . import backend
 from .loss import sigmoid
 
-INPUT_SHAPE = (115, 80)  # frames x mel bands per excerpt, Sec. 3.3 and 3.1
+EXCERPT_FRAMES = 115    # Sec. 3.3: ~1.6 s of context, labelled at the central frame
+CONTEXT_FRAMES = EXCERPT_FRAMES // 2  # 57 frames either side of the labelled frame
+INPUT_SHAPE = (EXCERPT_FRAMES, 80)  # frames x mel bands per excerpt, Sec. 3.3 and 3.1
 DROPOUT = 0.5            # on the inputs of all dense layers, Sec. 3.3
 
 PARAM_SHAPES = OrderedDict([
@@ -137,32 +139,37 @@ def forward(params, x, rng=None, workspace=None):
             or None.
 
     Returns:
-        logits: (batch,) array; cache: what `backward` needs.
+        logits: (batch,) array; cache: dict layer name -> what its backward needs.
     """
-    xp = array_module(params["conv1.w"])
+    nn = backend.ops(params["conv1.w"])
+    xp = backend.array_module(params["conv1.w"])
     x = xp.asarray(x, dtype=params["conv1.w"].dtype)
     if x.ndim != 3 or x.shape[1:] != INPUT_SHAPE:
         raise ValueError(f"network input must be excerpts of shape (batch, {INPUT_SHAPE[0]}, "
                          f"{INPUT_SHAPE[1]}), got {x.shape}")
-    batch = x.shape[0]
-    cache = {"workspace": workspace}
-    h = xp.ascontiguousarray(x).reshape(batch, x.shape[1], x.shape[2], 1)
-    for name in CONVS:
-        h, cache[name] = layers.conv2d_forward(h, params[name + ".w"], params[name + ".b"],
-                                               leaky=True, workspace=_space(workspace, name))
-        if name == "conv2":
-            h, cache["pool1"] = layers.maxpool2d_forward(h, POOL)
-        if name == "conv4":
-            h, cache["pool2"] = layers.maxpool2d_forward(h, POOL)
-    cache["pool2_shape"] = h.shape
-    h = h.reshape(batch, -1)  # flatten, channels-last order
-    for name in DENSES:
-        if rng is not None:
-            h, cache[name + ".dropout"] = layers.dropout_forward(h, DROPOUT, rng=rng)
-        h, cache[name] = layers.dense_forward(h, params[name + ".w"], params[name + ".b"])
-        if name != "dense3":
-            h, cache[name + ".leaky"] = layers.leaky_relu_forward(h)
-    return h[:, 0], cache
+    p, c = params, {"workspace": workspace}
+    h = xp.ascontiguousarray(x)[..., None]                                               # (B, 115, 80, 1)
+    h, c["conv1"] = nn.conv2d_forward(h, p["conv1.w"], p["conv1.b"], leaky=True,
+                                      workspace=_space(workspace, "conv1"))              # (B, 113, 78, 64)
+    h, c["conv2"] = nn.conv2d_forward(h, p["conv2.w"], p["conv2.b"], leaky=True,
+                                      workspace=_space(workspace, "conv2"))              # (B, 111, 76, 32)
+    h, c["pool1"] = nn.maxpool2d_forward(h, POOL)                                        # (B, 37, 25, 32)
+    h, c["conv3"] = nn.conv2d_forward(h, p["conv3.w"], p["conv3.b"], leaky=True,
+                                      workspace=_space(workspace, "conv3"))              # (B, 35, 23, 128)
+    h, c["conv4"] = nn.conv2d_forward(h, p["conv4.w"], p["conv4.b"], leaky=True,
+                                      workspace=_space(workspace, "conv4"))              # (B, 33, 21, 64)
+    h, c["pool2"] = nn.maxpool2d_forward(h, POOL)                                        # (B, 11, 7, 64)
+    c["pool2_shape"] = h.shape
+    h = h.reshape(h.shape[0], -1)                          # flatten, channels-last order  (B, 4928)
+    h, c["dropout1"] = _dropout_forward(nn, h, rng)                                      # (B, 4928)
+    h, c["dense1"] = nn.dense_forward(h, p["dense1.w"], p["dense1.b"])                   # (B, 256)
+    h, c["leaky1"] = nn.leaky_relu_forward(h)                                            # (B, 256)
+    h, c["dropout2"] = _dropout_forward(nn, h, rng)                                      # (B, 256)
+    h, c["dense2"] = nn.dense_forward(h, p["dense2.w"], p["dense2.b"])                   # (B, 64)
+    h, c["leaky2"] = nn.leaky_relu_forward(h)                                            # (B, 64)
+    h, c["dropout3"] = _dropout_forward(nn, h, rng)                                      # (B, 64)
+    h, c["dense3"] = nn.dense_forward(h, p["dense3.w"], p["dense3.b"])                   # (B, 1)
+    return h[:, 0], c
 
 
 def backward(params, cache, dlogits, need_dx=False):
@@ -177,28 +184,47 @@ def backward(params, cache, dlogits, need_dx=False):
     Returns:
         grads: OrderedDict with the same keys and shapes as params;
         and, if need_dx, dx: (batch, 115, 80).
+
+    Each line differentiates the forward line of the same layer, bottom up.
     """
-    workspace = cache["workspace"]
-    grads = OrderedDict((name, None) for name in params)
-    dh = dlogits.reshape(-1, 1)
-    for name in reversed(DENSES):
-        if name != "dense3":
-            dh = layers.leaky_relu_backward(dh, cache[name + ".leaky"])
-        dh, grads[name + ".w"], grads[name + ".b"] = layers.dense_backward(dh, cache[name])
-        if name + ".dropout" in cache:
-            dh = layers.dropout_backward(dh, cache[name + ".dropout"])
-    dh = dh.reshape(cache["pool2_shape"])
-    for name in reversed(CONVS):
-        if name == "conv4":
-            dh = layers.maxpool2d_backward(dh, cache["pool2"], _space(workspace, "pool2"))
-        if name == "conv2":
-            dh = layers.maxpool2d_backward(dh, cache["pool1"], _space(workspace, "pool1"))
-        dh, grads[name + ".w"], grads[name + ".b"] = layers.conv2d_backward(
-            dh, cache[name], need_dx=(name != "conv1" or need_dx),
-            workspace=_space(workspace, name))
+    nn = backend.ops(params["conv1.w"])
+    c, workspace = cache, cache["workspace"]
+    g = OrderedDict((name, None) for name in params)
+    dh = dlogits.reshape(-1, 1)                                                          # (B, 1)
+    dh, g["dense3.w"], g["dense3.b"] = nn.dense_backward(dh, c["dense3"])                # (B, 64)
+    dh = _dropout_backward(nn, dh, c["dropout3"])
+    dh = nn.leaky_relu_backward(dh, c["leaky2"])
+    dh, g["dense2.w"], g["dense2.b"] = nn.dense_backward(dh, c["dense2"])                # (B, 256)
+    dh = _dropout_backward(nn, dh, c["dropout2"])
+    dh = nn.leaky_relu_backward(dh, c["leaky1"])
+    dh, g["dense1.w"], g["dense1.b"] = nn.dense_backward(dh, c["dense1"])                # (B, 4928)
+    dh = _dropout_backward(nn, dh, c["dropout1"])
+    dh = dh.reshape(c["pool2_shape"])                                                    # (B, 11, 7, 64)
+    dh = nn.maxpool2d_backward(dh, c["pool2"], _space(workspace, "pool2"))               # (B, 33, 21, 64)
+    dh, g["conv4.w"], g["conv4.b"] = nn.conv2d_backward(dh, c["conv4"],
+                                                        workspace=_space(workspace, "conv4"))  # (B, 35, 23, 128)
+    dh, g["conv3.w"], g["conv3.b"] = nn.conv2d_backward(dh, c["conv3"],
+                                                        workspace=_space(workspace, "conv3"))  # (B, 37, 25, 32)
+    dh = nn.maxpool2d_backward(dh, c["pool1"], _space(workspace, "pool1"))               # (B, 111, 76, 32)
+    dh, g["conv2.w"], g["conv2.b"] = nn.conv2d_backward(dh, c["conv2"],
+                                                        workspace=_space(workspace, "conv2"))  # (B, 113, 78, 64)
+    dh, g["conv1.w"], g["conv1.b"] = nn.conv2d_backward(dh, c["conv1"], need_dx=need_dx,
+                                                        workspace=_space(workspace, "conv1"))  # (B, 115, 80, 1)
     if need_dx:
-        return grads, dh[..., 0]
-    return grads
+        return g, dh[..., 0]
+    return g
+
+
+def _dropout_forward(nn, h, rng):
+    """50% dropout on a dense layer's input in training mode (rng given); identity (cache None) otherwise."""
+    if rng is None:
+        return h, None
+    return nn.dropout_forward(h, DROPOUT, rng=rng)
+
+
+def _dropout_backward(nn, dh, cache):
+    """The backward of _dropout_forward."""
+    return dh if cache is None else nn.dropout_backward(dh, cache)
 
 
 def predict_proba(params, x, batch_size=64):
@@ -212,7 +238,7 @@ def predict_proba(params, x, batch_size=64):
     Returns:
         (n,) float32 array of sigmoid(logit).
     """
-    xp = array_module(params["conv1.w"])
+    xp = backend.array_module(params["conv1.w"])
     workspace = {}
     probs = xp.empty(len(x), dtype=xp.float32)
     for start in range(0, len(x), batch_size):

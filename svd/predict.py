@@ -26,12 +26,10 @@ Cost: about 10 MFLOP per frame instead of 485 MFLOP.
 """
 import numpy as np
 
-from svd import layers, network, normalise, spectrum
-from svd.backend import array_module
-from svd.dataset import EXCERPT_FRAMES
+from svd import backend, network, normalise, spectrum
+from svd.network import CONTEXT_FRAMES, EXCERPT_FRAMES
 from svd.loss import sigmoid
 
-CONTEXT_FRAMES = EXCERPT_FRAMES // 2  # 57 frames of context on each side
 CHUNK_FRAMES = 4096  # output frames per chunk: ~0.5 GB of activations at most
 
 
@@ -75,36 +73,42 @@ def song_probabilities(params, padded, chunk_frames=CHUNK_FRAMES):
 
 def _dilated_logits(params, x):
     """Logits of the whole-song network for (frames + 114, 80) input: (frames,)."""
-    xp = array_module(params["conv1.w"])
-    h = xp.asarray(x, params["conv1.w"].dtype)[None, :, :, None]  # (1, time, 80, 1)
-    h = _conv(h, params, "conv1", 1)                     # (1, T-2, 78, 64)
-    h = _conv(h, params, "conv2", 1)                     # (1, T-4, 76, 32)
-    h = _pool(h, time_dilation=1)                        # (1, T-6, 25, 32)
-    h = _conv(h, params, "conv3", 3)                     # (1, T-12, 23, 128)
-    h = _conv(h, params, "conv4", 3)                     # (1, T-18, 21, 64)
-    h = _pool(h, time_dilation=3)                        # (1, T-24, 7, 64)
-    # dense1 as an 11-tap time convolution dilated by 9 over 7*64 channels.
-    time = h.shape[1]
-    w1 = params["dense1.w"].reshape(11, 1, 7 * 64, -1)
-    h, _ = layers.conv2d_forward(h.reshape(1, time, 1, 7 * 64), w1, params["dense1.b"],
-                                 dilation=(9, 1), leaky=True)  # (1, T-114, 1, 256)
-    h = h.reshape(-1, h.shape[-1])
-    h, _ = layers.dense_forward(h, params["dense2.w"], params["dense2.b"])
-    h, _ = layers.leaky_relu_forward(h)
-    h, _ = layers.dense_forward(h, params["dense3.w"], params["dense3.b"])
+    nn = backend.ops(params["conv1.w"])
+    xp = backend.array_module(params["conv1.w"])
+    pool_time = network.POOL[0]
+    h = xp.asarray(x, params["conv1.w"].dtype)[None, :, :, None]  # (1, T, 80, 1)
+    h = _conv(nn, h, params, "conv1", 1)                          # (1, T-2, 78, 64)
+    h = _conv(nn, h, params, "conv2", 1)                          # (1, T-4, 76, 32)
+    h = _pool(nn, h, time_dilation=1)                             # (1, T-6, 25, 32)
+    h = _conv(nn, h, params, "conv3", pool_time)                  # (1, T-12, 23, 128)
+    h = _conv(nn, h, params, "conv4", pool_time)                  # (1, T-18, 21, 64)
+    h = _pool(nn, h, time_dilation=pool_time)                     # (1, T-24, 7, 64)
+    # dense1 as a time convolution over freq * channels: its taps are the pooled excerpt's 11 steps,
+    # dilated by the two pools' strides (9).
+    time, freq, channels = h.shape[1:]
+    w1 = params["dense1.w"].reshape(-1, 1, freq * channels, params["dense1.w"].shape[1])  # (11, 1, 448, 256)
+    h, _ = nn.conv2d_forward(h.reshape(1, time, 1, freq * channels), w1, params["dense1.b"],
+                             dilation=(pool_time ** 2, 1), leaky=True)    # (1, T-114, 1, 256)
+    h = h.reshape(-1, h.shape[-1])                                # (T-114, 256)
+    h, _ = nn.dense_forward(h, params["dense2.w"], params["dense2.b"])  # (T-114, 64)
+    h, _ = nn.leaky_relu_forward(h)
+    h, _ = nn.dense_forward(h, params["dense3.w"], params["dense3.b"])  # (T-114, 1)
     return h[:, 0]
 
 
-def _conv(h, params, name, time_dilation):
-    y, _ = layers.conv2d_forward(h, params[name + ".w"], params[name + ".b"], dilation=(time_dilation, 1),
-                                 leaky=True)
+def _conv(nn, h, params, name, time_dilation):
+    y, _ = nn.conv2d_forward(h, params[name + ".w"], params[name + ".b"], dilation=(time_dilation, 1), leaky=True)
     return y
 
 
-def _pool(h, time_dilation):
-    """3x3 max-pool, stride 3 in frequency and 1 in time, over frames t, t+d, t+2d."""
-    xp = array_module(h)
-    h, _ = layers.maxpool2d_forward(h, pool=(1, 3), stride=(1, 3))
-    time_out = h.shape[1] - 2 * time_dilation
-    out = xp.maximum(h[:, :time_out], h[:, time_dilation:time_dilation + time_out])
-    return xp.maximum(out, h[:, 2 * time_dilation:2 * time_dilation + time_out], out=out)
+def _pool(nn, h, time_dilation):
+    """The excerpt network's max-pool with stride 1 in time: max over frames t, t+d, t+2d
+    (d = time_dilation) and non-overlapping in frequency."""
+    xp = backend.array_module(h)
+    pool_time, pool_freq = network.POOL
+    h, _ = nn.maxpool2d_forward(h, pool=(1, pool_freq), stride=(1, pool_freq))
+    time_out = h.shape[1] - (pool_time - 1) * time_dilation
+    out = h[:, :time_out]
+    for i in range(1, pool_time):
+        out = xp.maximum(out, h[:, i * time_dilation:i * time_dilation + time_out])
+    return out

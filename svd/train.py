@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from svd import augment, loss, network, normalise, optim, spectrum
+from svd import augment, backend, network, normalise, optim, spectrum
 from svd import model as model_file
 from svd.batches import STREAM_DROPOUT, TrainingExcerpts, update_rng
 from svd.errors import InputError
@@ -100,20 +100,30 @@ class _RunState:
 
 
 def _step(state, x, targets, update, config, workspace):
-    """One update: forward, loss, backward, Nesterov step. Returns the batch loss (float)."""
-    dropout_rng = update_rng(config.seed, update, STREAM_DROPOUT)
-    logits, cache = network.forward(state.params, x, rng=dropout_rng, workspace=workspace)
-    batch_loss, loss_cache = loss.sigmoid_cross_entropy_forward(logits, targets)
-    grads = network.backward(state.params, cache, loss.sigmoid_cross_entropy_backward(loss_cache))
+    """One update of a run: its dropout generator and learning rate, then `update_step`."""
     rate = optim.learning_rate(update, config.lr, config.lr_decay, config.lr_every)
-    optim.nesterov_momentum(state.params, grads, state.velocity, rate, config.momentum)
+    return update_step(state.params, state.velocity, x, targets, update_rng(config.seed, update, STREAM_DROPOUT),
+                       rate, config.momentum, workspace)
+
+
+def update_step(params, velocity, x, targets, dropout_rng, learning_rate, momentum, workspace=None):
+    """Forward, loss, backward and Nesterov step, in place on params and velocity.
+
+    x: (batch, 115, 80) excerpts; targets: (batch,) in [0, 1]; dropout_rng:
+    numpy Generator of the dropout masks. Returns the batch loss (float).
+    """
+    nn = backend.ops(params["conv1.w"])
+    logits, cache = network.forward(params, x, rng=dropout_rng, workspace=workspace)
+    batch_loss, loss_cache = nn.sigmoid_cross_entropy_forward(logits, targets)
+    grads = network.backward(params, cache, nn.sigmoid_cross_entropy_backward(loss_cache))
+    nn.nesterov_momentum(params, grads, velocity, learning_rate, momentum)
     return float(batch_loss)
 
 
 def _fresh_state(config, mean, std, data_label):
     params = network.init_params(np.random.default_rng([config.seed, 0, 0, 0]))
     run_config = {"train": dataclasses.asdict(config), "data": data_label}
-    return _RunState(params, optim.init_velocity(params), 0, mean, std, run_config)
+    return _RunState(params, backend.ops(params["conv1.w"]).init_velocity(params), 0, mean, std, run_config)
 
 
 def _resume_state(ckpt, fresh):

@@ -3,13 +3,10 @@
 import numpy as np
 import pytest
 
-from svd import loss, network, optim
+from helpers import numeric_grad, random_excerpts, random_params
+from svd import backend, loss, network, optim
 
 INPUT = network.INPUT_SHAPE
-
-
-def random_excerpts(rng, batch, dtype=np.float32):
-    return rng.standard_normal((batch,) + INPUT).astype(dtype)
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +128,7 @@ def test_network_gradients_by_finite_differences():
     largest entries, which we always check.
     """
     rng = np.random.default_rng(11)
-    params = network.init_params(rng, dtype=np.float64)
-    for name in params:
-        if name.endswith(".b"):  # non-zero biases, so their gradients are exercised off zero
-            params[name] += 0.1 * rng.standard_normal(params[name].shape)
+    params = random_params(rng)
     x = random_excerpts(rng, 2, dtype=np.float64)
     weights = rng.standard_normal(2)  # objective: sum(weights * logits)
 
@@ -151,16 +145,10 @@ def test_network_gradients_by_finite_differences():
         # entries with the largest gradients (where a bug would show) plus random ones
         picked = np.concatenate([np.argsort(-np.abs(flat_grad))[:2],
                                  rng.choice(flat.size, size=min(2, flat.size), replace=False)])
-        for i in picked:
-            old = flat[i]
-            flat[i] = old + step
-            f_plus = objective()
-            flat[i] = old - step
-            f_minus = objective()
-            flat[i] = old
-            numeric = (f_plus - f_minus) / (2 * step)
-            scale = np.abs(flat_grad).max()  # the tensor's gradient scale
-            assert abs(numeric - flat_grad[i]) / scale < 1e-6, (name, i, numeric, flat_grad[i])
+        numeric = numeric_grad(objective, array, picked, step)
+        scale = np.abs(flat_grad).max()  # the tensor's gradient scale
+        error = np.abs(numeric - flat_grad[picked]).max() / scale
+        assert error < 1e-6, (name, error)
 
 
 # --------------------------------------------------------------------------
@@ -188,3 +176,28 @@ def test_network_fits_a_small_batch():
         optim.nesterov_momentum(params, grads, velocity, optim.learning_rate(update), momentum=0.9)
     assert losses[0] > 0.65  # about log(2): the untrained network guesses
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+# --------------------------------------------------------------------------
+# Dropout placement (Sec. 3.3: 50% on the inputs of all dense layers, nowhere else)
+# --------------------------------------------------------------------------
+
+def test_dropout_masks_the_inputs_of_exactly_the_three_dense_layers(params):
+    """With the textbook layers (whose dense cache is (x, w)): in training mode each dense
+    layer's input is its eval-mode input, masked and doubled; the convolutions see no dropout."""
+    previous = backend.use("reference")
+    try:
+        rng = np.random.default_rng(14)
+        x = random_excerpts(rng, 2)
+        _, train = network.forward(params, x, rng=np.random.default_rng(15))
+        _, evaluation = network.forward(params, x)
+    finally:
+        backend.use(previous)
+    masks = [train[f"dropout{k}"][0] for k in (1, 2, 3)]
+    assert [m.shape for m in masks] == [(2, 4928), (2, 256), (2, 64)]
+    assert all(evaluation[f"dropout{k}"] is None for k in (1, 2, 3))
+    before_dropout = [evaluation["dense1"][0], train["leaky1"], train["leaky2"]]  # leaky cache: y
+    for k, (mask, clean) in enumerate(zip(masks, before_dropout), start=1):
+        np.testing.assert_array_equal(train[f"dense{k}"][0], np.where(mask, 2 * clean, 0), err_msg=f"dense{k}")
+    for name in ("conv1", "conv2", "conv3", "conv4"):
+        np.testing.assert_array_equal(train[name][-1], evaluation[name][-1], err_msg=name)  # outputs y

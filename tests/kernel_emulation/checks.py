@@ -218,12 +218,19 @@ def check_nesterov(xp, rng):
     velocity = {name: randn(rng, *p.shape) for name, p in params.items()}
     flat_p, _ = cuda.pack_flat({n: xp.asarray(a) for n, a in params.items()})
     flat_v, _ = cuda.pack_flat({n: xp.asarray(a) for n, a in velocity.items()})
+    dict_p = {n: xp.array(a) for n, a in params.items()}  # the dict interface of optim.nesterov_momentum
+    dict_v = {n: xp.array(a) for n, a in velocity.items()}
     for step in range(3):  # a short trajectory: errors would compound
         grads = {name: randn(rng, *p.shape) for name, p in params.items()}
         flat_g, _ = cuda.pack_flat({n: xp.asarray(a) for n, a in grads.items()})
         learning_rate = optim.learning_rate(int(rng.integers(0, 40000)))
         optim.nesterov_momentum(params, grads, velocity, learning_rate)
-        cuda.nesterov_momentum(flat_p, flat_g, flat_v, learning_rate, optim.MOMENTUM)
+        cuda.nesterov_momentum_flat(flat_p, flat_g, flat_v, learning_rate, optim.MOMENTUM)
+        cuda.nesterov_momentum(dict_p, {n: xp.asarray(g) for n, g in grads.items()}, dict_v, learning_rate,
+                               optim.MOMENTUM)
+        for name in params:
+            assert_close(dict_p[name], params[name], EXACT, f"nesterov dict params[{name}], step {step}")
+            assert_close(dict_v[name], velocity[name], EXACT, f"nesterov dict velocity[{name}], step {step}")
         assert_close(flat_p, np.concatenate([p.ravel() for p in params.values()]), EXACT,
                      f"nesterov params, step {step}")
         assert_close(flat_v, np.concatenate([v.ravel() for v in velocity.values()]), EXACT,
