@@ -4,10 +4,15 @@
 This file only parses options; the work is done in svd/commands.py.
 """
 import argparse
+import dataclasses
 import sys
 
-from svd import commands
+from svd import augment, commands
 from svd.errors import InputError
+from svd.train import TrainConfig
+
+PAPER = TrainConfig()  # every training default is the paper's value, defined in svd/train.py
+TTA_SHIFTS = ",".join(f"{factor - 1:g}" for factor in augment.TEST_TIME_PITCH_FACTORS if factor != 1.0)
 
 AUGMENT_OPTIONS = (  # (option, Augmentation field, help) -- paper Sec. 4
     ("--input-dropout", "input_dropout", "probability of zeroing each normalised mel input value (Sec. 4.1)"),
@@ -18,7 +23,7 @@ AUGMENT_OPTIONS = (  # (option, Augmentation field, help) -- paper Sec. 4
     ("--filter-db", "filter_db", "random Gaussian filter peak gain range in dB, [-d, d] (Sec. 4.2)"),
     ("--mix-prob", "mix_prob", "probability of mixing each example with a voice-free one (Sec. 4.3)"),
 )
-PAPER_AUGMENTATION = {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 10.0}  # Sec. 5.3
+PAPER_AUGMENTATION = {name: value for name, value in dataclasses.asdict(augment.PAPER_COMBINATION).items() if value}
 
 
 def common_options(parser, data=True):
@@ -36,8 +41,10 @@ def tta_options(parser):
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average the raw probabilities over the original and "
                              "pitch-shifted copies of each song (paper Sec. 5.4)")
-    parser.add_argument("--tta-shifts", default="-20,-10,10,20", metavar="LIST",
-                        help="pitch shifts in percent used by --tta (default: %(default)s)")
+    parser.add_argument("--tta-shifts", default=TTA_SHIFTS, metavar="LIST",
+                        help="pitch shifts used by --tta, as fractions like every pitch shift option; "
+                             "write --tta-shifts=LIST when it starts with a minus "
+                             "(default: %(default)s, paper Sec. 5.4)")
 
 
 def build_parser():
@@ -47,7 +54,7 @@ def build_parser():
     p = sub.add_parser("synth", help="generate a synthetic corpus in the Jamendo layout",
                        description="Generate a deterministic synthetic singing-voice corpus (audio/, labels/, "
                                    "filelists/train|valid|test).")
-    p.add_argument("--out", default="synthetic", metavar="DIR", help="output directory, must not exist "
+    p.add_argument("--out-dir", default="synthetic", metavar="DIR", help="output directory, must not exist "
                    "or be empty (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default: 0)")
     p.add_argument("--clips", type=int, default=30, help="number of clips, split 4:1:1 into "
@@ -67,14 +74,14 @@ def build_parser():
                        description="Train the network on the training split; writes a model file. Defaults are "
                                    "the paper's hyperparameters.")
     p.add_argument("--out", default="model.npz", metavar="MODEL", help="model file to write (default: %(default)s)")
-    p.add_argument("--updates", type=int, default=40000, help="number of weight updates (default: %(default)s)")
-    p.add_argument("--batch", type=int, default=32, help="excerpts per mini-batch (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate (default: %(default)s)")
-    p.add_argument("--lr-decay", type=float, default=0.85,
+    p.add_argument("--updates", type=int, default=PAPER.updates, help="number of weight updates (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=PAPER.batch, help="excerpts per mini-batch (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=PAPER.lr, help="initial learning rate (default: %(default)s)")
+    p.add_argument("--lr-decay", type=float, default=PAPER.lr_decay,
                    help="factor applied to the learning rate every --lr-every updates (default: %(default)s)")
-    p.add_argument("--lr-every", type=int, default=2000, help="updates between decays (default: %(default)s)")
-    p.add_argument("--momentum", type=float, default=0.95, help="Nesterov momentum (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: initial weights, batches, dropout, "
+    p.add_argument("--lr-every", type=int, default=PAPER.lr_every, help="updates between decays (default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=PAPER.momentum, help="Nesterov momentum (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=PAPER.seed, help="random seed: initial weights, batches, dropout, "
                    "augmentation (default: %(default)s)")
     p.add_argument("--train-split", default="train", metavar="SPLIT",
                    help="filelist to train on (default: %(default)s)")
@@ -84,8 +91,9 @@ def build_parser():
                    help="continue from <MODEL>.ckpt.npz if it exists (same options required); the result "
                         "equals an uninterrupted run")
     p.add_argument("--augment", action="store_true",
-                   help="the paper's augmentation: pitch shift 0.3, time stretch 0.3, filter 10 dB (Sec. 5.3); "
-                        "options below override single strengths")
+                   help="the paper's augmentation: "
+                        + ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in PAPER_AUGMENTATION.items())
+                        + " (Sec. 5.3); options below override single strengths")
     for option, _, text in AUGMENT_OPTIONS:
         p.add_argument(option, type=float, metavar="X", help=text + " (default: off)")
     common_options(p)
@@ -134,17 +142,17 @@ def build_parser():
                                    "(Table 1). Finished runs are kept in --out-dir and not redone.")
     p.add_argument("--seeds", type=int, default=5, help="repetitions per configuration, seeds 0..N-1 "
                    "(default: %(default)s)")
-    p.add_argument("--updates", type=int, default=40000, help="weight updates per training run "
+    p.add_argument("--updates", type=int, default=PAPER.updates, help="weight updates per training run "
                    "(default: %(default)s)")
-    p.add_argument("--batch", type=int, default=32, help="excerpts per mini-batch (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=PAPER.batch, help="excerpts per mini-batch (default: %(default)s)")
     p.add_argument("--configs", metavar="LIST",
                    help="comma-separated configurations to run (default: all): none, dropout, noise, pitch, "
                         "stretch, loudness, filter, mix, combined, none+tta, combined+tta")
     p.add_argument("--out-dir", default="ablation", metavar="DIR",
                    help="where models and per-run results are kept, for resuming (default: %(default)s)")
     p.add_argument("--json", metavar="FILE", help="also write all results and summaries as JSON to FILE")
-    p.add_argument("--plot", metavar="FILE.png", help="also draw the Figure 2 bar chart to FILE.png "
-                   "(needs matplotlib)")
+    p.add_argument("--plot", action="store_true", help="also draw the Figure 2 bar chart to "
+                   "<out-dir>/figure2.png (needs matplotlib)")
     p.add_argument("--train-split", default="train", metavar="SPLIT",
                    help="filelist to train on (default: %(default)s)")
     p.add_argument("--valid-split", default="valid", metavar="SPLIT",

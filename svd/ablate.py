@@ -45,7 +45,7 @@ import sys
 import numpy as np
 import scipy.stats
 
-from svd import augment, dataset, detect, evaluate, train
+from svd import augment, dataset, evaluate, predict, train
 from svd import model as model_file
 from svd.atomic import write_text_atomic
 from svd.errors import InputError
@@ -338,18 +338,17 @@ def _trained_model(base, seed, fold, settings, corpus, out_dir, quiet):
 def _evaluate_run(model, config, seed, fold, settings, corpus):
     """One run's result: counts at the chosen (or fixed) threshold and at the test's own optimal threshold."""
     if fold is None:
-        valid = corpus.songs(settings.valid_split)
-        threshold, _ = evaluate.best_threshold(detect.smoothed_predictions(model, valid, config.pitch_factors),
-                                               [song.targets for song in valid])
-        test = corpus.songs(settings.test_split)
+        valid, test = corpus.songs(settings.valid_split), corpus.songs(settings.test_split)
+        measured = evaluate.table(predict.smoothed_probabilities(model, test, config.pitch_factors),
+                                  [song.targets for song in test],
+                                  predict.smoothed_probabilities(model, valid, config.pitch_factors),
+                                  [song.targets for song in valid])
     else:
-        threshold = settings.fold_threshold
         test = corpus.songs(fold)
-    smoothed = detect.smoothed_predictions(model, test, config.pitch_factors)
-    targets = [song.targets for song in test]
-    optimal_threshold, _ = evaluate.best_threshold(smoothed, targets)
-    chosen = evaluate.evaluate_at(smoothed, targets, threshold)
-    optimal = evaluate.evaluate_at(smoothed, targets, optimal_threshold)
+        measured = evaluate.table(predict.smoothed_probabilities(model, test, config.pitch_factors),
+                                  [song.targets for song in test], threshold=settings.fold_threshold)
+    threshold, chosen = measured["threshold"], measured["test"]
+    optimal_threshold, optimal = measured["optimal_threshold"], measured["test_optimal"]
     return {"config": config.name, "seed": seed, "fold": fold, "settings": settings.as_dict(),
             "augmentation": config.augmentation, "tta_pitch_factors": list(config.pitch_factors),
             "threshold": float(threshold), "chosen": {k: chosen[k] for k in COUNT_KEYS},

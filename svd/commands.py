@@ -8,38 +8,21 @@ import math
 import pathlib
 import sys
 
-from svd import augment, bench, cache, dataset, detect, evaluate, labels, plot, synth, train
+from svd import augment, bench, cache, dataset, detect, evaluate, labels, plot, predict, synth, train
 from svd import model as model_file
 from svd.atomic import write_text_atomic
 from svd.errors import InputError
 from svd.progress import Progress
 
-SYNTH_VERSION = 1  # bump when svd/synth.py changes what a seed generates
-
-
-def default_data_dir(cache_dir, quiet=False):
-    """The embedded default corpus (synthetic, seed 0), generated into the cache on first use."""
-    corpus = pathlib.Path(cache_dir) / f"synthetic-v{SYNTH_VERSION}-seed0"
-    if not (corpus / "filelists" / "test").is_file():
-        print(f"generating the default synthetic corpus in {corpus} (first use)", file=sys.stderr)
-        _write_synthetic(corpus, seed=0, quiet=quiet)
-    return corpus
-
-
-def _write_synthetic(out_dir, seed, quiet, **sizes):
-    with Progress("synthesising", sizes.get("n_clips", 30), "clips", quiet=quiet) as bar:
-        synth.write_corpus(out_dir, seed=seed, progress=lambda done, total: bar.update(done), **sizes)
-
-
 def _data_dir(args):
     cache_dir = args.cache or cache.default_dir()
-    return pathlib.Path(args.data) if args.data else default_data_dir(cache_dir, args.quiet)
+    return pathlib.Path(args.data) if args.data else synth.default_corpus(cache_dir, args.quiet)
 
 
 def cmd_synth(args):
-    out = pathlib.Path(args.out)
-    _write_synthetic(out, args.seed, args.quiet, n_clips=args.clips, clip_seconds=args.seconds,
-                     split_sizes=_split_sizes(args.clips))
+    out = pathlib.Path(args.out_dir)
+    synth.write_corpus_with_progress(out, args.seed, args.quiet, n_clips=args.clips, clip_seconds=args.seconds,
+                                     split_sizes=_split_sizes(args.clips))
     print(f"wrote a synthetic corpus of {args.clips} clips x {args.seconds:g} s to {out}")
 
 
@@ -64,6 +47,15 @@ def cmd_check(args):
 
 
 def cmd_train(args):
+    for option, value in (("--updates", args.updates), ("--batch", args.batch),
+                          ("--checkpoint-every", args.checkpoint_every), ("--lr-every", args.lr_every)):
+        if value < 1:
+            raise InputError(f"{option} {value}: must be at least 1.")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise InputError(f"--lr {args.lr}: the learning rate must be a positive number.")
+    if not (math.isfinite(args.lr_decay) and args.lr_decay > 0) or not 0 <= args.momentum < 1:
+        raise InputError(f"--lr-decay {args.lr_decay} --momentum {args.momentum}: the decay must be a positive "
+                         "number and the momentum in [0, 1).")
     data_dir = _data_dir(args)
     try:
         augment.Augmentation(**args.augmentation)
@@ -82,37 +74,47 @@ def cmd_eval(args):
     model = model_file.load(args.model)
     data_dir = _data_dir(args)
     factors = pitch_factors(args)
-    results = {}
+    if args.threshold is not None:
+        check_threshold(args.threshold)
+    smoothed, targets = {}, {}
     for split in (args.valid_split, args.test_split):
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
         with Progress(f"predicting {split}", len(songs), "songs", quiet=args.quiet) as bar:
-            smoothed = detect.smoothed_predictions(model, songs, factors, bar.update)
-        results[split] = (smoothed, [song.targets for song in songs])
-    threshold = args.threshold
-    if threshold is None:
-        threshold, _ = evaluate.best_threshold(*results[args.valid_split])
-    table = {"valid": evaluate.evaluate_at(*results[args.valid_split], threshold),
-             "test": evaluate.evaluate_at(*results[args.test_split], threshold)}
-    optimal, errors = evaluate.best_threshold(*results[args.test_split])
-    table["test"]["error_at_optimal_threshold"] = errors / sum(len(t) for t in results[args.test_split][1])
-    table["test"]["optimal_threshold"] = optimal
+            smoothed[split] = predict.smoothed_probabilities(model, songs, factors, bar.update)
+        targets[split] = [song.targets for song in songs]
+    table = evaluate.table(smoothed[args.test_split], targets[args.test_split],
+                           smoothed[args.valid_split], targets[args.valid_split], args.threshold)
     table["tta_pitch_shifts"] = [round(f - 1, 6) for f in factors]
     print(_format_table(table, args.valid_split, args.test_split))
     if args.json:
         write_text_atomic(args.json, json.dumps(table, indent=2) + "\n")
     if args.threshold is None and args.store_threshold and not args.tta:  # detect's default is without TTA
-        model.threshold = threshold
+        if not math.isfinite(table["threshold"]):
+            raise InputError(f"{args.model}: the chosen threshold is {table['threshold']}, not a number (are the "
+                             "model's weights finite?); nothing was stored. Retrain the model.")
+        model.threshold = table["threshold"]
         model_file.save(args.model, model)
+        print(f"stored threshold {table['threshold']:.4f} in {args.model} (for 'run.py detect')")
     return table
+
+
+def check_threshold(threshold):
+    """A decision threshold is a probability: finite and in [0, 1]."""
+    if not (math.isfinite(threshold) and 0 <= threshold <= 1):
+        raise InputError(f"--threshold {threshold}: a threshold is a probability between 0 and 1.")
 
 
 def pitch_factors(args):
     """Pitch factors predictions are averaged over: (1.0,) alone, or with --tta 1.0 and 1 + each shift."""
     if not args.tta:
         return (1.0,)
-    shifts = [float(s) / 100 for s in args.tta_shifts.split(",") if s.strip()]
-    if any(not -50 < 100 * s < 50 for s in shifts):
-        raise InputError(f"--tta-shifts {args.tta_shifts}: each shift must be a percentage between -50 and 50.")
+    try:
+        shifts = [float(s) for s in args.tta_shifts.split(",") if s.strip()]
+    except ValueError:
+        shifts = []
+    if not shifts or any(not -0.5 < s < 0.5 for s in shifts):
+        raise InputError(f"--tta-shifts {args.tta_shifts}: give comma-separated pitch shifts as fractions "
+                         "between -0.5 and 0.5, e.g. -0.2,-0.1,0.1,0.2.")
     return tuple(dict.fromkeys([1.0] + [1 + s for s in shifts]))
 
 
@@ -122,9 +124,8 @@ def _format_table(table, valid_split, test_split):
         row = table[key]
         lines.append(f"{split:<8}{row['threshold']:>10.4f}" + "".join(
             f"{100 * row[m]:>7.1f}%" for m in ("error", "recall", "specificity", "precision", "f1")))
-    test = table["test"]
-    lines.append(f"test error at its own optimal threshold ({test['optimal_threshold']:.4f}): "
-                 f"{100 * test['error_at_optimal_threshold']:.1f}%")
+    lines.append(f"test error at its own optimal threshold ({table['optimal_threshold']:.4f}): "
+                 f"{100 * table['test_optimal']['error']:.1f}%")
     return "\n".join(lines)
 
 
@@ -186,7 +187,7 @@ def cmd_ablate(args):
         write_text_atomic(args.json, json.dumps({"settings": settings.as_dict(), "seeds": args.seeds,
                                                  "configs": summary}, indent=2) + "\n")
     if args.plot:
-        plot.ablation_png(summary, args.plot, title=f"{data_dir.name}: {args.seeds} seed(s), "
+        plot.ablation_png(summary, pathlib.Path(args.out_dir) / "figure2.png", title=f"{data_dir.name}: {args.seeds} seed(s), "
                                                     f"{args.updates} updates")
     return summary
 

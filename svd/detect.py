@@ -1,7 +1,7 @@
 """Finding the singing in arbitrary audio files: probabilities -> smoothed decisions -> `.lab` segments.
 
-The same chain as the evaluation (svd/evaluate.py): whole-song network,
-800 ms median filter, threshold (by default the one `run.py eval` chose on
+The probabilities come from svd/predict.py; then the same chain as the
+evaluation (svd/evaluate.py): 800 ms median filter, threshold (by default the one `run.py eval` chose on
 validation and stored in the model). Optionally, segments shorter than
 `min_segment_s` are absorbed by their neighbours, and predictions are
 averaged over pitch-shifted copies (test-time augmentation, paper Sec. 5.4).
@@ -12,7 +12,7 @@ import pathlib
 
 import numpy as np
 
-from svd import audio, augment, dataset, evaluate, labels, predict, spectrum
+from svd import audio, dataset, evaluate, labels, predict, spectrum
 from svd.errors import InputError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf"}
@@ -47,37 +47,12 @@ def audio_files(paths):
     return found
 
 
-def probabilities(model, linear, pitch_factors=(1.0,)):
-    """Voice probability per frame, averaged over pitch-shifted copies of the song (1.0 = unchanged).
-
-    linear: (frames, 513) float32; returns (frames,) float32.
-    """
-    total = np.zeros(len(linear), np.float64)
-    for factor in pitch_factors:
-        shifted = linear if factor == 1.0 else augment.pitch_shift_song(linear, factor)
-        total += predict.song_probabilities(model.params, predict.padded_input(shifted, model.mean, model.std))
-    return (total / len(pitch_factors)).astype(np.float32)
-
-
-def smoothed_predictions(model, songs, pitch_factors=(1.0,), progress=None):
-    """800 ms median-smoothed voice probabilities of each song (Sec. 5.2): list of (frames,) float32.
-
-    songs: list of svd.dataset.Song; progress: optional callable(done) after each song.
-    """
-    smoothed = []
-    for song in songs:
-        smoothed.append(evaluate.median_smooth(probabilities(model, song.linear, pitch_factors)))
-        if progress:
-            progress(len(smoothed))
-    return smoothed
-
-
 def detect(model, path, threshold, pitch_factors=(1.0,), min_segment_s=0.0):
     """Run the detector on one audio file; returns a Detection (raises InputError for unusable audio)."""
     samples = audio.load(path)
     linear = spectrum.linear_spectrogram(samples)
     dataset.require_excerpt_length(path, len(linear))
-    raw = probabilities(model, linear, pitch_factors)
+    raw = predict.probabilities(model, linear, pitch_factors)
     smoothed = evaluate.median_smooth(raw)
     is_sing = remove_short_segments(smoothed >= threshold, round(min_segment_s * spectrum.FRAME_RATE_HZ))
     duration_s = len(samples) / spectrum.SAMPLE_RATE_HZ

@@ -104,3 +104,23 @@ def _candidate(sorted_probabilities, starts, k):
     if starts[k] == n:
         return float(below + 1e-6)
     return float((below + sorted_probabilities[starts[k]]) / 2)
+
+
+def table(test_smoothed, test_targets, valid_smoothed=None, valid_targets=None, threshold=None):
+    """The paper's Table 1 protocol (Sec. 5.5) in one place, for `run.py eval` and `run.py ablate`.
+
+    The threshold is the one with the fewest errors on the validation split
+    unless `threshold` is given; measures at it on valid (if given) and test;
+    and the test split's own optimal threshold with its measures (the Figure 2
+    measure, Sec. 5.3). Arguments are lists of per-song (frames,) arrays.
+
+    Returns {"threshold", "valid" (measures or None), "test", "optimal_threshold", "test_optimal"}.
+    """
+    if threshold is None:
+        threshold, _ = best_threshold(valid_smoothed, valid_targets)
+    optimal, _ = best_threshold(test_smoothed, test_targets)
+    return {"threshold": float(threshold),
+            "valid": None if valid_smoothed is None else evaluate_at(valid_smoothed, valid_targets, threshold),
+            "test": evaluate_at(test_smoothed, test_targets, threshold),
+            "optimal_threshold": float(optimal),
+            "test_optimal": evaluate_at(test_smoothed, test_targets, optimal)}

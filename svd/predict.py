@@ -26,7 +26,7 @@ Cost: about 10 MFLOP per frame instead of 485 MFLOP.
 """
 import numpy as np
 
-from svd import backend, network, normalise, spectrum
+from svd import augment, backend, evaluate, network, normalise, spectrum
 from svd.network import CONTEXT_FRAMES, EXCERPT_FRAMES
 from svd.loss import sigmoid
 
@@ -41,6 +41,31 @@ def padded_input(linear, mean, std):
     features = normalise.normalise(spectrum.log_mel(linear), mean, std)
     silence = np.broadcast_to(normalise.silence_value(mean, std), (CONTEXT_FRAMES, spectrum.MEL_BANDS))
     return np.concatenate([silence, features, silence]).astype(np.float32)
+
+
+def probabilities(model, linear, pitch_factors=(1.0,)):
+    """Voice probability per frame of a song, averaged over pitch-shifted copies (1.0 = unchanged; Sec. 5.4).
+
+    model: svd.model.Model; linear: (frames, 513) float32; returns (frames,) float32.
+    """
+    total = np.zeros(len(linear), np.float64)
+    for factor in pitch_factors:
+        shifted = linear if factor == 1.0 else augment.pitch_shift_song(linear, factor)
+        total += song_probabilities(model.params, padded_input(shifted, model.mean, model.std))
+    return (total / len(pitch_factors)).astype(np.float32)
+
+
+def smoothed_probabilities(model, songs, pitch_factors=(1.0,), progress=None):
+    """800 ms median-smoothed voice probabilities of each song (Sec. 5.2): list of (frames,) float32.
+
+    songs: list of svd.dataset.Song; progress: optional callable(done) after each song.
+    """
+    smoothed = []
+    for song in songs:
+        smoothed.append(evaluate.median_smooth(probabilities(model, song.linear, pitch_factors)))
+        if progress:
+            progress(len(smoothed))
+    return smoothed
 
 
 def excerpt_probabilities(params, padded, batch_size=64):

@@ -25,6 +25,7 @@ CONTROL_RATE_HZ grid and interpolated to audio rate, which keeps smoothing them 
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 from typing import NamedTuple
 
@@ -35,6 +36,7 @@ import soundfile
 
 from svd import labels
 from svd.errors import InputError
+from svd.progress import Progress
 
 SAMPLE_RATE_HZ = 22050          # the paper's input rate (Sec. 3.1)
 CONTROL_RATE_HZ = 1000          # grid of pitch and loudness contours
@@ -137,6 +139,29 @@ class Lead(NamedTuple):
     breath: float               # noise std relative to the tone RMS (flute-like when large)
     attack_s: float
     style: Style
+
+
+# Bump when this module changes what a seed generates: the default corpus then gets a new directory.
+VERSION = 1
+DEFAULT_SEED = 0
+
+
+def default_corpus(cache_dir, quiet=False):
+    """The embedded default corpus (synthetic, seed 0) in `cache_dir`, generated there on first use.
+
+    Returns its directory (pathlib.Path).
+    """
+    corpus = pathlib.Path(cache_dir) / f"synthetic-v{VERSION}-seed{DEFAULT_SEED}"
+    if not (corpus / "filelists" / "test").is_file():
+        print(f"generating the default synthetic corpus in {corpus} (first use)", file=sys.stderr)
+        write_corpus_with_progress(corpus, DEFAULT_SEED, quiet)
+    return corpus
+
+
+def write_corpus_with_progress(out_dir, seed, quiet, **sizes):
+    """`write_corpus` with a progress bar on stderr (unless quiet)."""
+    with Progress("synthesising", sizes.get("n_clips", 30), "clips", quiet=quiet) as bar:
+        return write_corpus(out_dir, seed=seed, progress=lambda done, total: bar.update(done), **sizes)
 
 
 def write_corpus(out_dir, seed=0, n_clips=30, clip_seconds=30.0, split_sizes=(20, 5, 5), progress=None):

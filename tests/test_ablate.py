@@ -92,12 +92,12 @@ def test_a_tta_configuration_reuses_its_base_model(tiny_corpus, tmp_path, capsys
     assert ablate_cli(tiny_corpus, out, capsys, "--configs", "none")[0] == 0
     monkeypatch.setattr(train, "train", refuse_training)
     factors_seen = []
-    real_probabilities = ablate.detect.probabilities
+    real_probabilities = ablate.predict.probabilities
 
     def recording_probabilities(model, linear, pitch_factors=(1.0,)):
         factors_seen.append(tuple(pitch_factors))
         return real_probabilities(model, linear, pitch_factors)
-    monkeypatch.setattr(ablate.detect, "probabilities", recording_probabilities)
+    monkeypatch.setattr(ablate.predict, "probabilities", recording_probabilities)
     code, text, _ = ablate_cli(tiny_corpus, out, capsys, "--configs", "none,none+tta")
     assert code == 0 and "test augmentation (none+tta)" in text
     assert factors_seen == [augment.TEST_TIME_PITCH_FACTORS] * 2  # valid and test songs, only for +tta
@@ -132,7 +132,7 @@ def test_k_fold_trains_on_the_other_folds_and_pools_counts(fold_corpus, tmp_path
     def fake_probabilities(model, linear, pitch_factors=(1.0,)):
         return np.full(len(linear), FOLD_PROBABILITY[fold_of_length[len(linear)]], np.float32)
     monkeypatch.setattr(train, "train", fake_train)
-    monkeypatch.setattr(ablate.detect, "probabilities", fake_probabilities)
+    monkeypatch.setattr(ablate.predict, "probabilities", fake_probabilities)
     settings = ablate.Settings(str(fold_corpus), updates=2, batch=2, folds=list(FOLD_SECONDS), fold_threshold=0.5)
     configs = ablate.select_configs("none")
     results = ablate.run_ablation(settings, configs, [0], tmp_path / "out", quiet=True)

@@ -122,3 +122,36 @@ def test_an_impossible_augmentation_strength_is_a_clear_error(tiny_corpus, capsy
 def test_augment_flag_is_the_papers_combination():
     args = run.build_parser().parse_args(["train", "--augment", "--filter-db", "6"])
     assert run.augmentation_from(args) == {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 6.0}
+
+
+BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must contain)
+    (["train", "--updates", "0"], "--updates 0: must be at least 1"),
+    (["train", "--batch", "0"], "--batch 0: must be at least 1"),
+    (["train", "--checkpoint-every", "0"], "--checkpoint-every 0: must be at least 1"),
+    (["train", "--lr-every", "0"], "--lr-every 0: must be at least 1"),
+    (["train", "--lr", "nan"], "--lr nan: the learning rate must be a positive number"),
+    (["train", "--lr", "-0.1"], "--lr -0.1: the learning rate must be a positive number"),
+    (["train", "--momentum", "1.5"], "the momentum in [0, 1)"),
+    (["eval", "MODEL", "--threshold", "nan"], "--threshold nan: a threshold is a probability between 0 and 1"),
+    (["eval", "MODEL", "--threshold", "1.5"], "--threshold 1.5: a threshold is a probability between 0 and 1"),
+    (["eval", "MODEL", "--tta", "--tta-shifts", "abc"], "--tta-shifts abc: give comma-separated pitch shifts"),
+    (["eval", "MODEL", "--tta", "--tta-shifts=-20,20"], "as fractions between -0.5 and 0.5"),
+]
+
+
+@pytest.mark.parametrize("arguments, expected", BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus, tmp_path, capsys, arguments,
+                                                                      expected):
+    from svd import model as model_file, network
+    model = tmp_path / "model.npz"
+    if "MODEL" in arguments:
+        params = network.init_params(np.random.default_rng(0))
+        model_file.save(model, model_file.Model(params, np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+    arguments = [str(model) if a == "MODEL" else a for a in arguments]
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    out = ["--out", str(model)] if arguments[0] == "train" else []
+    code = run.main(arguments + out + ["--data", str(tiny_corpus), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert expected in err and err.startswith("error: ") and err.count("\n") == 1, err
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import run
-from svd import dataset, detect, labels, network, normalise, spectrum
+from svd import dataset, detect, labels, network, normalise, predict, spectrum
 from svd import model as model_file
 from conftest import write_filelist, write_song
 
@@ -116,7 +116,7 @@ def test_tta_with_only_the_unshifted_copy_equals_plain_prediction(corpus, tmp_pa
     untrained_model(corpus, model_path)
     model = model_file.load(model_path)
     song = dataset.load_song(corpus, "test0.wav", tmp_path / "cache")[0]
-    plain = detect.probabilities(model, song.linear)
-    np.testing.assert_array_equal(detect.probabilities(model, song.linear, (1.0,)), plain)
-    shifted = detect.probabilities(model, song.linear, (1.0, 0.8, 1.2))
+    plain = predict.probabilities(model, song.linear)
+    np.testing.assert_array_equal(predict.probabilities(model, song.linear, (1.0,)), plain)
+    shifted = predict.probabilities(model, song.linear, (1.0, 0.8, 1.2))
     assert shifted.shape == plain.shape and not np.array_equal(shifted, plain)

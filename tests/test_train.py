@@ -94,7 +94,7 @@ def test_training_on_the_synthetic_corpus_learns(tmp_path, capsys):
     not learn (a broken backward pass stays at ~45%). Deterministic: fixed seeds.
     """
     corpus = tmp_path / "synthetic"
-    assert run.main(["synth", "--out", str(corpus), "--clips", "6", "--seconds", "12", "--quiet"]) == 0
+    assert run.main(["synth", "--out-dir", str(corpus), "--clips", "6", "--seconds", "12", "--quiet"]) == 0
     model = tmp_path / "model.npz"
     assert run.main(["train", "--data", str(corpus), "--out", str(model), "--updates", "160", "--batch", "16",
                      "--lr-every", "50", "--quiet"]) == 0
