@@ -1,33 +1,46 @@
 """Mini-batches of excerpts for training (paper Sec. 3.3).
 
-A training position is a (song, frame) pair: every frame of every training
-song is the centre of one excerpt (hop 1 frame). Songs are padded at both
-ends with silence, so edge frames get excerpts too, exactly as at prediction.
+A training position is a frame of a training song that is the centre of an
+excerpt lying wholly inside the song (hop 1 frame), as in the paper's code:
+no training excerpt ever contains padding. (An earlier version padded every
+song with 57 frames of "silence", normalised log(1e-7), about -9 standard
+deviations, so that edge frames were centres too; measured on real songs that
+made the models worse, see BENCHMARKS.md, "Accuracy parity".) Prediction still
+pads, so that every frame of a song gets a probability (svd/predict.py).
 Positions are visited in a random order without replacement; when all are
 used, a new random order starts.
 
-Every random draw of update k comes from generators seeded with (seed, k) or
-(seed, epoch): batch k is a pure function of the seed and k. This makes a run
-reproducible, lets a background thread prepare batch k+1 while the network
-trains on batch k, and makes resuming from a checkpoint exact without saving
-any generator state.
+Every random draw comes from its own generator, `stream_rng(seed, stream,
+index)`: the initial weights, the order of each epoch, and the augmentation
+and dropout of each update. Batch k is a pure function of the seed and k. This
+makes a run reproducible, lets a background thread prepare batch k+1 while the
+network trains on batch k, and makes resuming from a checkpoint exact without
+saving any generator state.
 """
 import numpy as np
 
 from svd import augment, normalise, spectrum
+from svd.errors import InputError
 from svd.network import EXCERPT_FRAMES
 
-# Streams of random numbers drawn for update k; each gets its own generator.
-STREAM_AUGMENT, STREAM_DROPOUT = 1, 2
+# The purposes random numbers are drawn for; each (seed, purpose, index) is its own stream.
+STREAM_INIT, STREAM_ORDER, STREAM_AUGMENT, STREAM_DROPOUT = 1, 2, 3, 4
 
 
-def update_rng(seed, update, stream):
-    """The generator for one purpose (`stream`) of one update: numpy Generator."""
-    return np.random.default_rng([seed, update, stream])
+def stream_rng(seed, stream, index=0):
+    """The generator of one purpose (`stream`, one of STREAM_*) for one epoch or update (`index`).
+
+    Keys are always three words and differ in the second for different
+    purposes. That matters: NumPy's SeedSequence pads keys with zeros, so keys
+    of different lengths can coincide ([s, 0, 0] and [s, 0, 0, 0] give the same
+    numbers), which once made the initial weights and the first epoch's order
+    one stream.
+    """
+    return np.random.default_rng([seed, stream, index])
 
 
 class PositionSampler:
-    """Global position indices for each update: without replacement, reshuffled every epoch."""
+    """Indices into the training positions for each update: without replacement, reshuffled every epoch."""
 
     def __init__(self, n_positions, batch_size, seed):
         self.n_positions, self.batch_size, self.seed = n_positions, batch_size, seed
@@ -36,11 +49,11 @@ class PositionSampler:
     def _permutation(self, epoch):
         if epoch != self._epoch:
             self._epoch = epoch
-            self._order = np.random.default_rng([self.seed, epoch, 0]).permutation(self.n_positions)
+            self._order = stream_rng(self.seed, STREAM_ORDER, epoch).permutation(self.n_positions)
         return self._order
 
     def positions(self, update):
-        """(batch_size,) int64 indices into all training positions for update `update`."""
+        """(batch_size,) int64 indices in [0, n_positions) for update `update`."""
         out = np.empty(self.batch_size, np.int64)
         first = update * self.batch_size
         filled = 0
@@ -57,51 +70,56 @@ class TrainingExcerpts:
 
     songs: list of svd.dataset.Song; mean, std: (80,) normalisation;
     aug: svd.augment.Augmentation (all off for plain training).
+    Excerpts are `width` frames wide: 115, or wider when time stretching needs
+    more source (augment.source_frames); their centres are the frames at least
+    width // 2 frames away from both ends of their song.
     """
 
     def __init__(self, songs, mean, std, aug, batch_size, seed, targets=(0.02, 0.98)):
         self.aug, self.mean, self.std, self.seed = aug, mean, std, seed
         self.target_values = np.asarray(targets, np.float32)  # paper Sec. 3.3: 0.02 / 0.98
+        self.width = augment.source_frames(aug, EXCERPT_FRAMES) if self.uses_linear else EXCERPT_FRAMES
+        half = self.width // 2
         lengths = np.array([len(song.targets) for song in songs])
         self.song_starts = np.concatenate([[0], np.cumsum(lengths)])
         self.targets = np.concatenate([song.targets for song in songs])
-        self.sampler = PositionSampler(int(self.song_starts[-1]), batch_size, seed)
+        # Global frame indices (song_starts[s] + frame) of the excerpt centres.
+        self.centres = np.concatenate([start + np.arange(half, length - half)
+                                       for start, length in zip(self.song_starts, lengths)])
+        if len(self.centres) == 0:
+            raise InputError(f"every training song is shorter than one {self.width}-frame training excerpt "
+                             f"({self.width / spectrum.FRAME_RATE_HZ:.1f} s); use longer songs.")
+        self.sampler = PositionSampler(len(self.centres), batch_size, seed)
         if self.uses_linear:
-            self.width = augment.source_frames(aug, EXCERPT_FRAMES)
-            self.padded = [_pad(song.linear, self.width // 2, 0.0) for song in songs]
-            self.negatives = np.flatnonzero(self.targets == 0)
+            self.songs = [song.linear.astype(np.float32, copy=False) for song in songs]
+            self.negatives = self.centres[self.targets[self.centres] == 0]
         else:
-            self.width = EXCERPT_FRAMES
-            silence = normalise.silence_value(mean, std)
-            self.padded = [_pad(normalise.normalise(spectrum.log_mel(song.linear), mean, std),
-                                EXCERPT_FRAMES // 2, silence) for song in songs]
+            self.songs = [normalise.normalise(spectrum.log_mel(song.linear), mean, std).astype(np.float32)
+                          for song in songs]
 
     @property
     def uses_linear(self):
         """True when the augmentation needs linear spectrogram excerpts (any method is on)."""
         return self.aug != augment.Augmentation()
 
-    def _gather(self, positions):
-        """(len(positions), width, bins) excerpts centred on the given global positions."""
-        songs = np.searchsorted(self.song_starts, positions, side="right") - 1
-        frames = positions - self.song_starts[songs]
-        return np.stack([self.padded[s][f:f + self.width] for s, f in zip(songs, frames)])
+    def _gather(self, centres):
+        """(len(centres), width, bins) excerpts around the given global frame indices."""
+        songs = np.searchsorted(self.song_starts, centres, side="right") - 1
+        frames = centres - self.song_starts[songs]
+        half = self.width // 2
+        return np.stack([self.songs[s][f - half:f + half + 1] for s, f in zip(songs, frames)])
 
     def batch(self, update):
         """Inputs (batch, 115, 80) float32 and targets (batch,) float32 of update `update`."""
-        positions = self.sampler.positions(update)
-        targets = self.target_values[self.targets[positions]]
-        excerpts = self._gather(positions)
+        centres = self.centres[self.sampler.positions(update)]
+        targets = self.target_values[self.targets[centres]]
+        excerpts = self._gather(centres)
         if not self.uses_linear:
             return excerpts, targets
-        rng = update_rng(self.seed, update, STREAM_AUGMENT)
+        rng = stream_rng(self.seed, STREAM_AUGMENT, update)
 
         def draw_negatives(n):
+            if len(self.negatives) == 0:
+                raise InputError("--mix-prob needs voice-free frames in the training songs, and they have none.")
             return self._gather(rng.choice(self.negatives, size=n))
         return augment.augment_batch(excerpts, self.aug, rng, self.mean, self.std, draw_negatives), targets
-
-
-def _pad(array, frames, value):
-    """Pad `frames` rows of `value` ((bins,) or scalar) before and after a (n, bins) array."""
-    rows = np.broadcast_to(np.asarray(value, np.float32), (frames, array.shape[1]))
-    return np.concatenate([rows, array.astype(np.float32, copy=False), rows])

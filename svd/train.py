@@ -18,7 +18,7 @@ import numpy as np
 
 from svd import augment, backend, network, normalise, optim, spectrum
 from svd import model as model_file
-from svd.batches import STREAM_DROPOUT, TrainingExcerpts, update_rng
+from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng
 from svd.errors import InputError
 from svd.progress import Progress
 
@@ -102,7 +102,7 @@ class _RunState:
 def _step(state, x, targets, update, config, workspace):
     """One update of a run: its dropout generator and learning rate, then `update_step`."""
     rate = optim.learning_rate(update, config.lr, config.lr_decay, config.lr_every)
-    return update_step(state.params, state.velocity, x, targets, update_rng(config.seed, update, STREAM_DROPOUT),
+    return update_step(state.params, state.velocity, x, targets, stream_rng(config.seed, STREAM_DROPOUT, update),
                        rate, config.momentum, workspace)
 
 
@@ -121,7 +121,7 @@ def update_step(params, velocity, x, targets, dropout_rng, learning_rate, moment
 
 
 def _fresh_state(config, mean, std, data_label):
-    params = network.init_params(np.random.default_rng([config.seed, 0, 0, 0]))
+    params = network.init_params(stream_rng(config.seed, STREAM_INIT))
     run_config = {"train": dataclasses.asdict(config), "data": data_label}
     return _RunState(params, backend.ops(params["conv1.w"]).init_velocity(params), 0, mean, std, run_config)
 

@@ -245,17 +245,18 @@ def check_gather_excerpts(xp, rng):
     bins, width = int(rng.integers(1, 20)), int(rng.choice([1, 3, 7, 15]))
     songs = [randn(rng, int(rng.integers(1, 30)), bins) for _ in range(int(rng.integers(1, 5)))]
     pad = randn(rng, bins)
-    # The twin, TrainingExcerpts._gather, on songs padded like TrainingExcerpts does.
-    twin = object.__new__(batches.TrainingExcerpts)
-    twin.song_starts = np.concatenate([[0], np.cumsum([len(s) for s in songs])])
-    twin.padded = [batches._pad(s, width // 2, pad) for s in songs]
-    twin.width = width
-    positions = rng.integers(0, twin.song_starts[-1], size=int(rng.integers(1, 20)))
-    starts = xp.asarray(twin.song_starts.astype(np.int64))
+    song_starts = np.concatenate([[0], np.cumsum([len(s) for s in songs])])
+    positions = rng.integers(0, song_starts[-1], size=int(rng.integers(1, 20)))
+    # The twin: each song padded with width // 2 rows of `pad` at both ends, the excerpt sliced around its centre.
+    half = width // 2
+    padded = [np.concatenate([np.tile(pad, (half, 1)), s, np.tile(pad, (half, 1))]) for s in songs]
+    owner = np.searchsorted(song_starts, positions, side="right") - 1
+    expected = np.stack([padded[s][p - song_starts[s]:p - song_starts[s] + width] for s, p in zip(owner, positions)])
+    starts = xp.asarray(song_starts.astype(np.int64))
     song_index, centre = cuda.song_positions(starts, xp.asarray(positions))
     out = cuda.gather_excerpts(xp.asarray(np.concatenate(songs)), starts, song_index, centre,
                                width, xp.asarray(pad))
-    assert_close(out, twin._gather(positions), EXACT, "gather_excerpts")
+    assert_close(out, expected, EXACT, "gather_excerpts")
 
 
 def check_warp(xp, rng):
