@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -59,6 +60,14 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
     state = _fresh_state(config, mean, std, data_label)
     if resume and ckpt.is_file():
         state = _resume_state(ckpt, state)
+        if state.update > config.updates:
+            raise InputError(f"{ckpt}: the checkpoint is at update {state.update}, past --updates "
+                             f"{config.updates}; ask for at least {state.update} updates or delete the checkpoint.")
+        if not quiet:
+            print(f"resuming at update {state.update}", file=sys.stderr)
+    elif ckpt.is_file():
+        raise InputError(f"{ckpt}: an interrupted run left this checkpoint; pass --resume to continue it, "
+                         "or delete the file to start over.")
     aug = augment.Augmentation(**config.augmentation)
     excerpts = TrainingExcerpts(songs, mean, std, aug, config.batch, config.seed,
                                 (config.target_low, config.target_high))

@@ -97,6 +97,20 @@ def test_resume_refuses_a_checkpoint_with_other_settings(tiny_corpus, tmp_path, 
         train.train(songs, tiny_config(lr=0.5), tmp_path / "m.npz", resume=True, quiet=True)
 
 
+def test_a_leftover_checkpoint_is_never_silently_replaced(tiny_corpus, tmp_path, monkeypatch):
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    monkeypatch.setattr(train, "_step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt) if a[3] == 4 else 0.5)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(songs, tiny_config(), tmp_path / "m.npz", checkpoint_every=2, quiet=True)
+    ckpt = train.checkpoint_path(tmp_path / "m.npz")
+    saved = ckpt.read_bytes()
+    with pytest.raises(InputError, match="pass --resume to continue it, or delete the file to start over"):
+        train.train(songs, tiny_config(), tmp_path / "m.npz", quiet=True)
+    with pytest.raises(InputError, match="the checkpoint is at update 4, past --updates 3"):
+        train.train(songs, tiny_config(updates=3), tmp_path / "m.npz", resume=True, quiet=True)
+    assert ckpt.read_bytes() == saved and not (tmp_path / "m.npz").exists()
+
+
 def test_a_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(tiny_corpus, tmp_path, monkeypatch):
     songs = dataset.load_split(tiny_corpus, "train", quiet=True)
     monkeypatch.setattr(train, "_step", lambda *a: float("nan") if a[3] == 5 else 0.5)
