@@ -65,7 +65,7 @@ import math
 
 import numpy as np
 
-from svd import spectrum
+from svd import backend, spectrum
 from svd.network import EXCERPT_FRAMES  # paper Sec. 3.3: 115 frames, labelled at the centre
 
 # Paper Sec. 4.2: random filter parameter ranges.
@@ -284,6 +284,28 @@ def mix(a, b, fractions):
     return (1.0 - f) * a + f * b
 
 
+def apply_gains(excerpts, gains):
+    """excerpts[b, t, k] *= gains[b, k], in place: the filter and loudness of Sec. 4.2.
+
+    excerpts: (batch, frames, bins) float32; gains: (batch, bins) from `amplitude_gains`. Returns excerpts.
+    """
+    excerpts *= gains[:, None, :]
+    return excerpts
+
+
+def mix_negatives(excerpts, chosen, negatives, fractions):
+    """Blend voice-free excerpts into the chosen examples, in place (Sec. 4.3).
+
+    excerpts: (batch, frames, bins) float32; chosen: (n,) distinct batch indices;
+    negatives: (n, src_frames >= frames, src_bins >= bins) float32, of which the
+    centre `frames` rows and the first `bins` columns are used; fractions: (n,) f.
+    Returns excerpts, with excerpts[chosen] = (1 - f) * excerpts[chosen] + f * crop(negatives).
+    """
+    crop = _centre_crop(negatives, excerpts.shape[1])[:, :, :excerpts.shape[2]]
+    excerpts[chosen] = mix(excerpts[chosen], crop, fractions)
+    return excerpts
+
+
 def _centre_crop(linear, out_frames):
     """(batch, frames, bins) -> (batch, out_frames, MEL_INPUT_BINS), centred on frames // 2."""
     first = linear.shape[1] // 2 - out_frames // 2
@@ -336,7 +358,7 @@ def _check_batch(linear, aug, mean, std, draw_negatives, excerpt_frames):
         raise ValueError("svd/augment.py: mix_prob > 0 needs a draw_negatives function.")
 
 
-def _mix_negatives(excerpts, params, draw_negatives, source_width):
+def _mix_negatives(ops, excerpts, params, draw_negatives, source_width):
     """Step 4 in place: blend raw negatives into the chosen examples (Sec. 4.3).
 
     excerpts: (batch, frames, MEL_INPUT_BINS) float32, modified in place.
@@ -348,8 +370,7 @@ def _mix_negatives(excerpts, params, draw_negatives, source_width):
     if negatives.shape[:2] != (len(chosen), source_width):
         raise ValueError(f"svd/augment.py: draw_negatives({len(chosen)}) returned shape "
                          f"{negatives.shape}; it must return ({len(chosen)}, {source_width}, bins).")
-    b = _centre_crop(negatives, excerpts.shape[1])
-    excerpts[chosen] = mix(excerpts[chosen], b, params["mix_fractions"][chosen])
+    ops.mix_negatives(excerpts, chosen, negatives, params["mix_fractions"][chosen])
 
 
 def augment_batch(linear, aug, rng, mean, std, draw_negatives=None, excerpt_frames=EXCERPT_FRAMES):
@@ -366,16 +387,17 @@ def augment_batch(linear, aug, rng, mean, std, draw_negatives=None, excerpt_fram
     plus noise and dropout.
     """
     _check_batch(linear, aug, mean, std, draw_negatives, excerpt_frames)
+    ops = backend.ops(linear)  # the warp, gains and mixing: NumPy here, the CUDA kernels on the GPU
     batch = linear.shape[0]
     params = draw_parameters(aug, batch, rng)
     if aug.pitch_shift > 0 or aug.time_stretch > 0:
-        excerpts = warp(linear, params["pitch_factors"], params["stretch_factors"], excerpt_frames)
+        excerpts = ops.warp(linear, params["pitch_factors"], params["stretch_factors"], excerpt_frames)
     else:
         excerpts = np.array(_centre_crop(linear, excerpt_frames), dtype=np.float32)
     if aug.filter_db > 0 or aug.loudness_db > 0:
-        excerpts *= amplitude_gains(params)[:, None, :]
+        ops.apply_gains(excerpts, ops.amplitude_gains(params))
     if aug.mix_prob > 0:
-        _mix_negatives(excerpts, params, draw_negatives, linear.shape[1])
+        _mix_negatives(ops, excerpts, params, draw_negatives, linear.shape[1])
     # A 2-D matrix product is ~2x faster than the batched 3-D one here.
     logmel = spectrum.log_mel(excerpts.reshape(-1, spectrum.MEL_INPUT_BINS), _MEL_FILTERBANK)
     inputs = logmel.reshape(batch, excerpt_frames, spectrum.MEL_BANDS)

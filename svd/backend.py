@@ -3,8 +3,8 @@
 Three implementations compute the same operations with the same arguments and
 results (within float32 rounding; their caches are their own):
 
-    reference  svd/layers.py, svd/loss.py, svd/optim.py: plain array code, the
-               textbook; runs on NumPy and CuPy arrays alike
+    reference  svd/layers.py, svd/loss.py, svd/optim.py (and the augmentation
+               steps of svd/augment.py): plain array code, the textbook
     fast       svd/fast_cpu.py for the convolution, max-pool and dense layers
                (blocked, threaded, BLAS through ctypes), the reference for the rest;
                NumPy arrays only
@@ -13,8 +13,8 @@ results (within float32 rounding; their caches are their own):
 
 `ops(array)` returns the operations for an array: the explicit choice made
 with `use(name)` if there is one, else `cuda` for a CuPy array and `fast` for
-a NumPy array. network.py, predict.py and train.py call every operation
-through it and never name an implementation. Adding a fourth implementation
+a NumPy array. network.py, predict.py, train.py and augment.py call every
+operation through it and never name an implementation. Adding a fourth implementation
 means one module with the functions of OPERATIONS and one branch in `implementation`.
 
 `array_module(x)` gives numpy or cupy, whichever owns x, for the array code
@@ -33,13 +33,14 @@ except ImportError:
 IMPLEMENTATIONS = ("reference", "fast", "cuda")
 
 # Every implementation provides all of these, with the interfaces of svd/layers.py,
-# svd/loss.py and svd/optim.py.
+# svd/loss.py, svd/optim.py and svd/augment.py.
 OPERATIONS = (
     "conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
     "dense_forward", "dense_backward", "leaky_relu_forward", "leaky_relu_backward",
     "dropout_forward", "dropout_backward",
     "sigmoid_cross_entropy_forward", "sigmoid_cross_entropy_backward",
     "init_velocity", "nesterov_momentum",
+    "warp", "amplitude_gains", "apply_gains", "mix_negatives",  # the augmentation's heavy steps (svd/augment.py)
 )
 
 _chosen = None  # set by use(); None: by the arrays' device
@@ -90,8 +91,8 @@ _TABLES = {}
 def implementation(name):
     """The operations of implementation `name` (one of IMPLEMENTATIONS) as a namespace, built once."""
     if name not in _TABLES:
-        from svd import layers, loss, optim
-        reference = {op: getattr(module, op) for module in (layers, loss, optim)
+        from svd import augment, layers, loss, optim
+        reference = {op: getattr(module, op) for module in (layers, loss, optim, augment)
                      for op in OPERATIONS if hasattr(module, op)}
         if name == "reference":
             table = reference

@@ -2,7 +2,7 @@
 
 Each `check_*(xp, rng)` draws random shapes and inputs from `rng`, runs the
 launcher on `xp` arrays and the twin (svd/layers.py, loss.py, optim.py,
-augment.py, batches.py) on NumPy copies of the same inputs, and compares.
+augment.py) on NumPy copies of the same inputs, and compares.
 tests/test_kernels_emulated.py runs them with xp = NumPy through the g++
 emulation of the kernels; tests/test_kernels_gpu.py with xp = CuPy on a GPU.
 
@@ -24,7 +24,7 @@ Tolerances (max |actual - expected| / max |expected|, all float32):
 """
 import numpy as np
 
-from svd import augment, batches, cuda, layers, loss, optim, spectrum
+from svd import augment, backend, cuda, layers, loss, optim, spectrum
 
 EXACT = 0.0
 TRANSCENDENTAL = 1e-6
@@ -287,7 +287,7 @@ def check_gains(xp, rng):
     assert_close(gains, augment.amplitude_gains(params), TRANSCENDENTAL, "amplitude_gains")
     excerpts = rng.random((batch, int(rng.integers(1, 9)), spectrum.MEL_INPUT_BINS), dtype=np.float32)
     gains_np = to_numpy(gains)
-    expected = excerpts * gains_np[:, None, :]
+    expected = augment.apply_gains(excerpts.copy(), gains_np)
     assert_close(cuda.apply_gains(xp.asarray(excerpts), xp.asarray(gains_np)), expected, EXACT,
                  "apply_gains")
 
@@ -299,12 +299,7 @@ def check_mix_negatives(xp, rng):
     src_frames = frames + 2 * int(rng.integers(0, 4))
     negatives = rng.random((len(chosen), src_frames, bins + int(rng.integers(0, 4))), dtype=np.float32)
     fractions = rng.uniform(0, 0.5, batch)
-    # augment._centre_crop keeps MEL_INPUT_BINS bins, so at these narrow widths the
-    # centre crop is taken here (check_mix_like_augment_batch uses the real widths).
-    expected = excerpts.copy()
-    if len(chosen):
-        b = negatives[:, src_frames // 2 - frames // 2:][:, :frames, :bins]
-        expected[chosen] = augment.mix(excerpts[chosen], b, fractions[chosen])
+    expected = augment.mix_negatives(excerpts.copy(), chosen, negatives, fractions[chosen])
     out = cuda.mix_negatives(xp.asarray(excerpts), xp.asarray(chosen), xp.asarray(negatives),
                              xp.asarray(fractions[chosen].astype(np.float32)))
     assert_close(out, expected, EXACT, "mix_negatives")
@@ -319,7 +314,7 @@ def check_mix_like_augment_batch(xp, rng):
     chosen = np.flatnonzero(params["mixed"])
     negatives = rng.random((len(chosen), src_frames, spectrum.LINEAR_BINS), dtype=np.float32)
     expected = excerpts.copy()
-    augment._mix_negatives(expected, params, lambda n: negatives, src_frames)
+    augment._mix_negatives(backend.implementation("reference"), expected, params, lambda n: negatives, src_frames)
     out = cuda.mix_negatives(xp.asarray(excerpts), xp.asarray(chosen), xp.asarray(negatives),
                              xp.asarray(params["mix_fractions"][chosen]))
     assert_close(out, expected, EXACT, "mix_negatives vs augment._mix_negatives")
