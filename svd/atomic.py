@@ -29,6 +29,27 @@ def replacing(path):
         raise
 
 
+def check_writable(path, option, directory=False):
+    """Before any work starts: InputError unless `path` can be written (created if need be).
+
+    path: a file to be written atomically (its folder must be creatable and writable, and it
+    must not be a directory), or with directory=True a folder (it must not be a file).
+    option: the command-line option that named it, for the message.
+    """
+    from svd.errors import InputError
+    path = pathlib.Path(path)
+    folder = path if directory else path.parent
+    if directory and path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path}: is a file, not a directory; name a directory.")
+    if not directory and path.is_dir():
+        raise InputError(f"{option} {path}: is a directory; name a file.")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: cannot write in {existing}; pick a writable location.")
+
+
 def write_text_atomic(path, text):
     """Write `text` (UTF-8) to `path` atomically."""
     with replacing(path) as temp:

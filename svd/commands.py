@@ -10,7 +10,7 @@ import sys
 
 from svd import augment, bench, cache, dataset, detect, evaluate, labels, plot, predict, synth, train
 from svd import model as model_file
-from svd.atomic import write_text_atomic
+from svd.atomic import check_writable, write_text_atomic
 from svd.errors import InputError
 from svd.progress import Progress
 
@@ -56,6 +56,7 @@ def cmd_train(args):
     if not (math.isfinite(args.lr_decay) and args.lr_decay > 0) or not 0 <= args.momentum < 1:
         raise InputError(f"--lr-decay {args.lr_decay} --momentum {args.momentum}: the decay must be a positive "
                          "number and the momentum in [0, 1).")
+    check_writable(args.out, "--out")
     data_dir = _data_dir(args)
     try:
         augment.Augmentation(**args.augmentation)
@@ -76,6 +77,8 @@ def cmd_eval(args):
     factors = pitch_factors(args)
     if args.threshold is not None:
         check_threshold(args.threshold)
+    if args.json:
+        check_writable(args.json, "--json")
     smoothed, targets = {}, {}
     for split in (args.valid_split, args.test_split):
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
@@ -139,7 +142,10 @@ def cmd_bench(args):
 
 def cmd_detect(args):
     model = model_file.load(args.model)
+    if args.threshold is not None:
+        check_threshold(args.threshold)
     threshold = detect.model_threshold(model, args.threshold)
+    check_writable(args.out_dir, "--out-dir", directory=True)
     factors = pitch_factors(args)
     files = detect.audio_files(args.inputs)
     if not files:
@@ -176,6 +182,9 @@ def cmd_ablate(args):
         raise InputError(f"--updates {args.updates} --batch {args.batch}: both must be at least 1.")
     if not 0 <= args.fold_threshold <= 1:
         raise InputError(f"--fold-threshold {args.fold_threshold}: a threshold is a probability in [0, 1].")
+    check_writable(args.out_dir, "--out-dir", directory=True)
+    if args.json:
+        check_writable(args.json, "--json")
     data_dir = _data_dir(args)
     settings = ablate.Settings(str(data_dir.resolve()), args.updates, args.batch, args.train_split,
                                args.valid_split, args.test_split, ablate.parse_folds(args.folds),

@@ -136,6 +136,11 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["eval", "MODEL", "--threshold", "1.5"], "--threshold 1.5: a threshold is a probability between 0 and 1"),
     (["eval", "MODEL", "--tta", "--tta-shifts", "abc"], "--tta-shifts abc: give comma-separated pitch shifts"),
     (["eval", "MODEL", "--tta", "--tta-shifts=-20,20"], "as fractions between -0.5 and 0.5"),
+    (["train", "--out", "AFILE/sub/model.npz"], "/sub/model.npz: cannot write in"),
+    (["train", "--out", "TMP"], "is a directory; name a file"),
+    (["eval", "MODEL", "--json", "AFILE/results.json"], "/results.json: cannot write in"),
+    (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--out-dir", "MODEL"], "is a file, not a directory"),
+    (["ablate", "--updates", "1", "--out-dir", "AFILE/ablation"], "/ablation: cannot write in"),
 ]
 
 
@@ -144,13 +149,19 @@ def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus,
                                                                       expected):
     from svd import model as model_file, network
     model = tmp_path / "model.npz"
-    if "MODEL" in arguments:
+    if "MODEL" in arguments or "AUDIO" in arguments:
         params = network.init_params(np.random.default_rng(0))
         model_file.save(model, model_file.Model(params, np.zeros(80, np.float32), np.ones(80, np.float32), {}))
-    arguments = [str(model) if a == "MODEL" else a for a in arguments]
+    a_file = tmp_path / "a-file"  # a path below a file can never be written
+    a_file.write_text("")
+    names = {"MODEL": str(model), "TMP": str(tmp_path), "AUDIO": str(tiny_corpus / "audio"), "AFILE": str(a_file)}
+    arguments = [names.get(a, a).replace("AFILE", str(a_file)) for a in arguments]
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
-    out = ["--out", str(model)] if arguments[0] == "train" else []
-    code = run.main(arguments + out + ["--data", str(tiny_corpus), "--quiet"])
+    out = ["--out", str(model)] if arguments[0] == "train" and "--out" not in arguments else []
+    if arguments[0] == "train" and "--updates" not in arguments:
+        out += ["--updates", "1"]  # should a check be missing, fail fast instead of training for long
+    data = [] if arguments[0] == "detect" else ["--data", str(tiny_corpus)]
+    code = run.main(arguments + out + data + ["--quiet"])
     err = capsys.readouterr().err
     assert code == 2
     assert expected in err and err.startswith("error: ") and err.count("\n") == 1, err
