@@ -66,6 +66,20 @@ def from_torch(t):
     return out
 
 
+def to_lasagne_momentum(state, old_rate, new_rate):
+    """Rescale a PyTorch momentum buffer when the learning rate changes, in place.
+
+    PyTorch keeps its buffer in gradient units (b <- mu b + g; p <- p - eta (g + mu b)),
+    Lasagne, the paper's code and svd in parameter units (v <- mu v - eta g;
+    p <- p + mu v - eta g). With a constant rate the two are one method (v = -eta b);
+    when eta changes, Lasagne's v keeps the old rate inside, which PyTorch's buffer
+    does after b <- b * old / new. (So the PyTorch reference of ../shared/tools
+    differs from the paper's optimiser at each decay, every 2000 updates.)
+    """
+    if "momentum_buffer" in state and new_rate != old_rate:
+        state["momentum_buffer"] *= old_rate / new_rate
+
+
 def torch_logits(t, x, masks):
     """The paper's network in PyTorch (channels-first), with given keep-masks on the dense inputs."""
     leaky = lambda v: F.leaky_relu(v, 0.01)  # noqa: E731
@@ -105,6 +119,8 @@ def lock_step(dtype, updates):
         same_draws = np.random.default_rng([8, update])  # the masks svd drew, in the same order
         masks = [same_draws.random(shape, dtype=np.float32) >= 0.5 for shape in ((BATCH, 4928), (BATCH, 256), (BATCH, 64))]
         for group in sgd.param_groups:
+            for p in group["params"]:  # see to_lasagne_momentum
+                to_lasagne_momentum(sgd.state[p], group["lr"], rate)
             group["lr"] = rate
         loss = F.binary_cross_entropy_with_logits(torch_logits(t, x, masks), torch.from_numpy(targets))
         sgd.zero_grad()
