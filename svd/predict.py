@@ -133,7 +133,7 @@ def _pool(nn, h, time_dilation):
     pool_time, pool_freq = network.POOL
     h, _ = nn.maxpool2d_forward(h, pool=(1, pool_freq), stride=(1, pool_freq))
     time_out = h.shape[1] - (pool_time - 1) * time_dilation
-    out = h[:, :time_out]
-    for i in range(1, pool_time):
-        out = xp.maximum(out, h[:, i * time_dilation:i * time_dilation + time_out])
+    out = xp.maximum(h[:, :time_out], h[:, time_dilation:time_dilation + time_out])
+    for i in range(2, pool_time):
+        xp.maximum(out, h[:, i * time_dilation:i * time_dilation + time_out], out=out)
     return out
