@@ -53,16 +53,6 @@ def array_module(x):
     return numpy
 
 
-def gpu_available():
-    """True if CuPy is installed and sees a CUDA device. Never raises."""
-    if cupy is None:
-        return False
-    try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no driver, no device: both mean "no GPU"
-        return False
-
-
 def use(name):
     """Run every operation with implementation `name` (one of IMPLEMENTATIONS), or None
     to choose by the arrays' device again. Returns the previous choice."""

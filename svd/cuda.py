@@ -29,7 +29,7 @@ from collections import OrderedDict
 
 import numpy
 
-from . import augment, network, spectrum
+from . import augment, layers, network, spectrum
 from .backend import array_module
 # A matrix product plus a bias (cuBLAS through xp.matmul), and zeros: the textbook code is what the GPU runs.
 from .layers import dense_backward, dense_forward  # noqa: F401
@@ -176,13 +176,8 @@ def _on(xp, a, dtype):
 # --------------------------------------------------------------------------
 
 def _conv_out_shape(x_shape, kernel_shape, dilation):
-    batch, time, freq, _ = x_shape
-    time_out = time - (kernel_shape[0] - 1) * dilation[0]
-    freq_out = freq - (kernel_shape[1] - 1) * dilation[1]
-    if time_out < 1 or freq_out < 1:
-        raise ValueError(f"input {tuple(x_shape)} is smaller than the kernel {tuple(kernel_shape)} "
-                         f"with dilation {tuple(dilation)}")
-    return batch, time_out, freq_out
+    """(batch, time_out, freq_out) of a valid convolution (ValueError if the input is too small)."""
+    return (x_shape[0],) + layers._conv_out_shape(x_shape, kernel_shape, dilation)
 
 
 def im2col(x, kernel_shape, dilation=(1, 1)):
