@@ -29,7 +29,7 @@ from collections import OrderedDict
 
 import numpy
 
-from . import augment, layers, network, spectrum
+from . import layers, network, spectrum
 from .backend import array_module
 # A matrix product plus a bias (cuBLAS through xp.matmul), and zeros: the textbook code is what the GPU runs.
 from .layers import dense_backward, dense_forward  # noqa: F401

@@ -46,3 +46,12 @@ def tiny_corpus(tmp_path):
         write_song(root, name, 4.0, [(0.0, 1.5, False), (1.5, 3.0, True), (3.0, 4.0, False)], seed=seed)
         write_filelist(root, split, [name])
     return root
+
+
+@pytest.fixture
+def choice():
+    """backend.use, for a test that chooses an implementation; the previous choice is restored after it."""
+    from svd import backend
+    previous = backend.use(None)
+    yield backend.use
+    backend.use(previous)

@@ -11,14 +11,6 @@ from svd import backend, layers, loss, optim
 SVD_DIR = pathlib.Path(__file__).resolve().parent.parent / "svd"
 
 
-@pytest.fixture
-def choice():
-    """Restores the dispatch's choice after a test that makes one."""
-    previous = backend.use(None)
-    yield backend.use
-    backend.use(previous)
-
-
 @pytest.mark.parametrize("name", backend.IMPLEMENTATIONS)
 def test_every_implementation_provides_every_operation(name):
     ops = backend.implementation(name)

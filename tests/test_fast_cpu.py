@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import check_grad, naive_conv
-from svd import backend, cpu_blas, fast_cpu, layers, network
+from svd import cpu_blas, fast_cpu, layers, network
 
 CONV_CASES = [  # batch, time, freq, c_in, c_out, kernel, dilation
     (2, 9, 8, 5, 6, (3, 3), (1, 1)),
@@ -218,15 +218,7 @@ def test_pool_and_dense_equal_reference_on_random_shapes(seed):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.fixture
-def implementation():
-    """Restores the dispatch's choice after a test that makes one."""
-    previous = backend.use(None)
-    yield backend.use
-    backend.use(previous)
-
-
-def test_whole_network_equals_reference_at_the_papers_shapes(implementation):
+def test_whole_network_equals_reference_at_the_papers_shapes(choice):
     """All layers at the paper's full shapes (batch 3, float32), forward and backward, with
     dropout: logits and every gradient agree to float32 rounding of sums of up to 4928
     terms, measured relative to each tensor's largest entry (1e-4)."""
@@ -236,7 +228,7 @@ def test_whole_network_equals_reference_at_the_papers_shapes(implementation):
     dlogits = rng.standard_normal(3).astype(np.float32)
     results = {}
     for name in ("reference", "fast"):
-        implementation(name)
+        choice(name)
         logits, cache = network.forward(params, x, rng=np.random.default_rng(301), workspace={})
         grads, dx = network.backward(params, cache, dlogits, need_dx=True)
         results[name] = (logits, grads, dx)
