@@ -184,6 +184,7 @@ def build_parser():
                                    "on this machine and print them (JSON with --json).")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (rougher figures, for smoke tests)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 

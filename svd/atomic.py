@@ -1,32 +1,103 @@
 """Atomic file writes: a crash never leaves a half-written file behind.
 
 Everything the project writes (models, checkpoints, feature cache, labels,
-JSON results) goes to a temporary file in the destination's folder first and
-is then renamed over the destination, which POSIX makes atomic.
+JSON results, the synthetic corpus) goes to a temporary next to the destination
+first and is then renamed over the destination, which POSIX makes atomic.
+
+A process killed in the middle of a write (kill -9, power cut) cannot delete its
+temporary, so every temporary names its writer:
+
+    .<name>.<host>-<pid>.<random><suffix>     e.g. .model.npz.1f3a09c2-4711.k2x9a_qz.tmp
+
+(<host>: 8 hex digits of a hash of the host name; <suffix>: `.tmp` for files,
+`.partial` for the corpus folders of svd/synth.py). Before `<name>` is written
+again, its temporaries whose writer is gone are deleted: made on this host by a
+process id that no longer exists. Why this rule and not an age limit: a live
+writer's temporary is never touched however slow it is (a concurrent writer of the
+same destination, a long corpus synthesis), and a dead writer's leftovers go at the
+next write instead of days later. To be safe, it leaves alone temporaries from
+another host (a shared network folder: that host's processes cannot be seen from
+here), those whose pid now belongs to another live process (they go once it ends),
+and any name not of exactly this form. Listing the folder costs about half a
+millisecond per thousand entries, small next to computing what is written.
 """
 import contextlib
+import hashlib
 import os
 import pathlib
+import re
+import shutil
+import socket
 import tempfile
 
 import numpy as np
+
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+# What follows `.<name>.` in a temporary's name, before its suffix. mkstemp/mkdtemp draw
+# the random part from [a-z0-9_], so neither it nor the writer contains a dot.
+WRITER = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)\.[a-z0-9_]+")
 
 
 @contextlib.contextmanager
 def replacing(path):
     """Yield a temporary path next to `path`; on success rename it to `path`, on error delete it."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    os.close(handle)
+    temp = temporary(path)
     try:
-        yield pathlib.Path(temp)
+        yield temp
         os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes it private; give it normal permissions
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+def temporary(path, suffix=".tmp", directory=False):
+    """Create an empty private temporary file (or, with directory=True, folder) next to `path`.
+
+    Its name carries this process's writer tag (see the module docstring); stale
+    temporaries of `path` with the same suffix are deleted first. Creates the
+    parent folder if need be. Returns the temporary's pathlib.Path.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path, suffix)
+    prefix = f".{path.name}.{HOST_TAG}-{os.getpid()}."
+    if directory:
+        return pathlib.Path(tempfile.mkdtemp(suffix=suffix, prefix=prefix, dir=path.parent))
+    handle, temp = tempfile.mkstemp(suffix=suffix, prefix=prefix, dir=path.parent)
+    os.close(handle)
+    return pathlib.Path(temp)
+
+
+def _remove_stale(path, suffix):
+    """Delete the temporaries of `path` ending in `suffix` whose writer process is gone (files or folders)."""
+    path = pathlib.Path(path)
+    prefix = f".{path.name}."
+    for entry in os.listdir(path.parent):
+        if not (entry.startswith(prefix) and entry.endswith(suffix)):
+            continue
+        writer = WRITER.fullmatch(entry[len(prefix):len(entry) - len(suffix)])
+        if writer is None or writer["host"] != HOST_TAG or _alive(int(writer["pid"])):
+            continue
+        stale = path.parent / entry
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)  # another run may be removing it at the same time
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+
+def _alive(pid):
+    """Whether a process with this id exists on this host (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # it exists but belongs to another user; or an id no process can have: keep it
+    return True
 
 
 def check_writable(path, option, directory=False):
@@ -43,11 +114,17 @@ def check_writable(path, option, directory=False):
         raise InputError(f"{option} {path}: is a file, not a directory; name a directory.")
     if not directory and path.is_dir():
         raise InputError(f"{option} {path}: is a directory; name a file.")
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
+    existing = existing_ancestor(folder)
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: cannot write in {existing}; pick a writable location.")
+
+
+def existing_ancestor(path):
+    """`path` itself if it exists, else its nearest existing parent folder."""
+    path = pathlib.Path(path)
+    while not path.exists():
+        path = path.parent
+    return path
 
 
 def write_text_atomic(path, text):

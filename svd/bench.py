@@ -101,17 +101,31 @@ def whole_song_flops_per_frame():
     return 2 * mults
 
 
-def run_all(quick=False):
-    """All figures as a flat dict (the JSON `run.py bench` writes)."""
+STEPS = 5  # measurements run_all makes, for a progress bar
+
+
+def run_all(quick=False, progress=None):
+    """All figures as a flat dict (the JSON `run.py bench` writes).
+
+    progress: optional callable(done, extra) told before each measurement how many
+    of the STEPS are done and which one starts, and (STEPS, "") at the end.
+    """
+    report = progress or (lambda done, extra: None)
     repeats = 3 if quick else 10
     figures = {"machine": f"{os.cpu_count()} CPU cores", "date": time.strftime("%Y-%m-%d")}
+    report(0, "measuring features")
     figures["features_s_per_audio_min"] = features_s_per_audio_min(repeats)
+    report(1, "measuring matrix multiply")
     figures["matmul_gflops"] = matmul_gflops(repeats)
+    report(2, "measuring training")
     figures["train_updates_per_s"] = train_updates_per_s(repeats)
     figures["train_gflops"] = figures["train_updates_per_s"] * 3 * network.forward_flops(32) / 1e9
     figures["train_fraction_of_matmul"] = figures["train_gflops"] / figures["matmul_gflops"]
+    report(3, "measuring augmentation")
     figures["augment_batches_per_s"] = augment_batches_per_s(repeats)
+    report(4, "measuring prediction")
     whole_song, excerpt_wise = predict_s_per_audio_min(repeats)
+    report(STEPS, "")
     figures["predict_s_per_audio_min"] = whole_song
     figures["predict_excerptwise_s_per_audio_min"] = excerpt_wise
     figures["predict_speedup_over_excerptwise"] = excerpt_wise / whole_song

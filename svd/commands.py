@@ -14,13 +14,22 @@ from svd.atomic import check_writable, write_text_atomic
 from svd.errors import InputError
 from svd.progress import Progress
 
-def _data_dir(args):
+def _data_dir(args, splits=()):
+    """The corpus directory (the default synthetic corpus, generated on first use, if no --data).
+
+    Checks first that the cache directory can be written and that no audio file
+    is listed in two of `splits` (the filelists this command reads).
+    """
     cache_dir = args.cache or cache.default_dir()
-    return pathlib.Path(args.data) if args.data else synth.default_corpus(cache_dir, args.quiet)
+    check_writable(cache_dir, "--cache", directory=True)
+    data_dir = pathlib.Path(args.data) if args.data else synth.default_corpus(cache_dir, args.quiet)
+    dataset.check_disjoint(data_dir, splits)
+    return data_dir
 
 
 def cmd_synth(args):
     out = pathlib.Path(args.out_dir)
+    check_writable(out, "--out-dir", directory=True)
     synth.write_corpus_with_progress(out, args.seed, args.quiet, n_clips=args.clips, clip_seconds=args.seconds,
                                      split_sizes=_split_sizes(args.clips))
     print(f"wrote a synthetic corpus of {args.clips} clips x {args.seconds:g} s to {out}")
@@ -35,7 +44,7 @@ def _split_sizes(clips):
 
 
 def cmd_check(args):
-    data_dir = _data_dir(args)
+    data_dir = _data_dir(args, args.splits)
     for split in args.splits:
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
         frames = sum(len(song.targets) for song in songs)
@@ -58,6 +67,9 @@ def cmd_train(args):
                          "number and the momentum in [0, 1).")
     check_writable(args.out, "--out")
     data_dir = _data_dir(args)
+    # A song of the held-out filelists (if there are any) must not be trained on.
+    held_out = [split for split in ("valid", "test") if (data_dir / "filelists" / split).is_file()]
+    dataset.check_disjoint(data_dir, [args.train_split, *held_out])
     try:
         augment.Augmentation(**args.augmentation)
     except ValueError as error:
@@ -73,12 +85,12 @@ def cmd_train(args):
 
 def cmd_eval(args):
     model = model_file.load(args.model)
-    data_dir = _data_dir(args)
     factors = pitch_factors(args)
     if args.threshold is not None:
         check_threshold(args.threshold)
     if args.json:
         check_writable(args.json, "--json")
+    data_dir = _data_dir(args, [args.valid_split, args.test_split])
     smoothed, targets = {}, {}
     for split in (args.valid_split, args.test_split):
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
@@ -133,7 +145,8 @@ def _format_table(table, valid_split, test_split):
 
 
 def cmd_bench(args):
-    figures = bench.run_all(quick=args.quick)
+    with Progress("bench", bench.STEPS, "steps", quiet=args.quiet) as bar:
+        figures = bench.run_all(quick=args.quick, progress=bar.update)
     for key, value in figures.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) and math.isfinite(value) else f"{key}: {value}")
     if args.json:
@@ -146,29 +159,31 @@ def cmd_detect(args):
         check_threshold(args.threshold)
     threshold = detect.model_threshold(model, args.threshold)
     check_writable(args.out_dir, "--out-dir", directory=True)
+    if args.plot:
+        plot.pyplot()
     factors = pitch_factors(args)
     files = detect.audio_files(args.inputs)
     if not files:
         raise InputError(f"no audio files found in {' '.join(args.inputs)}; "
                          f"expected one of {', '.join(sorted(detect.AUDIO_SUFFIXES))}.")
     out_dir = pathlib.Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     with Progress("detecting", len(files), "files", quiet=args.quiet) as bar:
-        for done, path in enumerate(files, start=1):
+        for done, (path, stem) in enumerate(zip(files, detect.output_stems(files, args.inputs)), start=1):
             try:
                 found = detect.detect(model, path, threshold, factors, args.min_segment)
             except InputError as error:
                 failed += 1
-                print(f"\nskipped: {error}", file=sys.stderr)
+                bar.note(f"skipped: {error}")
                 continue
             finally:
                 bar.update(done)
-            labels.write_lab(out_dir / (path.stem + ".lab"), found.segments)
+            lab = out_dir / stem.parent / (stem.name + ".lab")
+            labels.write_lab(lab, found.segments)
             if args.plot:
-                plot.detection_png(found, out_dir / (path.stem + ".png"))
+                plot.detection_png(found, lab.with_name(stem.name + ".png"))
             sung = sum(end - start for start, end, sing in found.segments if sing)
-            print(f"{path}: {100 * sung / found.segments[-1][1]:.1f}% singing -> {out_dir / (path.stem + '.lab')}")
+            print(f"{path}: {100 * sung / found.segments[-1][1]:.1f}% singing -> {lab}")
     if failed:
         raise InputError(f"{failed} of {len(files)} files could not be processed (see the lines above).")
 
@@ -185,9 +200,12 @@ def cmd_ablate(args):
     check_writable(args.out_dir, "--out-dir", directory=True)
     if args.json:
         check_writable(args.json, "--json")
-    data_dir = _data_dir(args)
+    if args.plot:
+        plot.pyplot()
+    folds = ablate.parse_folds(args.folds)
+    data_dir = _data_dir(args, folds or [args.train_split, args.valid_split, args.test_split])
     settings = ablate.Settings(str(data_dir.resolve()), args.updates, args.batch, args.train_split,
-                               args.valid_split, args.test_split, ablate.parse_folds(args.folds),
+                               args.valid_split, args.test_split, folds,
                                args.fold_threshold)
     results = ablate.run_ablation(settings, configs, range(args.seeds), args.out_dir, args.cache, args.quiet)
     summary = ablate.summarise(results, configs)
@@ -196,13 +214,15 @@ def cmd_ablate(args):
         write_text_atomic(args.json, json.dumps({"settings": settings.as_dict(), "seeds": args.seeds,
                                                  "configs": summary}, indent=2) + "\n")
     if args.plot:
-        plot.ablation_png(summary, pathlib.Path(args.out_dir) / "figure2.png", title=f"{data_dir.name}: {args.seeds} seed(s), "
-                                                    f"{args.updates} updates")
+        plot.ablation_png(summary, pathlib.Path(args.out_dir) / "figure2.png",
+                          title=f"{data_dir.name}: {args.seeds} seed(s), {args.updates} updates")
     return summary
 
 
 def cmd_show_augment(args):
     from svd import audio, spectrum
+    check_writable(args.out, "--out")
+    plot.pyplot()
     path = pathlib.Path(args.audio)
     samples = audio.load(path)
     linear = spectrum.linear_spectrogram(samples)

@@ -7,7 +7,10 @@
 
 Songs shorter than one network excerpt (115 frames, 1.67 s) are refused with a
 message: most of such an excerpt would be padding, and a song that short is
-almost always the wrong file.
+almost always the wrong file. So are a file listed twice in one filelist
+(it would silently count double) and, in every command that reads several
+filelists, a file listed in two of them (a test song seen in training).
+Label files are checked against the audio's length (svd/labels.py).
 """
 import dataclasses
 import pathlib
@@ -18,8 +21,7 @@ from svd import cache, labels, spectrum
 from svd.errors import InputError
 from svd.network import EXCERPT_FRAMES
 from svd.progress import Progress
-
-
+from svd.textfiles import read_text
 
 @dataclasses.dataclass
 class Song:
@@ -42,24 +44,42 @@ def read_filelist(data_dir, split):
         found = sorted(p.name for p in (data_dir / "filelists").glob("*")) if (data_dir / "filelists").is_dir() else []
         hint = f"available: {', '.join(found)}" if found else f"create {data_dir / 'filelists'} with one file per split"
         raise InputError(f"{listing}: filelist not found ({hint}); check --data and the split name.")
-    names = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()]
-    names = [name for name in names if name and not name.startswith("#")]
-    if not names:
+    entries = [(number, line.strip()) for number, line in enumerate(read_text(listing).splitlines(), start=1)]
+    entries = [(number, name) for number, name in entries if name and not name.startswith("#")]
+    if not entries:
         raise InputError(f"{listing}: the filelist is empty; list one audio file name per line.")
-    for number, name in enumerate(names, start=1):
+    first_line = {}
+    for number, name in entries:
+        if name in first_line:
+            raise InputError(f"{listing}, line {number}: {name!r} is listed again (first on line "
+                             f"{first_line[name]}); remove the repeated line.")
+        first_line[name] = number
         if not (data_dir / "audio" / name).is_file():
-            raise InputError(f"{listing}: entry {name!r} has no file {data_dir / 'audio' / name}; "
+            raise InputError(f"{listing}, line {number}: entry {name!r} has no file {data_dir / 'audio' / name}; "
                              "fix the name or add the audio file.")
-    return names
+    return [name for _, name in entries]
+
+
+def check_disjoint(data_dir, splits):
+    """InputError if an audio file is listed in two of the filelists `splits` (split names)."""
+    owner = {}
+    for split in dict.fromkeys(splits):
+        for name in read_filelist(data_dir, split):
+            if name in owner:
+                raise InputError(f"{name!r} is listed in both filelists/{owner[name]} and filelists/{split} of "
+                                 f"{data_dir}; a song must be in one split only: remove it from one of them.")
+            owner[name] = split
 
 
 def load_song(data_dir, name, cache_dir):
     """Load one song's spectrogram (cached) and its frame targets. Returns (Song, cache_hit)."""
     data_dir = pathlib.Path(data_dir)
     audio_path = data_dir / "audio" / name
-    segments = labels.read_lab(data_dir / "labels" / (pathlib.Path(name).stem + ".lab"))
+    label_path = data_dir / "labels" / (pathlib.Path(name).stem + ".lab")
+    segments = labels.read_lab(label_path)
     linear, duration_s, hit = cache.linear_spectrogram(audio_path, cache_dir)
     require_excerpt_length(audio_path, len(linear))
+    labels.check_duration(label_path, segments, duration_s)
     return Song(name, linear, labels.frame_targets(segments, len(linear)), duration_s), hit
 
 

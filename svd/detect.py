@@ -6,8 +6,10 @@ validation and stored in the model). Optionally, segments shorter than
 `min_segment_s` are absorbed by their neighbours, and predictions are
 averaged over pitch-shifted copies (test-time augmentation, paper Sec. 5.4).
 """
+import collections
 import dataclasses
 import math
+import os
 import pathlib
 
 import numpy as np
@@ -35,16 +37,46 @@ class Detection:
 
 
 def audio_files(paths):
-    """Expand files and directories (walked recursively, audio suffixes only) into a sorted file list."""
-    found = []
+    """Expand files and directories (walked recursively, audio suffixes only) into a file list.
+
+    Each directory's files are sorted; a file reached twice (named twice, or
+    inside two named directories) is listed once.
+    """
+    found = {}
     for path in map(pathlib.Path, paths):
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES))
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         elif path.exists():
-            found.append(path)
+            inside = [path]
         else:
             raise InputError(f"{path}: no such file or directory; check the path.")
-    return found
+        for file in inside:
+            found.setdefault(os.path.abspath(file), file)
+    return list(found.values())
+
+
+def output_stems(files, inputs):
+    """Where each file's results go, relative to the output folder, without suffix: [pathlib.Path].
+
+    The input tree is mirrored below the deepest folder that holds all the
+    inputs (a named folder counts as holding its own files), so `a/01.mp3`
+    and `b/01.mp3` get `a/01` and `b/01`, and a single folder's files keep
+    their subfolders. Files whose names would clash without the audio suffix
+    (`01.mp3`, `01.wav`) keep it (`01.mp3`, `01.wav`), so no result of a run
+    overwrites another.
+    """
+    bases = [os.path.abspath(p) if pathlib.Path(p).is_dir() else os.path.dirname(os.path.abspath(p))
+             for p in inputs]
+    root = os.path.commonpath(bases)
+    relative = [pathlib.Path(os.path.relpath(os.path.abspath(file), root)) for file in files]
+    names = [path.with_suffix("") for path in relative]
+    while True:  # each pass gives at least one clashing file its full name, which is unique
+        count = collections.Counter(names)
+        clashing = [i for i, name in enumerate(names) if count[name] > 1 and name != relative[i]]
+        if not clashing:
+            return names
+        for i in clashing:
+            names[i] = relative[i]
 
 
 def detect(model, path, threshold, pitch_factors=(1.0,), min_segment_s=0.0):

@@ -5,6 +5,13 @@ A `.lab` file (Jamendo corpus format, Ramona et al.) has one segment per line,
 sorted and must not overlap; time not covered by any segment counts as nosing.
 A frame's target is the label at its centre time (see svd/spectrum.py for the
 framing convention): 1 if some sing segment has start <= t < end, else 0.
+
+Refused, because each is almost always a mistake rather than a deliberate
+annotation: an empty file (an instrumental song is `0 <duration> nosing`),
+unsorted or overlapping segments, and (`check_duration`) segments that begin
+after the audio ends or end more than LABEL_OVERHANG_S after it (labels that
+belong to another file or another edit). A shorter overhang is accepted: MP3
+decoders differ by some tens of milliseconds in the length they decode.
 """
 import pathlib
 
@@ -13,8 +20,10 @@ import numpy as np
 from svd.atomic import write_text_atomic
 from svd.errors import InputError
 from svd.spectrum import frame_times_s
+from svd.textfiles import read_text
 
 LABEL_WORDS = ("sing", "nosing")
+LABEL_OVERHANG_S = 1.0  # how far the last segment may end after the decoded audio
 
 
 def read_lab(path):
@@ -23,15 +32,14 @@ def read_lab(path):
     if not path.is_file():
         raise InputError(f"{path}: label file not found; every audio file needs "
                          f"labels/<name>.lab with 'start end sing|nosing' lines.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a UTF-8 text file; save the labels as plain text.") from None
     segments = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         segments.append(_parse_line(path, number, line))
+    if not segments:
+        raise InputError(f"{path}: the label file is empty; write one 'start end sing|nosing' line per segment "
+                         "(an instrumental song: '0 <duration> nosing').")
     _check_order(path, segments)
     return [(start, end, label == "sing") for start, end, label, _ in segments]
 
@@ -58,6 +66,14 @@ def _check_order(path, segments):
         if start < previous_end - 1e-9:
             raise InputError(f"{path}, line {number}: segment starts at {start:g} s, before the previous "
                              f"one ends ({previous_end:g} s); sort the segments and remove overlaps.")
+
+
+def check_duration(path, segments, duration_s):
+    """InputError if the segments of `path` do not fit audio of `duration_s` seconds (see module doc)."""
+    start, end, _ = segments[-1]
+    if start >= duration_s or end > duration_s + LABEL_OVERHANG_S:
+        raise InputError(f"{path}: a segment runs {start:g}-{end:g} s but the audio lasts only {duration_s:.2f} s; "
+                         "the labels do not belong to this audio: fix the times or pair the right files.")
 
 
 def frame_targets(segments, n_frames):

@@ -45,7 +45,11 @@ def save(path, model):
 
 
 def load(path):
-    """Read a model file; InputError if it is missing, not a model, or of another format."""
+    """Read a model file; InputError if it is missing, not a model, of another format, or damaged.
+
+    Every parameter and statistic must be there with its shape and dtype
+    float32, the weights finite and the standard deviations positive.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise InputError(f"{path}: model file not found; train one with 'python run.py train --out {path}'.")
@@ -62,5 +66,36 @@ def load(path):
     params = {key[len("param/"):]: value for key, value in arrays.items() if key.startswith("param/")}
     extra = {key: value for key, value in arrays.items()
              if key.startswith("velocity/") or key == "progress"}
-    return Model(params, arrays["mean"], arrays["std"], json.loads(str(arrays["config"])),
-                 float(arrays["threshold"]), extra)
+    _check_contents(path, arrays, params)
+    try:
+        config = json.loads(str(arrays["config"]))
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: not a usable model file (its training configuration is not a JSON object: "
+                         "damaged or edited); retrain the model or pick the right file.")
+    return Model(params, arrays["mean"], arrays["std"], config, float(arrays["threshold"]), extra)
+
+
+def _check_contents(path, arrays, params):
+    """InputError naming the first entry that is missing or has the wrong shape or dtype."""
+    from svd.network import PARAM_SHAPES
+    from svd.spectrum import MEL_BANDS
+    expected = {f"param/{name}": shape for name, shape in PARAM_SHAPES.items()}
+    expected.update({"mean": (MEL_BANDS,), "std": (MEL_BANDS,)})
+    problems = [f"no {key}" for key in [*expected, "threshold", "config"] if key not in arrays]
+    problems += [f"unknown parameter {name}" for name in params if name not in PARAM_SHAPES]
+    for key, shape in expected.items():
+        if key in arrays and arrays[key].shape != shape:
+            problems.append(f"{key} has shape {arrays[key].shape}, not {shape}")
+        elif key in arrays and arrays[key].dtype != np.float32:
+            problems.append(f"{key} is {arrays[key].dtype}, not float32")
+    if "threshold" in arrays and (arrays["threshold"].shape != () or arrays["threshold"].dtype.kind != "f"):
+        problems.append("threshold is not one number")
+    if not problems and not (np.all(arrays["std"] > 0) and np.all(np.isfinite(arrays["mean"]))):
+        problems.append("its normalisation statistics are not finite and positive")
+    if not problems and not all(np.all(np.isfinite(value)) for value in params.values()):
+        problems.append("its weights are not all finite numbers: the training diverged")
+    if problems:
+        raise InputError(f"{path}: not a usable model file ({'; '.join(problems[:3])}); retrain the model or "
+                         "pick the right file.")

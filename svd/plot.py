@@ -1,4 +1,4 @@
-"""Pictures (optional: needs matplotlib, which the rest of svd does not).
+"""Pictures, drawn with matplotlib (in requirements.txt; the rest of svd runs without it).
 
 `detection_png` draws what `run.py detect` found in one file: the mel
 spectrogram, the raw and smoothed voice probability with the threshold, and
@@ -12,12 +12,17 @@ from svd.atomic import replacing
 from svd.errors import InputError
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot, drawing to files only; InputError if matplotlib is missing.
+
+    Commands that will draw call it before any other work, so a missing
+    matplotlib is reported at once, not after a long run.
+    """
     try:
         import matplotlib
     except ImportError:
-        raise InputError("plots need matplotlib, which is not installed; "
-                         "run 'pip install matplotlib' or leave out --plot.") from None
+        raise InputError("plots need matplotlib, which is not installed; run 'pip install matplotlib' "
+                         "(it is in requirements.txt) or leave out --plot.") from None
     matplotlib.use("Agg")  # files only, no window
     import matplotlib.pyplot
     return matplotlib.pyplot
@@ -25,7 +30,7 @@ def _pyplot():
 
 def detection_png(detection, path):
     """Write a PNG of a svd.detect.Detection to `path` (atomically)."""
-    plt = _pyplot()
+    plt = pyplot()
     n_frames = len(detection.probabilities)
     seconds = n_frames / spectrum.FRAME_RATE_HZ
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 5), sharex=True,
@@ -61,7 +66,7 @@ def ablation_png(summary, path, title=""):
     Bars are the mean test error at the optimal threshold, whiskers its 95%
     confidence interval; the dotted line marks the first row (the baseline).
     """
-    plt = _pyplot()
+    plt = pyplot()
     names = [row["name"] for row in summary]
     means = np.array([100 * row["error_mean"] for row in summary])
     halves = np.array([100 * (row["error_half_width"] or 0.0) for row in summary])
@@ -156,7 +161,7 @@ def augmentation_png(linear_song, centre_frame, path, seed=0, title=""):
     and 1.2 so both directions are visible. Mel panels share one colour scale:
     log-mel normalised per band with the song's own mean and deviation.
     """
-    plt = _pyplot()
+    plt = pyplot()
     views, source, curves_db, _ = _augmented_views(linear_song, centre_frame, seed)
     figure = plt.figure(figsize=(17, 14), layout="constrained")
     grid = figure.add_gridspec(4, 4)

@@ -74,7 +74,7 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
     workspace = {}  # the network's big buffers, reused across updates
     # A background thread prepares batch k+1 (gather, augmentation) while the network trains on batch k.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker, \
-            Progress("training", config.updates, "updates", quiet=quiet) as bar:
+            Progress("training", config.updates, "updates", quiet=quiet, start=state.update) as bar:
         upcoming = worker.submit(excerpts.batch, state.update)
         smoothed_loss = math.nan
         for update in range(state.update, config.updates):

@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny corpus in the Jamendo layout written from analytic signals."""
+"""Shared fixtures: a tiny corpus in the Jamendo layout written from analytic signals; a dead process id."""
 import pathlib
+import subprocess
 import sys
 
 import numpy as np
@@ -35,6 +36,13 @@ def write_song(root, name, seconds, segments, rate_hz=22050, seed=0):
 def write_filelist(root, split, names):
     (pathlib.Path(root) / "filelists").mkdir(parents=True, exist_ok=True)
     (pathlib.Path(root) / "filelists" / split).write_text("".join(n + "\n" for n in names), encoding="utf-8")
+
+
+def dead_pid():
+    """The id of a process that has just ended (and been reaped, so no process has it now)."""
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
 
 
 @pytest.fixture

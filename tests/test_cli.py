@@ -55,6 +55,24 @@ def break_corpus(corpus, case):
     if case == "too short":
         write_song(corpus, f"{song}.wav", 1.0, [(0.0, 1.0, True)])
         return "train_sång.wav: audio has 67 frames, shorter than one"
+    if case == "empty label file":
+        (labels / f"{song}.lab").write_text("\n")
+        return "train_sång.lab: the label file is empty"
+    if case == "labels past the end":
+        (labels / f"{song}.lab").write_text("0 3 nosing\n3 9 sing\n")
+        return "a segment runs 3-9 s but the audio lasts only 4.00 s; the labels do not belong to this audio"
+    if case == "listed twice":
+        (lists / "train").write_text(f"{song}.wav\n\n{song}.wav\n")
+        return "filelists/train, line 3: 'train_sång.wav' is listed again (first on line 1)"
+    if case == "in two splits":
+        (lists / "test").write_text(f"test_sång.wav\n{song}.wav\n")
+        return "'train_sång.wav' is listed in both filelists/train and filelists/test"
+    if case == "UTF-16 filelist":
+        (lists / "train").write_bytes(f"{song}.wav\n".encode("utf-16"))
+        return "filelists/train: starts with a UTF-16 byte-order mark"
+    if case == "Latin-1 filelist":
+        (lists / "train").write_bytes(f"{song}.wav\n".encode("latin-1"))
+        return "filelists/train: not UTF-8 text (byte 0xe5 at offset 7)"
     if case == "nan samples":
         samples = np.zeros(22050 * 3, np.float32)
         samples[5] = np.inf
@@ -64,7 +82,8 @@ def break_corpus(corpus, case):
 
 
 CASES = ["missing audio", "missing label file", "malformed line", "overlapping segments", "unknown label word",
-         "empty filelist", "missing filelist", "corrupt audio", "too short", "nan samples"]
+         "empty filelist", "missing filelist", "corrupt audio", "too short", "nan samples", "empty label file",
+         "labels past the end", "listed twice", "in two splits", "UTF-16 filelist", "Latin-1 filelist"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -74,6 +93,15 @@ def test_bad_input_gives_one_clear_line_and_exit_code_2(tiny_corpus, capsys, cas
     assert code == 2
     assert expected in out.err
     assert out.err.startswith("error: ") and out.err.count("\n") == 1
+
+
+def test_utf8_byte_order_marks_and_a_short_label_overhang_are_accepted(tiny_corpus, capsys):
+    song = "train_sång"
+    (tiny_corpus / "filelists" / "train").write_bytes(f"\ufeff{song}.wav\n".encode("utf-8"))
+    (tiny_corpus / "labels" / f"{song}.lab").write_bytes("\ufeff0 2 nosing\n2 4.9 sing\n".encode("utf-8"))
+    code, out = check(tiny_corpus, capsys)
+    assert code == 0, out.err
+    assert "train: 1 songs" in out.out
 
 
 def test_no_traceback_through_a_real_process(tiny_corpus, tmp_path):
@@ -97,6 +125,64 @@ def test_a_file_that_is_not_a_model_is_a_clear_error(tiny_corpus, tmp_path, caps
     code = run.main(["eval", str(fake), "--data", str(tiny_corpus), "--quiet"])
     assert code == 2
     assert "model format 'none' is not 'svd-model-1'" in capsys.readouterr().err
+
+
+def _damage(arrays, case):
+    """Change a model file's arrays in one way; return the text the error must contain."""
+    if case == "missing parameter":
+        del arrays["param/conv2.b"]
+        return "no param/conv2.b"
+    if case == "wrong shape":
+        arrays["param/dense2.w"] = np.zeros((64, 256), np.float32)
+        return "param/dense2.w has shape (64, 256), not (256, 64)"
+    if case == "other dtype":
+        arrays["param/conv1.w"] = arrays["param/conv1.w"].astype(np.float64)
+        return "param/conv1.w is float64, not float32"
+    if case == "missing statistic":
+        del arrays["std"]
+        return "no std"
+    if case == "broken config":
+        arrays["config"] = np.array("{not json")
+        return "its training configuration is not a JSON object"
+    if case == "diverged weights":
+        arrays["param/dense1.w"][3, 4] = np.nan
+        return "its weights are not all finite numbers: the training diverged"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["missing parameter", "wrong shape", "other dtype", "missing statistic",
+                                  "broken config", "diverged weights"])
+@pytest.mark.parametrize("command", ["eval", "detect"])
+def test_a_damaged_model_file_is_refused_before_any_work(tiny_corpus, tmp_path, capsys, command, case):
+    from svd import model as model_file, network
+    path = tmp_path / "model.npz"
+    model_file.save(path, model_file.Model(network.init_params(np.random.default_rng(0)),
+                                           np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+    with np.load(path) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    expected = _damage(arrays, case)
+    np.savez(path, **arrays)
+    where = ["--data", str(tiny_corpus)] if command == "eval" else [str(tiny_corpus / "audio"), "--threshold", "0.5",
+                                                                    "--out-dir", str(tmp_path / "out")]
+    code = run.main([command, str(path), *where, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert expected in err and "not a usable model file" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_matplotlib_is_reported_before_the_first_file(tiny_corpus, tmp_path, capsys, monkeypatch):
+    from svd import model as model_file, network
+    path = tmp_path / "model.npz"
+    model_file.save(path, model_file.Model(network.init_params(np.random.default_rng(0)),
+                                           np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    code = run.main(["detect", str(path), str(tiny_corpus / "audio"), "--threshold", "0.5", "--plot",
+                     "--out-dir", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "plots need matplotlib, which is not installed; run 'pip install matplotlib'" in captured.err
+    assert captured.out == "" and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "ablate", "show-augment", "bench"])
@@ -141,6 +227,10 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["eval", "MODEL", "--json", "AFILE/results.json"], "/results.json: cannot write in"),
     (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--out-dir", "MODEL"], "is a file, not a directory"),
     (["ablate", "--updates", "1", "--out-dir", "AFILE/ablation"], "/ablation: cannot write in"),
+    (["train", "--cache", "AFILE"], "a-file: is a file, not a directory"),
+    (["eval", "MODEL", "--cache", "AFILE/cache"], "/cache: cannot write in"),
+    (["synth", "--out-dir", "AFILE/corpus"], "/corpus: cannot write in"),
+    (["show-augment", "SONG", "--out", "AFILE/figure1.png"], "/figure1.png: cannot write in"),
 ]
 
 
@@ -154,14 +244,16 @@ def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus,
         model_file.save(model, model_file.Model(params, np.zeros(80, np.float32), np.ones(80, np.float32), {}))
     a_file = tmp_path / "a-file"  # a path below a file can never be written
     a_file.write_text("")
-    names = {"MODEL": str(model), "TMP": str(tmp_path), "AUDIO": str(tiny_corpus / "audio"), "AFILE": str(a_file)}
+    names = {"MODEL": str(model), "TMP": str(tmp_path), "AUDIO": str(tiny_corpus / "audio"), "AFILE": str(a_file),
+             "SONG": str(tiny_corpus / "audio" / "test_sång.wav")}
     arguments = [names.get(a, a).replace("AFILE", str(a_file)) for a in arguments]
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     out = ["--out", str(model)] if arguments[0] == "train" and "--out" not in arguments else []
     if arguments[0] == "train" and "--updates" not in arguments:
         out += ["--updates", "1"]  # should a check be missing, fail fast instead of training for long
-    data = [] if arguments[0] == "detect" else ["--data", str(tiny_corpus)]
-    code = run.main(arguments + out + data + ["--quiet"])
+    data = [] if arguments[0] in ("detect", "synth", "show-augment") else ["--data", str(tiny_corpus)]
+    quiet = [] if arguments[0] == "show-augment" else ["--quiet"]
+    code = run.main(arguments + out + data + quiet)
     err = capsys.readouterr().err
     assert code == 2
     assert expected in err and err.startswith("error: ") and err.count("\n") == 1, err

@@ -68,6 +68,28 @@ def test_lab_covers_the_whole_file_contiguously(corpus, tmp_path):
     assert all(a[1] == b[0] and a[2] != b[2] for a, b in zip(segments, segments[1:]))
 
 
+def test_outputs_mirror_the_input_tree_and_never_collide(corpus, tmp_path, capsys):
+    import shutil
+    model = tmp_path / "m.npz"
+    untrained_model(corpus, model)
+    tree = tmp_path / "music"
+    (tree / "a").mkdir(parents=True)
+    (tree / "b" / "deep").mkdir(parents=True)
+    shutil.copy(corpus / "audio" / "test0.wav", tree / "a" / "01.wav")
+    shutil.copy(corpus / "audio" / "test1.wav", tree / "b" / "01.wav")
+    shutil.copy(corpus / "audio" / "valid0.wav", tree / "b" / "deep" / "02.wav")
+    shutil.copy(corpus / "audio" / "valid1.wav", tree / "b" / "deep" / "02.flac.wav")
+    shutil.copy(corpus / "audio" / "valid1.wav", tree / "b" / "deep" / "02.flac")
+    out = tmp_path / "det"
+    assert run.main(["detect", str(model), str(tree / "a"), str(tree / "b"), str(tree / "a" / "01.wav"),
+                     "--threshold", "0.5", "--out-dir", str(out), "--quiet"]) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.lab"))
+    assert written == ["a/01.lab", "b/01.lab", "b/deep/02.flac.lab", "b/deep/02.flac.wav.lab", "b/deep/02.wav.lab"]
+    assert len(capsys.readouterr().out.splitlines()) == 5  # a file named twice is done once
+    # One folder: its own tree below --out-dir.
+    assert detect.output_stems(detect.audio_files([tree / "b"]), [tree / "b"])[0].as_posix() == "01"
+
+
 def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsys):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)

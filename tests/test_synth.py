@@ -3,14 +3,23 @@
 A small corpus (4 clips of 6 s) keeps this file fast; each promise of `write_corpus`
 (determinism, layout, audio format, exact labels, atomic writing) has a test.
 """
+import os
+import pathlib
 import re
+import shutil
+import subprocess
+import sys
+import types
 
 import numpy as np
 import pytest
 import soundfile
+from conftest import dead_pid
 
-from svd import synth
+from svd import atomic, synth
 from svd.errors import InputError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 SMALL = dict(n_clips=4, clip_seconds=6.0, split_sizes=(2, 1, 1))
 TINY = dict(n_clips=3, clip_seconds=4.0, split_sizes=(1, 1, 1))
@@ -172,3 +181,105 @@ def test_impossible_sizes_are_refused(tmp_path, sizes):
     with pytest.raises(InputError):
         synth.write_corpus(tmp_path / "corpus", **{**SMALL, **sizes})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sizes, option", [
+    (dict(clip_seconds=float("nan")), "--seconds nan: a clip needs at least 4 s"),
+    (dict(clip_seconds=synth.MAX_CLIP_S + 1), "--seconds 601: .* at most 600 s"),
+    (dict(clip_seconds=float("inf")), "--seconds inf: .* pick a length in that range"),
+    (dict(n_clips=20000, clip_seconds=30.0, split_sizes=(19998, 1, 1)), "--clips 20000 x --seconds 30"),
+])
+def test_absurd_sizes_are_refused_before_any_work(tmp_path, sizes, option, capsys):
+    request = {**SMALL, **sizes}
+    with pytest.raises(InputError, match=option) as error:
+        synth.write_corpus_with_progress(tmp_path / "corpus", 0, False, **request)
+    assert "\n" not in str(error.value)
+    assert list(tmp_path.iterdir()) == [] and capsys.readouterr().err == ""   # not even a progress line
+
+
+def test_a_corpus_larger_than_the_free_disk_space_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(synth.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=100_000))
+    with pytest.raises(InputError, match=r"x --seconds 4 needs 1 MB but .* has 0 MB free; free some space"):
+        synth.write_corpus(tmp_path / "corpus", **TINY)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_a_dead_writers_partial_directory_is_removed(tmp_path):
+    partials = {
+        f".corpus.{atomic.HOST_TAG}-{dead_pid()}.abcd_123.partial": False,      # a killed run's: removed
+        f".corpus.{atomic.HOST_TAG}-{os.getppid()}.abcd_123.partial": True,     # a run still working: kept
+        f".other.{atomic.HOST_TAG}-{dead_pid()}.abcd_123.partial": True,        # another corpus's: left
+    }
+    for name in partials:
+        (tmp_path / name / "audio").mkdir(parents=True)
+        (tmp_path / name / "audio" / "clip000.wav").write_bytes(b"half")
+    synth.write_corpus(tmp_path / "corpus", **TINY)
+    assert {name: (tmp_path / name).exists() for name in partials} == partials
+    assert (tmp_path / "corpus" / "filelists" / "test").is_file()
+
+
+def finish_first_elsewhere(monkeypatch, corpus):
+    """Make `fill_corpus` behave as if another process renamed a complete `corpus` into place meanwhile."""
+    fill = synth.fill_corpus
+
+    def fill_and_lose_the_race(corpus_dir, *args):
+        fill(corpus_dir, *args)
+        if not corpus.exists():
+            shutil.copytree(corpus_dir, corpus)
+    monkeypatch.setattr(synth, "fill_corpus", fill_and_lose_the_race)
+
+
+def test_a_corpus_written_meanwhile_by_another_process_is_refused_not_overwritten(tmp_path, monkeypatch):
+    finish_first_elsewhere(monkeypatch, tmp_path / "corpus")
+    with pytest.raises(InputError, match="another process wrote it meanwhile"):
+        synth.write_corpus(tmp_path / "corpus", **TINY)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["corpus"]
+
+
+def test_the_default_corpus_is_generated_once_and_the_winner_of_a_race_is_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(synth, "DEFAULT_CLIPS", 3)
+    monkeypatch.setattr(synth, "DEFAULT_CLIP_S", 4.0)
+    monkeypatch.setattr(synth, "DEFAULT_SPLITS", (1, 1, 1))
+    corpus = tmp_path / f"synthetic-v{synth.VERSION}-seed{synth.DEFAULT_SEED}"
+    finish_first_elsewhere(monkeypatch, corpus)
+    assert synth.default_corpus(tmp_path, quiet=True) == corpus
+    assert "generating the default synthetic corpus" in capsys.readouterr().err
+    assert synth.default_corpus(tmp_path, quiet=True) == corpus     # there now: not generated again
+    assert capsys.readouterr().err == ""
+    assert sorted(path.name for path in tmp_path.iterdir()) == [corpus.name]
+
+
+# A first use of the default corpus, made small (argv: cache dir, barrier dir). The barrier
+# holds each process after it has built its own copy until the other has too, so both
+# try to rename theirs into place and one of them must lose.
+FIRST_USE = """
+import os, pathlib, sys, time
+from svd import synth
+cache, barrier = map(pathlib.Path, sys.argv[1:])
+synth.DEFAULT_CLIPS, synth.DEFAULT_CLIP_S, synth.DEFAULT_SPLITS = 3, 4.0, (1, 1, 1)
+fill = synth.fill_corpus
+
+def fill_then_wait(*args):
+    fill(*args)
+    (barrier / str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+synth.fill_corpus = fill_then_wait
+print(synth.default_corpus(cache, quiet=True))
+"""
+
+
+def test_two_processes_needing_the_default_corpus_at_once_both_get_it(tmp_path):
+    cache, barrier = tmp_path / "cache", tmp_path / "barrier"
+    barrier.mkdir()
+    processes = [subprocess.Popen([sys.executable, "-c", FIRST_USE, str(cache), str(barrier)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err for _, err in outputs]
+    assert len(list(barrier.iterdir())) == 2                   # both built a copy: the race did happen
+    corpus = cache / f"synthetic-v{synth.VERSION}-seed{synth.DEFAULT_SEED}"
+    assert [out.strip() for out, _ in outputs] == [str(corpus)] * 2
+    assert read_tree(corpus) == read_tree(synth.write_corpus(tmp_path / "alone", **TINY))
+    assert [path.name for path in cache.iterdir()] == [corpus.name]   # the loser's copy is gone

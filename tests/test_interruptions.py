@@ -1,0 +1,190 @@
+"""kill -9 at random moments, then the same command again: the results equal an uninterrupted run's.
+
+Every write goes through svd/atomic.py (a temporary next to the destination, then a
+rename), `synth` builds its corpus in a `.partial` directory, and `train` resumes from
+its checkpoints. So after a SIGKILL at any moment, running the same command again
+(`train` always with --resume) must give byte-identical output files and leave no
+temporary (`*.tmp`, `*.partial`) anywhere under the output and cache directories.
+
+Each command runs once uninterrupted as the reference. Then, for each seed of SEEDS,
+it is started afresh, killed at a moment drawn from the seed, and run again. A moment
+counts from the command's first visible work (its *anchor*: a file or folder it
+creates), as a fraction of the time the reference took from its anchor to its end, so
+the kills land in the work rather than in Python's start-up. A run the kill came too
+late for has simply finished: its rerun must still give the same files. Each test
+checks that at least one of its kills did interrupt the command.
+
+Tiny corpora (three 4 s songs), a few updates and single-threaded BLAS (also for
+determinism: the thread count changes float sums) keep the file at about a minute.
+"""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import write_filelist, write_song
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SEEDS = (0, 1, 2)
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+TIMEOUT_S = 300
+TRAIN = ["--updates", "6", "--batch", "2", "--checkpoint-every", "2", "--resume"]
+
+
+def moment(seed):
+    """Fraction of the reference's working time after which seed's run is killed."""
+    return np.random.default_rng(seed).uniform(0.05, 0.95)
+
+
+def command(args, cache):
+    return [sys.executable, str(ROOT / "run.py"), *args, "--cache", str(cache), "--quiet"]
+
+
+def start(args, cache):
+    return subprocess.Popen(command(args, cache), cwd=ROOT, env={**ENV, "SVD_CACHE_DIR": str(cache)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def run(args, cache, expect=0):
+    """Run to the end; returns stderr. Its exit code must be `expect`."""
+    result = subprocess.run(command(args, cache), cwd=ROOT, env={**ENV, "SVD_CACHE_DIR": str(cache)},
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == expect, result.stderr
+    return result.stderr
+
+
+def wait_for(process, anchor, seconds=TIMEOUT_S):
+    """Poll until anchor() holds or the process ends (or `seconds` pass)."""
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and not anchor() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def timed_reference(args, cache, anchor):
+    """Run uninterrupted; returns the seconds from its anchor to its end."""
+    process = start(args, cache)
+    wait_for(process, anchor)
+    anchored = time.monotonic()
+    _, err = process.communicate(timeout=TIMEOUT_S)
+    assert process.returncode == 0, err
+    return time.monotonic() - anchored
+
+
+def killed(args, cache, anchor, delay_s):
+    """Start the command, SIGKILL it delay_s after its anchor appears; True if it was still running."""
+    process = start(args, cache)
+    wait_for(process, anchor)
+    wait_for(process, lambda: False, delay_s)
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    _, err = process.communicate(timeout=TIMEOUT_S)
+    assert process.returncode in (0, -signal.SIGKILL), err
+    return process.returncode == -signal.SIGKILL
+
+
+def read_tree(root):
+    """{path relative to root: bytes} of every file under root."""
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def temporaries(root):
+    return [str(path) for path in root.rglob("*") if path.name.endswith((".tmp", ".partial"))]
+
+
+def check_interruptions(tmp_path, args_in, anchor_in, rerun_expect=lambda work: 0, prepare=lambda work: None):
+    """The reference, then per seed a killed run and a rerun with equal results; returns the kills that hit.
+
+    args_in(work): the command's arguments, writing under work/out; anchor_in(work): its anchor test;
+    prepare(work): copies inputs the command modifies into work/out; rerun_expect(work): the exit
+    code the rerun must have, decided before it starts (0 but for a finished `synth`).
+    """
+    reference = tmp_path / "reference"
+    prepare(reference)
+    working_s = timed_reference(args_in(reference), reference / "cache", anchor_in(reference))
+    expected = read_tree(reference / "out")
+    hits = []
+    for seed in SEEDS:
+        work = tmp_path / f"seed{seed}"
+        prepare(work)
+        hits.append(killed(args_in(work), work / "cache", anchor_in(work), moment(seed) * working_s))
+        run(args_in(work), work / "cache", expect=rerun_expect(work))
+        assert read_tree(work / "out") == expected, f"seed {seed}: killed={hits[-1]}"
+        assert temporaries(work) == [], f"seed {seed}"
+    assert any(hits), "every kill came after the command had finished: nothing was interrupted"
+    return expected
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Three 4 s songs, one per split (shared, never written to)."""
+    root = tmp_path_factory.mktemp("interruptions") / "corpus"
+    for split, seed in (("train", 1), ("valid", 2), ("test", 3)):
+        name = f"{split}.wav"
+        write_song(root, name, 4.0, [(0.0, 1.5, False), (1.5, 3.0, True), (3.0, 4.0, False)], seed=seed)
+        write_filelist(root, split, [name])
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(corpus, tmp_path_factory):
+    """A model trained briefly on the corpus (shared, never written to)."""
+    folder = tmp_path_factory.mktemp("model")
+    run(["train", "--data", str(corpus), "--out", str(folder / "model.npz"), "--updates", "2", "--batch", "2"],
+        folder / "cache")
+    return folder / "model.npz"
+
+
+def features_appear(work):
+    return lambda: (work / "cache" / "features").exists()
+
+
+def test_train_resumed_after_kill_writes_the_same_model(tmp_path, corpus):
+    expected = check_interruptions(
+        tmp_path, lambda work: ["train", "--data", str(corpus), "--out", str(work / "out" / "model.npz"), *TRAIN],
+        features_appear)
+    assert list(expected) == ["model.npz"]       # the checkpoint is gone once the model is written
+
+
+def test_eval_after_kill_writes_the_same_json_and_threshold(tmp_path, corpus, model):
+    def prepare(work):
+        (work / "out").mkdir(parents=True)
+        (work / "out" / "model.npz").write_bytes(model.read_bytes())   # eval stores its threshold in it
+    expected = check_interruptions(
+        tmp_path, lambda work: ["eval", str(work / "out" / "model.npz"), "--data", str(corpus),
+                                "--json", str(work / "out" / "table.json")],
+        features_appear, prepare=prepare)
+    assert sorted(expected) == ["model.npz", "table.json"] and expected["model.npz"] != model.read_bytes()
+
+
+def test_detect_after_kill_writes_the_same_labels(tmp_path, corpus, model):
+    expected = check_interruptions(
+        tmp_path, lambda work: ["detect", str(model), str(corpus / "audio"), "--out-dir", str(work / "out"),
+                                "--threshold", "0.5"],
+        lambda work: lambda: (work / "out").exists())
+    assert len(expected) == 3
+
+
+def test_synth_after_kill_writes_the_same_corpus(tmp_path):
+    def partial_appears(work):
+        return lambda: any(path.name.endswith(".partial") for path in (work / "out").glob(".*"))
+
+    def rerun_expect(work):
+        # A corpus renamed into place before the kill is complete; synth then refuses to overwrite it.
+        return 2 if (work / "out" / "corpus").exists() else 0
+    expected = check_interruptions(
+        tmp_path, lambda work: ["synth", "--out-dir", str(work / "out" / "corpus"), "--clips", "3", "--seconds", "4"],
+        partial_appears, rerun_expect=rerun_expect, prepare=lambda work: (work / "out").mkdir(parents=True))
+    assert len(expected) == 3 + 3 + 3 + 1       # wav and lab files, filelists, README
+
+
+def test_ablate_after_kill_gives_the_same_runs_and_summary(tmp_path, corpus):
+    expected = check_interruptions(
+        tmp_path, lambda work: ["ablate", "--data", str(corpus), "--configs", "none", "--seeds", "1",
+                                "--updates", "2", "--batch", "2", "--out-dir", str(work / "out" / "runs"),
+                                "--json", str(work / "out" / "summary.json")],
+        features_appear)
+    assert sorted(expected) == ["runs/none-seed0.json", "runs/none-seed0.npz", "summary.json"]
