@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 import sys
 
-from svd import augment, commands
+from svd import augment, commands, device
 from svd.errors import InputError
 from svd.train import TrainConfig
 
@@ -35,6 +35,13 @@ def common_options(parser, data=True):
                         help="cache directory for features and the default corpus "
                              "(default: $SVD_CACHE_DIR or ~/.cache/svd)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def device_option(parser):
+    parser.add_argument("--device", choices=device.CHOICES, default="auto",
+                        help="where the network runs: gpu (CuPy and the project's CUDA kernels), cpu, or auto: "
+                             "the GPU when CuPy is installed and sees one, else the CPU, said in one line "
+                             "(default: %(default)s)")
 
 
 def tta_options(parser):
@@ -96,6 +103,7 @@ def build_parser():
                         + " (Sec. 5.3); options below override single strengths")
     for option, _, text in AUGMENT_OPTIONS:
         p.add_argument(option, type=float, metavar="X", help=text + " (default: off)")
+    device_option(p)
     common_options(p)
 
     p = sub.add_parser("eval", help="evaluate a model: the paper's Table 1",
@@ -113,6 +121,7 @@ def build_parser():
                    help="do not write the chosen threshold into the model file (by default it is "
                         "stored for 'detect', except with --tta)")
     tta_options(p)
+    device_option(p)
     common_options(p)
 
     p = sub.add_parser("detect", help="find the singing in audio files: .lab segments and pictures",
@@ -132,6 +141,7 @@ def build_parser():
     p.add_argument("--plot", action="store_true", help="also write <name>.png: mel spectrogram, probabilities, "
                    "threshold and segments (needs matplotlib)")
     tta_options(p)
+    device_option(p)
     common_options(p, data=False)
 
     p = sub.add_parser("ablate", help="the paper's Figure 2 and Table 1: each augmentation, several seeds",
@@ -165,6 +175,7 @@ def build_parser():
     p.add_argument("--fold-threshold", type=float, default=0.5, metavar="T",
                    help="fixed decision threshold in k-fold mode, where no validation split exists "
                         "(default: %(default)s)")
+    device_option(p)
     common_options(p)
 
     p = sub.add_parser("show-augment", help="picture one excerpt under each augmentation (paper Fig. 1)",
@@ -184,6 +195,7 @@ def build_parser():
                                    "on this machine and print them (JSON with --json).")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (rougher figures, for smoke tests)")
+    device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 

@@ -48,6 +48,7 @@ import scipy.stats
 from svd import augment, dataset, evaluate, predict, train
 from svd import model as model_file
 from svd.atomic import write_text_atomic
+from svd.device import CPU
 from svd.errors import InputError
 
 # Each method alone at one strength (Sec. 4). Figure 1's examples for dropout (20%) and
@@ -249,12 +250,13 @@ class _Corpus:
         return [song for split in splits for song in self.splits[split]]
 
 
-def run_ablation(settings, configs, seeds, out_dir, cache_dir=None, quiet=False):
+def run_ablation(settings, configs, seeds, out_dir, cache_dir=None, quiet=False, device=CPU):
     """Train and evaluate every (configuration, seed[, fold]) not finished yet; return all run dicts.
 
     settings: Settings; configs: list of Config; seeds: iterable of ints;
-    out_dir: where models and per-run results go. Seeds run outermost, so an
-    interrupted ablation already has a complete picture for the first seeds.
+    out_dir: where models and per-run results go; device: the svd.device.Device
+    that trains and predicts. Seeds run outermost, so an interrupted ablation
+    already has a complete picture for the first seeds.
     """
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -267,11 +269,11 @@ def run_ablation(settings, configs, seeds, out_dir, cache_dir=None, quiet=False)
         for fold in settings.folds or [None]:
             for base in bases:
                 variants = [config for config in configs if config.trained_as == base]
-                results += _run_base(base, variants, seed, fold, settings, corpus, out_dir, quiet)
+                results += _run_base(base, variants, seed, fold, settings, corpus, out_dir, quiet, device)
     return results
 
 
-def _run_base(base, variants, seed, fold, settings, corpus, out_dir, quiet):
+def _run_base(base, variants, seed, fold, settings, corpus, out_dir, quiet, device):
     """Results of the configurations sharing one model: read back where finished, else evaluated."""
     results, pending = [], []
     for config in variants:
@@ -283,10 +285,10 @@ def _run_base(base, variants, seed, fold, settings, corpus, out_dir, quiet):
             results.append(stored)
     if not pending:
         return results
-    model = _trained_model(base, seed, fold, settings, corpus, out_dir, quiet)
+    model = _trained_model(base, seed, fold, settings, corpus, out_dir, quiet, device)
     for config in pending:
         _say(quiet, f"ablate: evaluating {run_name(config.name, seed, fold)}")
-        result = _evaluate_run(model, config, seed, fold, settings, corpus)
+        result = _evaluate_run(model, config, seed, fold, settings, corpus, device)
         write_text_atomic(out_dir / (run_name(config.name, seed, fold) + ".json"),
                           json.dumps(result, indent=2) + "\n")
         results.append(result)
@@ -319,7 +321,7 @@ def _training_setup(base, seed, fold, settings):
     return config, splits, f"{settings.data} ({'+'.join(splits)})"
 
 
-def _trained_model(base, seed, fold, settings, corpus, out_dir, quiet):
+def _trained_model(base, seed, fold, settings, corpus, out_dir, quiet, device):
     """The model of `base` for this seed and fold: the stored one if it matches the settings, else trained."""
     config, splits, data_label = _training_setup(base, seed, fold, settings)
     path = out_dir / (run_name(base, seed, fold) + ".npz")
@@ -332,20 +334,21 @@ def _trained_model(base, seed, fold, settings, corpus, out_dir, quiet):
         if model is not None and model.config == expected:
             return model
     _say(quiet, f"ablate: training {run_name(base, seed, fold)} ({config.updates} updates)")
-    return train.train(corpus.songs(*splits), config, path, resume=True, quiet=quiet, data_label=data_label)
+    return train.train(corpus.songs(*splits), config, path, resume=True, quiet=quiet, data_label=data_label,
+                       device=device)
 
 
-def _evaluate_run(model, config, seed, fold, settings, corpus):
+def _evaluate_run(model, config, seed, fold, settings, corpus, device=CPU):
     """One run's result: counts at the chosen (or fixed) threshold and at the test's own optimal threshold."""
     if fold is None:
         valid, test = corpus.songs(settings.valid_split), corpus.songs(settings.test_split)
-        measured = evaluate.table(predict.smoothed_probabilities(model, test, config.pitch_factors),
+        measured = evaluate.table(predict.smoothed_probabilities(model, test, config.pitch_factors, device=device),
                                   [song.targets for song in test],
-                                  predict.smoothed_probabilities(model, valid, config.pitch_factors),
+                                  predict.smoothed_probabilities(model, valid, config.pitch_factors, device=device),
                                   [song.targets for song in valid])
     else:
         test = corpus.songs(fold)
-        measured = evaluate.table(predict.smoothed_probabilities(model, test, config.pitch_factors),
+        measured = evaluate.table(predict.smoothed_probabilities(model, test, config.pitch_factors, device=device),
                                   [song.targets for song in test], threshold=settings.fold_threshold)
     threshold, chosen = measured["threshold"], measured["test"]
     optimal_threshold, optimal = measured["optimal_threshold"], measured["test_optimal"]

@@ -13,6 +13,7 @@ import numpy as np
 import soundfile
 
 from svd import audio, augment, backend, network, predict, spectrum, train
+from svd.device import CPU
 from svd.network import EXCERPT_FRAMES
 
 
@@ -45,18 +46,22 @@ def matmul_gflops(repeats, size=2048):
     return 2 * size ** 3 / median_seconds(lambda: np.matmul(a, a, out=out), repeats) / 1e9
 
 
-def train_updates_per_s(repeats, batch=32):
-    """Full training updates per second (forward, loss, backward, Nesterov step) at batch 32."""
+def train_updates_per_s(repeats, batch=32, device=CPU):
+    """Full training updates per second (forward, loss, backward, Nesterov step) at batch 32.
+
+    On a GPU each timed update ends by reading its loss back, which waits for it to finish.
+    """
     rng = np.random.default_rng(0)
-    params = network.init_params(rng)
+    params = device.put_all(network.init_params(rng))
     velocity = backend.ops(params["conv1.w"]).init_velocity(params)
     workspace = {}
-    x = rng.standard_normal((batch, EXCERPT_FRAMES, spectrum.MEL_BANDS), dtype=np.float32)
-    targets = rng.integers(0, 2, batch).astype(np.float32)
+    x = device.put(rng.standard_normal((batch, EXCERPT_FRAMES, spectrum.MEL_BANDS), dtype=np.float32))
+    targets = device.put(rng.integers(0, 2, batch).astype(np.float32))
 
     def update():
-        train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace)
-    return 1 / median_seconds(update, repeats)
+        float(train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace))
+    with device.active():
+        return 1 / median_seconds(update, repeats)
 
 
 def augment_batches_per_s(repeats, batch=32):
@@ -68,7 +73,7 @@ def augment_batches_per_s(repeats, batch=32):
     return 1 / median_seconds(lambda: augment.augment_batch(linear, aug, rng, mean, std), repeats)
 
 
-def predict_s_per_audio_min(repeats, minutes=1.0):
+def predict_s_per_audio_min(repeats, minutes=1.0, device=CPU):
     """Seconds to predict every frame of one minute of audio: whole-song network, and excerpt-wise.
 
     The excerpt-wise figure is measured on 10 s and scaled (it is ~100x slower).
@@ -78,7 +83,9 @@ def predict_s_per_audio_min(repeats, minutes=1.0):
     params = network.init_params(rng)
     frames = int(minutes * 60 * spectrum.FRAME_RATE_HZ)
     padded = rng.standard_normal((frames + EXCERPT_FRAMES - 1, spectrum.MEL_BANDS), dtype=np.float32)
-    whole_song = median_seconds(lambda: predict.song_probabilities(params, padded), repeats) / minutes
+    on_device = device.put_all(params)
+    with device.active():
+        whole_song = median_seconds(lambda: predict.song_probabilities(on_device, padded), repeats) / minutes
     short = padded[:int(10 * spectrum.FRAME_RATE_HZ) + EXCERPT_FRAMES - 1]
     excerpt_wise = median_seconds(lambda: predict.excerpt_probabilities(params, short), 1) * 6
     return whole_song, excerpt_wise
@@ -104,27 +111,29 @@ def whole_song_flops_per_frame():
 STEPS = 5  # measurements run_all makes, for a progress bar
 
 
-def run_all(quick=False, progress=None):
+def run_all(quick=False, progress=None, device=CPU):
     """All figures as a flat dict (the JSON `run.py bench` writes).
 
     progress: optional callable(done, extra) told before each measurement how many
     of the STEPS are done and which one starts, and (STEPS, "") at the end.
+    device: where training and whole-song prediction are measured (features,
+    the CPU matrix product, augmentation and excerpt-wise prediction stay on the CPU).
     """
     report = progress or (lambda done, extra: None)
     repeats = 3 if quick else 10
-    figures = {"machine": f"{os.cpu_count()} CPU cores", "date": time.strftime("%Y-%m-%d")}
+    figures = {"machine": f"{os.cpu_count()} CPU cores", "device": device.name, "date": time.strftime("%Y-%m-%d")}
     report(0, "measuring features")
     figures["features_s_per_audio_min"] = features_s_per_audio_min(repeats)
     report(1, "measuring matrix multiply")
     figures["matmul_gflops"] = matmul_gflops(repeats)
     report(2, "measuring training")
-    figures["train_updates_per_s"] = train_updates_per_s(repeats)
+    figures["train_updates_per_s"] = train_updates_per_s(repeats, device=device)
     figures["train_gflops"] = figures["train_updates_per_s"] * 3 * network.forward_flops(32) / 1e9
     figures["train_fraction_of_matmul"] = figures["train_gflops"] / figures["matmul_gflops"]
     report(3, "measuring augmentation")
     figures["augment_batches_per_s"] = augment_batches_per_s(repeats)
     report(4, "measuring prediction")
-    whole_song, excerpt_wise = predict_s_per_audio_min(repeats)
+    whole_song, excerpt_wise = predict_s_per_audio_min(repeats, device=device)
     report(STEPS, "")
     figures["predict_s_per_audio_min"] = whole_song
     figures["predict_excerptwise_s_per_audio_min"] = excerpt_wise

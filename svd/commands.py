@@ -8,7 +8,7 @@ import math
 import pathlib
 import sys
 
-from svd import augment, bench, cache, dataset, detect, evaluate, labels, plot, predict, synth, train
+from svd import augment, bench, cache, dataset, detect, device, evaluate, labels, plot, predict, synth, train
 from svd import model as model_file
 from svd.atomic import check_writable, write_text_atomic
 from svd.errors import InputError
@@ -66,6 +66,7 @@ def cmd_train(args):
         raise InputError(f"--lr-decay {args.lr_decay} --momentum {args.momentum}: the decay must be a positive "
                          "number and the momentum in [0, 1).")
     check_writable(args.out, "--out")
+    where = device.select(args.device, args.quiet)
     data_dir = _data_dir(args)
     # A song of the held-out filelists (if there are any) must not be trained on.
     held_out = [split for split in ("valid", "test") if (data_dir / "filelists" / split).is_file()]
@@ -79,7 +80,7 @@ def cmd_train(args):
                                lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
                                augmentation=args.augmentation)
     train.train(songs, config, args.out, resume=args.resume, checkpoint_every=args.checkpoint_every,
-                quiet=args.quiet, data_label=str(data_dir.resolve()))
+                quiet=args.quiet, data_label=str(data_dir.resolve()), device=where)
     print(f"wrote {args.out} ({args.updates} updates); evaluate it with 'python run.py eval {args.out}'")
 
 
@@ -90,12 +91,13 @@ def cmd_eval(args):
         check_threshold(args.threshold)
     if args.json:
         check_writable(args.json, "--json")
+    where = device.select(args.device, args.quiet)
     data_dir = _data_dir(args, [args.valid_split, args.test_split])
     smoothed, targets = {}, {}
     for split in (args.valid_split, args.test_split):
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
         with Progress(f"predicting {split}", len(songs), "songs", quiet=args.quiet) as bar:
-            smoothed[split] = predict.smoothed_probabilities(model, songs, factors, bar.update)
+            smoothed[split] = predict.smoothed_probabilities(model, songs, factors, bar.update, where)
         targets[split] = [song.targets for song in songs]
     table = evaluate.table(smoothed[args.test_split], targets[args.test_split],
                            smoothed[args.valid_split], targets[args.valid_split], args.threshold)
@@ -145,8 +147,11 @@ def _format_table(table, valid_split, test_split):
 
 
 def cmd_bench(args):
+    if args.json:
+        check_writable(args.json, "--json")
+    where = device.select(args.device, args.quiet)
     with Progress("bench", bench.STEPS, "steps", quiet=args.quiet) as bar:
-        figures = bench.run_all(quick=args.quick, progress=bar.update)
+        figures = bench.run_all(quick=args.quick, progress=bar.update, device=where)
     for key, value in figures.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) and math.isfinite(value) else f"{key}: {value}")
     if args.json:
@@ -162,6 +167,7 @@ def cmd_detect(args):
     if args.plot:
         plot.pyplot()
     factors = pitch_factors(args)
+    where = device.select(args.device, args.quiet)
     files = detect.audio_files(args.inputs)
     if not files:
         raise InputError(f"no audio files found in {' '.join(args.inputs)}; "
@@ -171,7 +177,7 @@ def cmd_detect(args):
     with Progress("detecting", len(files), "files", quiet=args.quiet) as bar:
         for done, (path, stem) in enumerate(zip(files, detect.output_stems(files, args.inputs)), start=1):
             try:
-                found = detect.detect(model, path, threshold, factors, args.min_segment)
+                found = detect.detect(model, path, threshold, factors, args.min_segment, where)
             except InputError as error:
                 failed += 1
                 bar.note(f"skipped: {error}")
@@ -203,11 +209,13 @@ def cmd_ablate(args):
     if args.plot:
         plot.pyplot()
     folds = ablate.parse_folds(args.folds)
+    where = device.select(args.device, args.quiet)
     data_dir = _data_dir(args, folds or [args.train_split, args.valid_split, args.test_split])
     settings = ablate.Settings(str(data_dir.resolve()), args.updates, args.batch, args.train_split,
                                args.valid_split, args.test_split, folds,
                                args.fold_threshold)
-    results = ablate.run_ablation(settings, configs, range(args.seeds), args.out_dir, args.cache, args.quiet)
+    results = ablate.run_ablation(settings, configs, range(args.seeds), args.out_dir, args.cache, args.quiet,
+                                  where)
     summary = ablate.summarise(results, configs)
     print(ablate.format_report(summary, settings))
     if args.json:

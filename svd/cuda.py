@@ -19,8 +19,8 @@ RawModule function; tests/test_kernels_emulated.py replaces it with the same
 kernels compiled by g++ (kernels/emulate.h) and passes NumPy arrays, so every
 launcher runs unchanged on a machine without a GPU.
 
-CuPy is imported only when a kernel is first run on the GPU; `available()`
-says whether that can work and never raises.
+CuPy is imported only when a kernel is first run on the GPU; whether that can
+work here is svd/device.py's `why_no_gpu()`.
 """
 import functools
 import pathlib
@@ -49,15 +49,6 @@ MAX_BLOCKS = 4096
 # --------------------------------------------------------------------------
 # Loading and launching
 # --------------------------------------------------------------------------
-
-def available():
-    """True if CuPy is installed and sees at least one CUDA device. Never raises."""
-    try:
-        import cupy
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no CuPy, no driver, no device: all mean "no GPU"
-        return False
-
 
 def kernel_source(family):
     """The self-contained CUDA source of kernels/<family>.cu for NVRTC:

@@ -15,6 +15,7 @@ import pathlib
 import numpy as np
 
 from svd import audio, dataset, evaluate, labels, predict, spectrum
+from svd.device import CPU
 from svd.errors import InputError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf"}
@@ -79,12 +80,15 @@ def output_stems(files, inputs):
             names[i] = relative[i]
 
 
-def detect(model, path, threshold, pitch_factors=(1.0,), min_segment_s=0.0):
-    """Run the detector on one audio file; returns a Detection (raises InputError for unusable audio)."""
+def detect(model, path, threshold, pitch_factors=(1.0,), min_segment_s=0.0, device=CPU):
+    """Run the detector on one audio file; returns a Detection (raises InputError for unusable audio).
+
+    device: the svd.device.Device the network runs on.
+    """
     samples = audio.load(path)
     linear = spectrum.linear_spectrogram(samples)
     dataset.require_excerpt_length(path, len(linear))
-    raw = predict.probabilities(model, linear, pitch_factors)
+    raw = predict.probabilities(model, linear, pitch_factors, device)
     smoothed = evaluate.median_smooth(raw)
     is_sing = remove_short_segments(smoothed >= threshold, round(min_segment_s * spectrum.FRAME_RATE_HZ))
     duration_s = len(samples) / spectrum.SAMPLE_RATE_HZ

@@ -27,6 +27,7 @@ Cost: about 10 MFLOP per frame instead of 485 MFLOP.
 import numpy as np
 
 from svd import augment, backend, evaluate, network, normalise, spectrum
+from svd.device import CPU
 from svd.network import CONTEXT_FRAMES, EXCERPT_FRAMES
 from svd.loss import sigmoid
 
@@ -43,26 +44,31 @@ def padded_input(linear, mean, std):
     return np.concatenate([silence, features, silence]).astype(np.float32)
 
 
-def probabilities(model, linear, pitch_factors=(1.0,)):
+def probabilities(model, linear, pitch_factors=(1.0,), device=CPU):
     """Voice probability per frame of a song, averaged over pitch-shifted copies (1.0 = unchanged; Sec. 5.4).
 
-    model: svd.model.Model; linear: (frames, 513) float32; returns (frames,) float32.
+    model: svd.model.Model; linear: (frames, 513) float32; returns (frames,)
+    float32 on the host. device: svd.device.Device the network runs on (the
+    weights are copied there, the input chunk by chunk).
     """
+    params = device.put_all(model.params)
     total = np.zeros(len(linear), np.float64)
-    for factor in pitch_factors:
-        shifted = linear if factor == 1.0 else augment.pitch_shift_song(linear, factor)
-        total += song_probabilities(model.params, padded_input(shifted, model.mean, model.std))
+    with device.active():
+        for factor in pitch_factors:
+            shifted = linear if factor == 1.0 else augment.pitch_shift_song(linear, factor)
+            total += song_probabilities(params, padded_input(shifted, model.mean, model.std))
     return (total / len(pitch_factors)).astype(np.float32)
 
 
-def smoothed_probabilities(model, songs, pitch_factors=(1.0,), progress=None):
+def smoothed_probabilities(model, songs, pitch_factors=(1.0,), progress=None, device=CPU):
     """800 ms median-smoothed voice probabilities of each song (Sec. 5.2): list of (frames,) float32.
 
-    songs: list of svd.dataset.Song; progress: optional callable(done) after each song.
+    songs: list of svd.dataset.Song; progress: optional callable(done) after
+    each song; device: where the network runs (see `probabilities`).
     """
     smoothed = []
     for song in songs:
-        smoothed.append(evaluate.median_smooth(probabilities(model, song.linear, pitch_factors)))
+        smoothed.append(evaluate.median_smooth(probabilities(model, song.linear, pitch_factors, device)))
         if progress:
             progress(len(smoothed))
     return smoothed
@@ -84,15 +90,16 @@ def excerpt_probabilities(params, padded, batch_size=64):
 def song_probabilities(params, padded, chunk_frames=CHUNK_FRAMES):
     """Voice probability of every frame with the whole-song (dilated) network.
 
-    padded: (frames + 114, 80) from `padded_input`; returns (frames,) float32,
-    equal to `excerpt_probabilities` up to float32 rounding.
+    params: on any device; padded: (frames + 114, 80) from `padded_input`, on
+    the host (each chunk is copied to the params' device). Returns (frames,)
+    float32 on the host, equal to `excerpt_probabilities` up to float32 rounding.
     """
     n_frames = len(padded) - 2 * CONTEXT_FRAMES
     out = np.empty(n_frames, np.float32)
     for start in range(0, n_frames, chunk_frames):
         stop = min(start + chunk_frames, n_frames)
         logits = _dilated_logits(params, padded[start:stop + 2 * CONTEXT_FRAMES])
-        out[start:stop] = sigmoid(logits)
+        out[start:stop] = CPU.get(sigmoid(logits))
     return out
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from svd import augment, backend, network, normalise, optim, spectrum
 from svd import model as model_file
 from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng
+from svd.device import CPU
 from svd.errors import InputError
 from svd.progress import Progress
 
@@ -49,11 +50,17 @@ def checkpoint_path(out_path):
     return out_path.with_name(out_path.name + ".ckpt.npz")
 
 
-def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=False, data_label=""):
+def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=False, data_label="",
+          device=CPU):
     """Train on `songs` (list of svd.dataset.Song) and write the model to `out_path`.
 
-    Returns the svd.model.Model written. With resume=True, continues from
-    checkpoint_path(out_path) if it exists (its configuration must match).
+    Returns the svd.model.Model written (host arrays). With resume=True,
+    continues from checkpoint_path(out_path) if it exists (its configuration
+    must match). device: svd.device.Device holding the weights, momentum and
+    batches during training; checkpoints and the model file are written from
+    host copies. The batch losses stay on the device and are read back every
+    LOSS_READ_EVERY updates (and before each checkpoint), so a GPU never waits
+    for the host in between.
     """
     ckpt = checkpoint_path(out_path)
     mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in songs)
@@ -71,30 +78,59 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
     aug = augment.Augmentation(**config.augmentation)
     excerpts = TrainingExcerpts(songs, mean, std, aug, config.batch, config.seed,
                                 (config.target_low, config.target_high))
+    state.params, state.velocity = device.put_all(state.params), device.put_all(state.velocity)
     workspace = {}  # the network's big buffers, reused across updates
+    losses = _LossLog(device, ckpt)
     # A background thread prepares batch k+1 (gather, augmentation) while the network trains on batch k.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker, \
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker, device.active(), \
             Progress("training", config.updates, "updates", quiet=quiet, start=state.update) as bar:
         upcoming = worker.submit(excerpts.batch, state.update)
-        smoothed_loss = math.nan
         for update in range(state.update, config.updates):
             x, targets = upcoming.result()
             if update + 1 < config.updates:
                 upcoming = worker.submit(excerpts.batch, update + 1)
-            batch_loss = _step(state, x, targets, update, config, workspace)
-            if not math.isfinite(batch_loss):
-                kept = f"the last good checkpoint is {ckpt}" if ckpt.is_file() else "no checkpoint was written yet"
-                raise TrainingDiverged(f"training diverged: the loss became {batch_loss} at update {update}; "
-                                       f"{kept}; lower --lr and retry.")
-            smoothed_loss = batch_loss if math.isnan(smoothed_loss) else 0.98 * smoothed_loss + 0.02 * batch_loss
+            losses.add(update, _step(state, device.put(x), device.put(targets), update, config, workspace))
             state.update = update + 1
-            bar.update(state.update, f"loss {smoothed_loss:.4f}")
-            if state.update % checkpoint_every == 0 and state.update < config.updates:
-                _save_checkpoint(ckpt, state)
-    final = model_file.Model(state.params, mean, std, state.config)
+            checkpoint = state.update % checkpoint_every == 0 and state.update < config.updates
+            if checkpoint or state.update % LOSS_READ_EVERY == 0 or state.update == config.updates:
+                losses.read()
+            bar.update(state.update, f"loss {losses.smoothed:.4f}")
+            if checkpoint:
+                _save_checkpoint(ckpt, state, device)
+    final = model_file.Model(device.get_all(state.params), mean, std, state.config)
     model_file.save(out_path, final)
     ckpt.unlink(missing_ok=True)  # the finished model supersedes it
     return final
+
+
+LOSS_READ_EVERY = 20  # updates between reading the batch losses back from the device
+
+
+class _LossLog:
+    """Batch losses kept on the device until `read`: a smoothed value for the progress bar, divergence checks."""
+
+    def __init__(self, device, ckpt):
+        self.device, self.ckpt = device, ckpt
+        self.pending = []  # (update, 0-d device array)
+        self.smoothed = math.nan
+
+    def add(self, update, loss):
+        self.pending.append((update, loss))
+
+    def read(self):
+        """Copy the pending losses to the host (one transfer); TrainingDiverged at the first non-finite one."""
+        if not self.pending:
+            return
+        values = self.device.get(self.device.xp.stack([loss for _, loss in self.pending]))
+        for (update, _), value in zip(self.pending, values.tolist()):
+            if not math.isfinite(value):
+                kept = "no checkpoint was written yet"
+                if self.ckpt.is_file():
+                    kept = f"the last good checkpoint is {self.ckpt}"
+                raise TrainingDiverged(f"training diverged: the loss became {value} at update {update}; "
+                                       f"{kept}; lower --lr and retry.")
+            self.smoothed = value if math.isnan(self.smoothed) else 0.98 * self.smoothed + 0.02 * value
+        self.pending = []
 
 
 @dataclasses.dataclass
@@ -118,15 +154,17 @@ def _step(state, x, targets, update, config, workspace):
 def update_step(params, velocity, x, targets, dropout_rng, learning_rate, momentum, workspace=None):
     """Forward, loss, backward and Nesterov step, in place on params and velocity.
 
-    x: (batch, 115, 80) excerpts; targets: (batch,) in [0, 1]; dropout_rng:
-    numpy Generator of the dropout masks. Returns the batch loss (float).
+    x: (batch, 115, 80) excerpts; targets: (batch,) in [0, 1], on the params'
+    device; dropout_rng: numpy Generator of the dropout masks (on a GPU it
+    seeds the device's mask generator). Returns the batch loss as a 0-d array
+    on that device (float() of it waits for the update to finish).
     """
     nn = backend.ops(params["conv1.w"])
     logits, cache = network.forward(params, x, rng=dropout_rng, workspace=workspace)
     batch_loss, loss_cache = nn.sigmoid_cross_entropy_forward(logits, targets)
     grads = network.backward(params, cache, nn.sigmoid_cross_entropy_backward(loss_cache))
     nn.nesterov_momentum(params, grads, velocity, learning_rate, momentum)
-    return float(batch_loss)
+    return batch_loss
 
 
 def _fresh_state(config, mean, std, data_label):
@@ -159,7 +197,8 @@ def _differences(stored, fresh):
     return ", ".join(names)
 
 
-def _save_checkpoint(ckpt, state):
-    extra = {f"velocity/{name}": value for name, value in state.velocity.items()}
+def _save_checkpoint(ckpt, state, device):
+    extra = {f"velocity/{name}": value for name, value in device.get_all(state.velocity).items()}
     extra["progress"] = np.array(json.dumps({"update": state.update, "saved_at": time.time()}))
-    model_file.save(ckpt, model_file.Model(state.params, state.mean, state.std, state.config, extra=extra))
+    model_file.save(ckpt, model_file.Model(device.get_all(state.params), state.mean, state.std, state.config,
+                                           extra=extra))

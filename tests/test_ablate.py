@@ -94,9 +94,9 @@ def test_a_tta_configuration_reuses_its_base_model(tiny_corpus, tmp_path, capsys
     factors_seen = []
     real_probabilities = ablate.predict.probabilities
 
-    def recording_probabilities(model, linear, pitch_factors=(1.0,)):
+    def recording_probabilities(model, linear, pitch_factors=(1.0,), device=None):
         factors_seen.append(tuple(pitch_factors))
-        return real_probabilities(model, linear, pitch_factors)
+        return real_probabilities(model, linear, pitch_factors, device)
     monkeypatch.setattr(ablate.predict, "probabilities", recording_probabilities)
     code, text, _ = ablate_cli(tiny_corpus, out, capsys, "--configs", "none,none+tta")
     assert code == 0 and "test augmentation (none+tta)" in text
@@ -129,7 +129,7 @@ def test_k_fold_trains_on_the_other_folds_and_pools_counts(fold_corpus, tmp_path
         trained_on.append(sorted(fold_of_length[len(s.targets)] for s in train_songs))
         return "model"  # writes nothing
 
-    def fake_probabilities(model, linear, pitch_factors=(1.0,)):
+    def fake_probabilities(model, linear, pitch_factors=(1.0,), device=None):
         return np.full(len(linear), FOLD_PROBABILITY[fold_of_length[len(linear)]], np.float32)
     monkeypatch.setattr(train, "train", fake_train)
     monkeypatch.setattr(ablate.predict, "probabilities", fake_probabilities)

@@ -6,11 +6,12 @@ def test_run_all_reports_each_measurement_then_completion(monkeypatch):
     # Stand-ins for the measurements: this test is about the reporting, not the speed.
     monkeypatch.setattr(bench, "features_s_per_audio_min", lambda repeats: 1.0)
     monkeypatch.setattr(bench, "matmul_gflops", lambda repeats: 100.0)
-    monkeypatch.setattr(bench, "train_updates_per_s", lambda repeats: 2.0)
+    monkeypatch.setattr(bench, "train_updates_per_s", lambda repeats, device: 2.0)
     monkeypatch.setattr(bench, "augment_batches_per_s", lambda repeats: 50.0)
-    monkeypatch.setattr(bench, "predict_s_per_audio_min", lambda repeats: (0.5, 50.0))
+    monkeypatch.setattr(bench, "predict_s_per_audio_min", lambda repeats, device: (0.5, 50.0))
     calls = []
     figures = bench.run_all(quick=True, progress=lambda done, extra: calls.append((done, extra)))
     assert [done for done, _ in calls] == list(range(bench.STEPS + 1))
     assert all(extra.startswith("measuring ") for _, extra in calls[:-1]) and calls[-1] == (bench.STEPS, "")
     assert figures["predict_speedup_over_excerptwise"] == 100.0
+    assert figures["device"] == "cpu"

@@ -6,7 +6,7 @@ compiled by NVRTC: they test what the emulation cannot, i.e. the CUDA
 compilation through CuPy, the argument passing to real kernels, the cuBLAS
 matrix products, and that the GPU rounds like the CPU.
 
-Skipped when svd.cuda.available() is False (no CuPy or no CUDA device).
+Skipped when svd.device.why_no_gpu() gives a reason (no CuPy or no CUDA device).
 Leave CUPY_TF32 unset: with TF32 the matrix products lose ~3 decimal digits.
 """
 import os
@@ -20,9 +20,9 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from kernel_emulation import checks  # noqa: E402
 
-from svd import cuda  # noqa: E402
+from svd import cuda, device  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not cuda.available(), reason="no CUDA device (or CuPy not installed)")
+pytestmark = pytest.mark.skipif(device.why_no_gpu() is not None, reason="no CUDA device (or CuPy not installed)")
 
 
 @pytest.fixture(scope="module")
