@@ -1,0 +1,81 @@
+"""The CUDA implementation on a real GPU against the CPU at the paper's full shapes.
+
+What the kernel checks (tests/test_kernels_gpu.py) cannot show: that the whole
+network, composed of those kernels and CuPy's matrix products, computes the
+CPU's gradients at batch 32 and 115 x 80 inputs, and that a few hundred
+training updates on the GPU learn like the CPU's. Skipped without a GPU
+(tests/gpu/run.sh runs it on a lent GPU machine).
+"""
+import numpy as np
+import pytest
+
+from svd import backend, device, network, train
+
+pytestmark = pytest.mark.skipif(device.why_no_gpu() is not None, reason="needs CuPy and a CUDA device")
+
+
+def _loss_and_gradients(params, x, targets):
+    """Loss and host copies of all parameter gradients, without dropout, on the arrays' device."""
+    nn = backend.ops(params["conv1.w"])
+    logits, cache = network.forward(params, x)
+    loss, loss_cache = nn.sigmoid_cross_entropy_forward(logits, targets)
+    grads = network.backward(params, cache, nn.sigmoid_cross_entropy_backward(loss_cache))
+    return float(loss), device.CPU.get_all(grads)
+
+
+def test_full_shape_gradients_on_the_gpu_are_as_close_to_float64_as_the_cpus():
+    """Batch 32 at the paper's shapes: each GPU gradient's largest error against the float64
+    textbook path is at most 10x the fast CPU path's (or 1e-5 of the gradient's scale)."""
+    gpu = device.select("gpu")
+    rng = np.random.default_rng(500)
+    params = network.init_params(rng)
+    x = rng.standard_normal((32,) + network.INPUT_SHAPE).astype(np.float32)
+    targets = np.where(rng.random(32) < 0.5, 0.02, 0.98).astype(np.float32)
+    cpu_loss, cpu = _loss_and_gradients(params, x, targets)
+    gpu_loss, on_gpu = _loss_and_gradients(gpu.put_all(params), gpu.put(x), gpu.put(targets))
+    previous = backend.use("reference")
+    try:
+        exact_loss, exact = _loss_and_gradients({k: v.astype(np.float64) for k, v in params.items()},
+                                                x.astype(np.float64), targets.astype(np.float64))
+    finally:
+        backend.use(previous)
+    assert abs(gpu_loss - exact_loss) <= 1e-5 * abs(exact_loss)
+    assert abs(cpu_loss - exact_loss) <= 1e-5 * abs(exact_loss)
+    for name in params:
+        scale = np.abs(exact[name]).max()
+        cpu_error = np.abs(cpu[name] - exact[name]).max()
+        gpu_error = np.abs(on_gpu[name] - exact[name]).max()
+        assert gpu_error <= max(10 * cpu_error, 1e-5 * scale), (name, gpu_error, cpu_error, scale)
+
+
+def _learnable_batch(update, size=32):
+    """A batch of a problem the network can learn: voice = a bright patch at the centre frames."""
+    rng = np.random.default_rng([7, update])
+    x = rng.standard_normal((size,) + network.INPUT_SHAPE).astype(np.float32)
+    voice = rng.random(size) < 0.5
+    x[voice, 50:65, 20:40] += 1.0
+    return x, np.where(voice, 0.98, 0.02).astype(np.float32)
+
+
+def _loss_curve(chosen, updates):
+    params = chosen.put_all(network.init_params(np.random.default_rng(501)))
+    velocity = backend.ops(params["conv1.w"]).init_velocity(params)
+    workspace, losses = {}, []
+    with chosen.active():
+        for update in range(updates):
+            x, targets = _learnable_batch(update)
+            dropout = np.random.default_rng([501, update])
+            losses.append(train.update_step(params, velocity, chosen.put(x), chosen.put(targets), dropout,
+                                            0.01, 0.95, workspace))
+    return np.array([float(loss) for loss in losses])
+
+
+def test_three_hundred_gpu_updates_track_the_cpu_loss_curve():
+    """The same 300 batches on both devices (dropout masks differ: each device draws its own):
+    both learn (last 50 updates' mean loss below half the first 20's) and their last-50 means
+    agree within 0.05."""
+    gpu_curve = _loss_curve(device.select("gpu"), 300)
+    cpu_curve = _loss_curve(device.CPU, 300)
+    for curve in (gpu_curve, cpu_curve):
+        assert curve[-50:].mean() < 0.5 * curve[:20].mean(), curve
+    assert abs(gpu_curve[-50:].mean() - cpu_curve[-50:].mean()) < 0.05
