@@ -1,0 +1,49 @@
+"""Evaluate a torch_reference model on one fold exactly as `run.py ablate --folds` evaluates svd's.
+
+MODEL.pt SEED FOLD OUT: the reference's weights become an svd model file (the layouts
+differ only in axis order), with svd's normalisation statistics of the fold's training
+songs (the two feature pipelines agree after standardisation); the result is written
+in ablate's result format and file name (OUT/ref_out/none-seed<SEED>-fold<FOLD>.json).
+"""
+import json
+import pathlib
+import sys
+
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from svd import ablate, network, normalise, spectrum  # noqa: E402
+from svd import model as model_file  # noqa: E402
+
+
+def svd_params(state):
+    """torch_reference's state dict (conv OIHW, linear (out, in)) as svd parameters."""
+    params = {}
+    for i in range(1, 5):
+        params[f"conv{i}.w"] = state[f"conv{i}.weight"].numpy().transpose(2, 3, 1, 0).copy()
+        params[f"conv{i}.b"] = state[f"conv{i}.bias"].numpy()
+    # PyTorch flattens pool2 as (channel, time, freq), svd as (time, freq, channel).
+    params["dense1.w"] = state["fc1.weight"].numpy().reshape(256, 64, 11, 7).transpose(2, 3, 1, 0).reshape(4928, 256)
+    params["dense1.b"] = state["fc1.bias"].numpy()
+    for i in (2, 3):
+        params[f"dense{i}.w"] = state[f"fc{i}.weight"].numpy().T.copy()
+        params[f"dense{i}.b"] = state[f"fc{i}.bias"].numpy()
+    return {name: params[name].copy() for name in network.PARAM_SHAPES}
+
+
+def main(pt, seed, fold, out):
+    folds = ["fold1", "fold2", "fold3"]
+    settings = ablate.Settings(data=str(pathlib.Path(out) / "data"), updates=3000, batch=32, folds=folds)
+    corpus = ablate._Corpus(settings.data, None, True)
+    training = corpus.songs(*[f for f in folds if f != fold])
+    mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in training)
+    state = torch.load(pt, weights_only=False)
+    model = model_file.Model(svd_params(state.get("state_dict", state)), mean, std, {"engine": "torch_reference"})
+    result = ablate._evaluate_run(model, ablate.CONFIGS["none"], int(seed), fold, settings, corpus)
+    path = pathlib.Path(out) / "ref_out" / (ablate.run_name("none", int(seed), fold) + ".json")
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(path, result["chosen"], result["optimal"])
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])
