@@ -7,7 +7,7 @@
  *   leaky_backward        cuda.leaky_backward          layers.leaky_relu_backward, and dz in
  *                                                      layers.conv2d_backward (_output_grad)
  *   dropout_forward       cuda.dropout_forward         layers.dropout_forward (mask given)
- *   dropout_forward_hash  cuda.dropout_forward_hash    layers.dropout_forward (mask drawn
+ *   dropout_forward_hash  cuda.dropout_forward         layers.dropout_forward (mask drawn
  *                                                      here by a counter-based hash;
  *                                                      also the input dropout of Sec. 4.1)
  *   dropout_backward      cuda.dropout_backward        layers.dropout_backward

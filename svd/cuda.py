@@ -9,6 +9,20 @@ with) and gives every array's shape. Arrays are C-contiguous; spectrograms
 and activations float32 (no TF32 anywhere: the matrix products are CuPy's
 float32 matmul, which uses TF32 only if CUPY_TF32=1 is set).
 
+Checks. A kernel trusts its sizes and indices: a wrong one reads or writes
+outside an array without any error. So before launching, every launcher
+checks that its arguments have the shapes its docstring gives, that arrays
+it writes in place are C-contiguous float32, and the other conditions its
+docstring states (index ranges, distinct rows, ...): a mismatch is a
+ValueError whose message starts with "launcher: argument". Index ranges
+cost a reduction (min and max, see `_check_indices`), so only small index
+arrays are checked. Inputs of another float dtype are converted (`_f32`,
+`_on`); `_argument`'s TypeError is the last guard between a launcher and
+its kernel's C signature, which only a bug in this file can trip.
+
+Outputs are allocated uninitialised by `_empty`: every kernel writes all of
+its outputs (the emulated tests fill `_empty`'s arrays with NaN to prove it).
+
 Composite functions at the end of each section (conv2d_forward, ...) have
 exactly the interface of their twins in svd/layers.py, svd/loss.py and
 svd/optim.py, caches included, so a backend can swap one for the other.
@@ -29,7 +43,7 @@ from collections import OrderedDict
 
 import numpy
 
-from . import layers, network, spectrum
+from . import network, spectrum
 from .backend import array_module
 # A matrix product plus a bias (cuBLAS through xp.matmul), and zeros: the textbook code is what the GPU runs.
 from .layers import dense_backward, dense_forward  # noqa: F401
@@ -162,19 +176,107 @@ def _on(xp, a, dtype):
     return xp.ascontiguousarray(xp.asarray(a, dtype=dtype))
 
 
+def _empty(xp, shape, dtype):
+    """An uninitialised `dtype` array of module xp for a kernel to write
+    completely (tests/test_kernels_emulated.py replaces this function by one
+    that fills the array with NaN, so an element left unwritten shows)."""
+    return xp.empty(shape, dtype=dtype)
+
+
+# --------------------------------------------------------------------------
+# Checking arguments (ValueError "launcher: argument ...")
+# --------------------------------------------------------------------------
+
+def _check_shape(launcher, name, a, shape, dtypes=None):
+    """ValueError unless array (or list) `a` has `shape`, and one of `dtypes` if given."""
+    if tuple(numpy.shape(a)) != tuple(shape):
+        raise ValueError(f"{launcher}: {name} has shape {tuple(numpy.shape(a))}, expected {tuple(shape)}")
+    if dtypes is not None and a.dtype not in dtypes:
+        raise ValueError(f"{launcher}: {name} has dtype {a.dtype}, expected "
+                         f"{' or '.join(numpy.dtype(d).name for d in dtypes)}")
+
+
+def _check_ndim(launcher, name, a, axes):
+    """ValueError unless array `a` has one axis per name in `axes`, e.g. ("batch", "bins")."""
+    if a.ndim != len(axes):
+        raise ValueError(f"{launcher}: {name} must have the axes ({', '.join(axes)}), "
+                         f"got shape {tuple(a.shape)}")
+
+
+def _check_writable(launcher, name, a, shape):
+    """ValueError unless `a`, which the kernel writes into (an `out`, or an
+    array updated in place), is a C-contiguous float32 array of `shape`: the
+    caller keeps it, so it cannot be converted."""
+    _check_shape(launcher, name, a, shape, (numpy.float32,))
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{launcher}: {name} is written in place and must be C-contiguous")
+
+
+def _check_sizes(launcher, name, pair):
+    """ValueError unless `pair` is two integers >= 1 (a kernel shape, dilation,
+    pool window, stride or output size)."""
+    if numpy.shape(pair) != (2,) or not all(int(v) == v and v >= 1 for v in pair):
+        raise ValueError(f"{launcher}: {name} must be two integers >= 1, got {pair!r}")
+
+
+def _check_indices(launcher, name, indices, n, distinct=False):
+    """ValueError unless `indices` is a 1-D integer array (or list) of values
+    in [0, n), all different if `distinct`.
+
+    The values are reduced where they live: free for a NumPy array; for a
+    CuPy array a min and a max (and for `distinct` a sort) on the GPU and a
+    read-back that waits for it, which is why launchers check small index
+    arrays only (a batch's positions, songs or rows).
+    """
+    xp = array_module(indices)
+    indices = xp.asarray(indices)
+    if indices.ndim != 1 or (indices.size > 0 and indices.dtype.kind not in "iu"):
+        raise ValueError(f"{launcher}: {name} must be a 1-D integer array, got {indices.dtype} "
+                         f"with shape {tuple(indices.shape)}")
+    if indices.size == 0:
+        return
+    low, high = int(indices.min()), int(indices.max())
+    if low < 0 or high >= n:
+        raise ValueError(f"{launcher}: {name} must lie in [0, {n}), got values from {low} to {high}")
+    if distinct and int(xp.unique(indices).size) != indices.size:
+        raise ValueError(f"{launcher}: {name} must be distinct, got a repeated value")
+
+
+def _check_positive(launcher, name, values):
+    """ValueError unless every number of array (or list) `values` is finite and
+    > 0; reduced where it lives, like `_check_indices`."""
+    xp = array_module(values)
+    values = xp.asarray(values)
+    if values.size > 0 and not bool(xp.all(xp.isfinite(values) & (values > 0))):
+        raise ValueError(f"{launcher}: {name} must be finite and > 0")
+
+
 # --------------------------------------------------------------------------
 # Convolution: kernels/conv.cu
 # --------------------------------------------------------------------------
 
-def _conv_out_shape(x_shape, kernel_shape, dilation):
-    """(batch, time_out, freq_out) of a valid convolution (ValueError if the input is too small)."""
-    return (x_shape[0],) + layers._conv_out_shape(x_shape, kernel_shape, dilation)
+_X_AXES = ("batch", "time", "freq", "c_in")
+
+
+def _conv_out_shape(launcher, x_shape, kernel_shape, dilation):
+    """(batch, time_out, freq_out) of a valid convolution of an input of
+    x_shape (batch, time, freq, c_in); ValueError unless kernel_shape and
+    dilation are two integers >= 1 (a negative dilation would read before x)
+    and the output is at least 1 x 1."""
+    _check_sizes(launcher, "kernel_shape", kernel_shape)
+    _check_sizes(launcher, "dilation", dilation)
+    time_out = x_shape[1] - (kernel_shape[0] - 1) * dilation[0]
+    freq_out = x_shape[2] - (kernel_shape[1] - 1) * dilation[1]
+    if time_out < 1 or freq_out < 1:
+        raise ValueError(f"{launcher}: x of shape {tuple(x_shape)} is smaller than the kernel "
+                         f"{tuple(kernel_shape)} with dilation {tuple(dilation)}")
+    return x_shape[0], time_out, freq_out
 
 
 def im2col(x, kernel_shape, dilation=(1, 1)):
     """Patches of a valid convolution as rows of a matrix (kernels/conv.cu im2col).
 
-    Twin: the tap loop of layers.conv2d_forward (and layers._im2col_t).
+    Twin: the tap loop of layers.conv2d_forward (and layers._im2col).
 
     Args:
         x: (batch, time, freq, c_in) float32.
@@ -187,10 +289,11 @@ def im2col(x, kernel_shape, dilation=(1, 1)):
     """
     xp = array_module(x)
     x = _f32(x)
-    batch, time_out, freq_out = _conv_out_shape(x.shape, kernel_shape, dilation)
+    _check_ndim("im2col", "x", x, _X_AXES)
+    batch, time_out, freq_out = _conv_out_shape("im2col", x.shape, kernel_shape, dilation)
     c_in = x.shape[3]
-    cols = xp.empty((batch * time_out * freq_out, kernel_shape[0] * kernel_shape[1] * c_in),
-                    dtype=numpy.float32)
+    cols = _empty(xp, (batch * time_out * freq_out, kernel_shape[0] * kernel_shape[1] * c_in),
+                  numpy.float32)
     _launch("conv", "im2col", cols.size, x, cols, *x.shape, *kernel_shape, *dilation)
     return cols
 
@@ -210,11 +313,12 @@ def col2im(dcols, x_shape, kernel_shape, dilation=(1, 1)):
     """
     xp = array_module(dcols)
     dcols = _f32(dcols)
-    batch, time_out, freq_out = _conv_out_shape(x_shape, kernel_shape, dilation)
-    expected = (batch * time_out * freq_out, kernel_shape[0] * kernel_shape[1] * x_shape[3])
-    if dcols.shape != expected:
-        raise ValueError(f"col2im: dcols has shape {dcols.shape}, expected {expected}")
-    dx = xp.empty(tuple(x_shape), dtype=numpy.float32)
+    if len(x_shape) != 4 or min(x_shape) < 0:
+        raise ValueError(f"col2im: x_shape must be (batch, time, freq, c_in), got {x_shape!r}")
+    batch, time_out, freq_out = _conv_out_shape("col2im", x_shape, kernel_shape, dilation)
+    _check_shape("col2im", "dcols", dcols,
+                 (batch * time_out * freq_out, kernel_shape[0] * kernel_shape[1] * x_shape[3]))
+    dx = _empty(xp, tuple(x_shape), numpy.float32)
     _launch("conv", "col2im", dx.size, dcols, dx, *x_shape, *kernel_shape, *dilation)
     return dx
 
@@ -225,8 +329,9 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     Twin: layers.conv2d_forward, same arguments; its own cache (x, w, dilation,
     leaky, y); `workspace` is ignored (CuPy's memory pool reuses buffers).
 
-    x: (batch, time, freq, c_in), w: (kernel_time, kernel_freq, c_in, c_out),
-    b: (c_out,). Returns y: (batch, time_out, freq_out, c_out) and the cache.
+    x: (batch, time, freq, c_in), w: (kernel_time, kernel_freq, c_in, c_out)
+    (the same c_in), b: (c_out,). Returns y: (batch, time_out, freq_out, c_out)
+    and the cache.
 
     Notes:
         z = im2col(x) @ w.reshape(-1, c_out), then y = z + b, max(y/100, y)
@@ -234,8 +339,14 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     """
     xp = array_module(x)
     w = _f32(w)
+    _check_ndim("conv2d_forward", "x", x, _X_AXES)
+    _check_ndim("conv2d_forward", "w", w, ("kernel_time", "kernel_freq", "c_in", "c_out"))
+    if w.shape[2] != x.shape[3]:
+        raise ValueError(f"conv2d_forward: w has {w.shape[2]} input channels (axis 2), "
+                         f"x has {x.shape[3]} (axis 3)")
     c_out = w.shape[3]
-    batch, time_out, freq_out = _conv_out_shape(x.shape, w.shape[:2], dilation)
+    _check_shape("conv2d_forward", "b", b, (c_out,))
+    batch, time_out, freq_out = _conv_out_shape("conv2d_forward", x.shape, w.shape[:2], dilation)
     z = xp.matmul(im2col(x, w.shape[:2], dilation), w.reshape(-1, c_out))  # (rows, c_out)
     y = bias_leaky_forward(z, b, leaky, out=z).reshape(batch, time_out, freq_out, c_out)
     return y, (x, w, tuple(dilation), leaky, y)
@@ -246,8 +357,9 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
 
     Twin: layers.conv2d_backward, same arguments and results.
 
-    dy: (batch, time_out, freq_out, c_out). Returns dx: (batch, time, freq,
-    c_in) or None, dw: (kernel_time, kernel_freq, c_in, c_out), db: (c_out,).
+    dy: (batch, time_out, freq_out, c_out), the shape of the forward's y.
+    Returns dx: (batch, time, freq, c_in) or None, dw: (kernel_time,
+    kernel_freq, c_in, c_out), db: (c_out,).
 
     Notes:
         dz = dy * (1 if y > 0 else 1/100) if leaky,
@@ -257,6 +369,7 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
         it is one pass over memory.
     """
     x, w, dilation, leaky, y = cache
+    _check_shape("conv2d_backward", "dy", dy, y.shape)
     c_out = w.shape[3]
     dz = _f32(dy).reshape(-1, c_out)
     if leaky:
@@ -272,24 +385,39 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
 # Max-pooling: kernels/pool.cu
 # --------------------------------------------------------------------------
 
+def _pool_out_shape(launcher, x_shape, pool, stride):
+    """(batch, time_out, freq_out, c) of max-pooling an input of x_shape
+    (batch, time, freq, c); ValueError unless pool and stride are two
+    integers >= 1, the window fits in the input and has at most 256 positions
+    (the uint8 argmax numbers them)."""
+    _check_sizes(launcher, "pool", pool)
+    _check_sizes(launcher, "stride", stride)
+    if pool[0] * pool[1] > 256:
+        raise ValueError(f"{launcher}: pool {tuple(pool)} has more than 256 positions, "
+                         f"which the uint8 argmax cannot number")
+    if x_shape[1] < pool[0] or x_shape[2] < pool[1]:
+        raise ValueError(f"{launcher}: x of shape {tuple(x_shape)} is smaller than the pool {tuple(pool)}")
+    return (x_shape[0], (x_shape[1] - pool[0]) // stride[0] + 1,
+            (x_shape[2] - pool[1]) // stride[1] + 1, x_shape[3])
+
+
 def maxpool2d_forward(x, pool=(3, 3), stride=None):
     """Max-pooling with argmax (kernels/pool.cu maxpool_forward).
 
     Twin: layers.maxpool2d_forward, same arguments and cache
     (argmax, x_shape, pool, stride); stride None means stride = pool.
 
-    x: (batch, time, freq, c) float32. Returns y: (batch, time_out, freq_out, c)
+    x: (batch, time, freq, c) float32, time >= pool_time, freq >= pool_freq;
+    pool_time * pool_freq <= 256. Returns y: (batch, time_out, freq_out, c)
     float32, time_out = (time - pool_time) // stride_time + 1 (same for freq),
     and the cache with argmax: (batch, time_out, freq_out, c) uint8 = i*pool_freq + j.
     """
     xp = array_module(x)
     x = _f32(x)
     stride = tuple(pool if stride is None else stride)
-    batch, time, freq, c = x.shape
-    time_out = (time - pool[0]) // stride[0] + 1
-    freq_out = (freq - pool[1]) // stride[1] + 1
-    y = xp.empty((batch, time_out, freq_out, c), dtype=numpy.float32)
-    argmax = xp.empty(y.shape, dtype=numpy.uint8)
+    _check_ndim("maxpool2d_forward", "x", x, ("batch", "time", "freq", "c"))
+    y = _empty(xp, _pool_out_shape("maxpool2d_forward", x.shape, pool, stride), numpy.float32)
+    argmax = _empty(xp, y.shape, numpy.uint8)
     _launch("pool", "maxpool_forward", y.size, x, y, argmax, *x.shape, *pool, *stride)
     return y, (argmax, x.shape, tuple(pool), stride)
 
@@ -298,12 +426,16 @@ def maxpool2d_backward(dy, cache, workspace=None):
     """Gradient of maxpool2d_forward (kernels/pool.cu maxpool_backward, a gather:
     correct for any stride, overlapping windows included, without atomics).
 
-    Twin: layers.maxpool2d_backward. dy: (batch, time_out, freq_out, c).
+    Twin: layers.maxpool2d_backward. dy: (batch, time_out, freq_out, c), the
+    shape of the forward's y and of the cache's uint8 argmax.
     Returns dx: (batch, time, freq, c) float32.
     """
     xp = array_module(dy)
     argmax, x_shape, pool, stride = cache
-    dx = xp.empty(tuple(x_shape), dtype=numpy.float32)
+    y_shape = _pool_out_shape("maxpool2d_backward", x_shape, pool, stride)
+    _check_shape("maxpool2d_backward", "dy", dy, y_shape)
+    _check_shape("maxpool2d_backward", "argmax (cache[0])", argmax, y_shape, (numpy.uint8,))
+    dx = _empty(xp, tuple(x_shape), numpy.float32)
     _launch("pool", "maxpool_backward", dx.size, _f32(dy), argmax, dx, *x_shape, *pool, *stride)
     return dx
 
@@ -318,15 +450,19 @@ def bias_leaky_forward(z, b, leaky=True, out=None):
     Twin: the bias and rectifier steps of layers.conv2d_forward and
     layers.dense_forward + layers.leaky_relu_forward.
 
-    z: (..., channels) float32, b: (channels,). out: an array like z to write
-    into (z itself for in place), or None. Returns y, shaped like z.
+    z: (..., channels) float32, b: (channels,). out: a C-contiguous float32
+    array shaped like z to write into (z itself for in place), or None.
+    Returns y, shaped like z.
     """
     xp = array_module(z)
     z = _f32(z)
-    out = xp.empty_like(z) if out is None else out
-    _launch("activation", "bias_leaky_forward", z.size, z, _on(xp, b, numpy.float32), out, z.size,
-            z.shape[-1],
-            int(bool(leaky)))
+    if z.ndim == 0:
+        raise ValueError("bias_leaky_forward: z must have the axes (..., channels), got a 0-d array")
+    b = _on(xp, b, numpy.float32)
+    _check_shape("bias_leaky_forward", "b", b, z.shape[-1:])
+    out = _empty(xp, z.shape, numpy.float32) if out is None else out
+    _check_writable("bias_leaky_forward", "out", out, z.shape)
+    _launch("activation", "bias_leaky_forward", z.size, z, b, out, z.size, z.shape[-1], int(bool(leaky)))
     return out
 
 
@@ -334,12 +470,15 @@ def leaky_backward(dy, y, out=None):
     """dz = dy where y > 0, dy/100 elsewhere (kernels/activation.cu leaky_backward).
 
     Twin: layers.leaky_relu_backward(dy, y), and dz in layers.conv2d_backward.
-    dy, y: same shape, float32 (y the rectifier's output). Returns dz.
+    dy, y: same shape, float32 (y the rectifier's output). out: like
+    bias_leaky_forward's. Returns dz.
     """
     xp = array_module(dy)
-    dy = _f32(dy)
-    out = xp.empty_like(dy) if out is None else out
-    _launch("activation", "leaky_backward", dy.size, dy, _on(xp, y, numpy.float32), out, dy.size)
+    dy, y = _f32(dy), _on(xp, y, numpy.float32)
+    _check_shape("leaky_backward", "y", y, dy.shape)
+    out = _empty(xp, dy.shape, numpy.float32) if out is None else out
+    _check_writable("leaky_backward", "out", out, dy.shape)
+    _launch("activation", "leaky_backward", dy.size, dy, y, out, dy.size)
     return out
 
 
@@ -350,14 +489,15 @@ def leaky_relu_forward(x):
     """
     xp = array_module(x)
     x = _f32(x)
-    y = xp.empty_like(x)
+    y = _empty(xp, x.shape, numpy.float32)
     zero_bias = xp.zeros(1, dtype=numpy.float32)  # one "channel": every element adds b[0] = 0
     _launch("activation", "bias_leaky_forward", x.size, x, zero_bias, y, x.size, 1, 1)
     return y, y
 
 
 def leaky_relu_backward(dy, cache):
-    """Twin: layers.leaky_relu_backward. cache: y from leaky_relu_forward."""
+    """Twin: layers.leaky_relu_backward. cache: y from leaky_relu_forward, shaped like dy."""
+    _check_shape("leaky_relu_backward", "cache", cache, numpy.shape(dy))
     return leaky_backward(dy, cache)
 
 
@@ -390,7 +530,7 @@ def dropout_forward(x, p=0.5, mask=None, rng=None, seed=None):
 
     Args:
         x: any shape, float32.
-        p: probability of dropping a unit.
+        p: probability of dropping a unit, in [0, 1).
         mask: bool (or uint8) array shaped like x, True = keep; if None, drawn
             on the device from the counter-based hash with `seed`.
         rng: numpy.random.Generator; when mask and seed are None, the seed is
@@ -402,15 +542,22 @@ def dropout_forward(x, p=0.5, mask=None, rng=None, seed=None):
     """
     xp = array_module(x)
     x = _f32(x)
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout_forward: p must be in [0, 1), got {p!r}")
     scale = 1.0 / (1.0 - p)
-    y = xp.empty_like(x)
+    y = _empty(xp, x.shape, numpy.float32)
     if mask is not None:
-        mask = xp.asarray(mask)
+        mask = xp.ascontiguousarray(xp.asarray(mask))
+        _check_shape("dropout_forward", "mask", mask, x.shape, (numpy.bool_, numpy.uint8))
         _launch("activation", "dropout_forward", x.size, x, mask, y, x.size, scale)
         return y, (mask, scale)
+    if seed is None and rng is None:
+        raise ValueError("dropout_forward: seed (or rng, or mask) is needed to draw the mask")
     if seed is None:
         seed = int(rng.integers(0, 2 ** 32))
-    keep = xp.empty(x.shape, dtype=numpy.uint8)
+    if not 0 <= seed < 2 ** 32:
+        raise ValueError(f"dropout_forward: seed must be in [0, 2^32), got {seed!r}")
+    keep = _empty(xp, x.shape, numpy.uint8)
     _launch("activation", "dropout_forward_hash", x.size, x, y, keep, x.size, seed, p, scale)
     return y, (keep.view(numpy.bool_), scale)
 
@@ -418,12 +565,14 @@ def dropout_forward(x, p=0.5, mask=None, rng=None, seed=None):
 def dropout_backward(dy, cache):
     """dx = dy * mask / (1 - p) (kernels/activation.cu dropout_backward).
 
-    Twin: layers.dropout_backward. dy: shaped like the forward's x.
+    Twin: layers.dropout_backward. dy: shaped like the forward's x and the
+    cache's bool (or uint8) mask.
     """
     xp = array_module(dy)
     mask, scale = cache
     dy = _f32(dy)
-    dx = xp.empty_like(dy)
+    _check_shape("dropout_backward", "mask (cache[0])", mask, dy.shape, (numpy.bool_, numpy.uint8))
+    dx = _empty(xp, dy.shape, numpy.float32)
     _launch("activation", "dropout_backward", dy.size, dy, mask, dx, dy.size, scale)
     return dx
 
@@ -441,7 +590,9 @@ def sigmoid_cross_entropy_forward(logits, targets):
     """
     xp = array_module(logits)
     logits, targets = _f32(logits), _on(xp, targets, numpy.float32)
-    losses = xp.empty_like(logits)
+    _check_ndim("sigmoid_cross_entropy_forward", "logits", logits, ("batch",))
+    _check_shape("sigmoid_cross_entropy_forward", "targets", targets, logits.shape)
+    losses = _empty(xp, logits.shape, numpy.float32)
     _launch("loss", "sigmoid_xent_forward", logits.size, logits, targets, losses, logits.size)
     return losses.mean(), (logits, targets)
 
@@ -449,11 +600,16 @@ def sigmoid_cross_entropy_forward(logits, targets):
 def sigmoid_cross_entropy_backward(cache, dloss=1.0):
     """dlogits = dloss * (sigmoid(z) - t) / batch (kernels/loss.cu sigmoid_xent_backward).
 
-    Twin: loss.sigmoid_cross_entropy_backward. Returns (batch,) float32.
+    Twin: loss.sigmoid_cross_entropy_backward. cache: (logits, targets),
+    both (batch,) float32, batch >= 1. Returns (batch,) float32.
     """
     xp = array_module(cache[0])
     logits, targets = cache
-    dlogits = xp.empty_like(logits)
+    _check_ndim("sigmoid_cross_entropy_backward", "logits (cache[0])", logits, ("batch",))
+    _check_shape("sigmoid_cross_entropy_backward", "targets (cache[1])", targets, logits.shape)
+    if logits.size == 0:
+        raise ValueError("sigmoid_cross_entropy_backward: logits (cache[0]) is empty (batch 0)")
+    dlogits = _empty(xp, logits.shape, numpy.float32)
     _launch("loss", "sigmoid_xent_backward", logits.size, logits, targets, dlogits, logits.size,
             dloss / logits.shape[0])
     return dlogits
@@ -473,7 +629,7 @@ def pack_flat(arrays):
     """
     first = next(iter(arrays.values()))
     xp = array_module(first)
-    flat = xp.empty(sum(int(a.size) for a in arrays.values()), dtype=first.dtype)
+    flat = _empty(xp, sum(int(a.size) for a in arrays.values()), first.dtype)
     views, start = OrderedDict(), 0
     for name, a in arrays.items():
         views[name] = flat[start:start + a.size].reshape(a.shape)
@@ -486,12 +642,15 @@ def nesterov_momentum_flat(params, grads, velocity, learning_rate, momentum=0.95
     """One Nesterov-momentum step over flat buffers, in place (kernels/optim.cu nesterov_update).
 
     params, grads, velocity: (n,) float32, packed in the same order (see
-    pack_flat), so that all parameters take one launch.
+    pack_flat), so that all parameters take one launch; params and velocity
+    C-contiguous (updated in place).
     v <- mu v - eta g; p <- p + mu v - eta g.
     """
-    if not (params.shape == grads.shape == velocity.shape and params.ndim == 1):
-        raise ValueError(f"nesterov_momentum needs three flat buffers of one size, got "
-                         f"{params.shape}, {grads.shape}, {velocity.shape}")
+    n = (params.size,)
+    _check_writable("nesterov_momentum_flat", "params", params, n)
+    _check_writable("nesterov_momentum_flat", "velocity", velocity, n)
+    grads = _f32(grads)
+    _check_shape("nesterov_momentum_flat", "grads", grads, n)
     _launch("optim", "nesterov_update", params.size, params, grads, velocity, params.size,
             learning_rate, momentum)
 
@@ -500,13 +659,17 @@ def nesterov_momentum(params, grads, velocity, learning_rate, momentum=0.95):
     """One Nesterov-momentum step, in place on params and velocity.
 
     Twin: optim.nesterov_momentum, same arguments (dicts name -> float32
-    array): one `nesterov_momentum_flat` launch per parameter, on flat views
-    of the (C-contiguous) arrays.
+    array, grads and velocity with every name of params and its shape):
+    one `nesterov_momentum_flat` launch per parameter, on flat views of the
+    (C-contiguous) arrays. Everything is checked before the first launch.
     """
     for name, p in params.items():
-        for label, a in (("params", p), ("grads", grads[name]), ("velocity", velocity[name])):
-            if not a.flags.c_contiguous:
-                raise ValueError(f"nesterov_momentum: {label}[{name!r}] must be C-contiguous")
+        if name not in grads or name not in velocity:
+            raise ValueError(f"nesterov_momentum: grads and velocity need the parameter {name!r}")
+        _check_writable("nesterov_momentum", f"params[{name!r}]", p, p.shape)
+        _check_writable("nesterov_momentum", f"velocity[{name!r}]", velocity[name], p.shape)
+        _check_shape("nesterov_momentum", f"grads[{name!r}]", grads[name], p.shape)
+    for name, p in params.items():
         nesterov_momentum_flat(p.reshape(-1), _f32(grads[name]).reshape(-1), velocity[name].reshape(-1),
                                learning_rate, momentum)
 
@@ -523,6 +686,8 @@ def song_positions(song_starts, positions):
     [0, song_starts[-1]). Returns two (batch,) int64 arrays.
     """
     xp = array_module(song_starts)
+    _check_ndim("song_positions", "song_starts", song_starts, ("n_songs + 1",))
+    _check_indices("song_positions", "positions", positions, int(song_starts[-1]))
     positions = xp.asarray(positions, dtype=numpy.int64)
     song_index = xp.searchsorted(song_starts, positions, side="right") - 1
     return song_index.astype(numpy.int64), positions - song_starts[song_index]
@@ -536,21 +701,42 @@ def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
 
     Args:
         songs: (total_frames, bins) float32, all songs one after the other.
-        song_starts: (n_songs + 1,) int64, song s is rows song_starts[s]:song_starts[s+1].
-        song_index, centre: (batch,) int64, the song and the centre frame in it.
+        song_starts: (n_songs + 1,) int64, song s is rows song_starts[s]:song_starts[s+1]:
+            non-decreasing from 0 to total_frames.
+        song_index: (batch,) int64 in [0, n_songs), the song of each excerpt.
+        centre: (batch,) int64, its centre frame, in [0, length of its song).
         width: excerpt frames (odd).
-        pad: (bins,) float32 value of frames beyond a song's ends.
+        pad: (bins,) float32 value of frames beyond a song's ends (or one number).
 
     Returns:
         (batch, width, bins) float32.
+
+    The index arrays are checked by reductions (see `_check_indices`): a few
+    small ones per call.
     """
     xp = array_module(songs)
     songs = _f32(songs)
-    batch, bins = len(song_index), songs.shape[1]
-    out = xp.empty((batch, width, bins), dtype=numpy.float32)
-    pad = _on(xp, xp.broadcast_to(xp.asarray(pad, dtype=numpy.float32), (bins,)), numpy.float32)
-    _launch("augment", "gather_excerpts", out.size, songs, _on(xp, song_starts, numpy.int64),
-            _on(xp, song_index, numpy.int64), _on(xp, centre, numpy.int64), pad, out,
+    _check_ndim("gather_excerpts", "songs", songs, ("total_frames", "bins"))
+    total_frames, bins = songs.shape
+    song_starts = _on(xp, song_starts, numpy.int64)
+    if (song_starts.ndim != 1 or song_starts.size < 2 or int(song_starts[0]) != 0
+            or int(song_starts[-1]) != total_frames or not bool(xp.all(xp.diff(song_starts) >= 0))):
+        raise ValueError(f"gather_excerpts: song_starts must be (n_songs + 1,) non-decreasing from 0 "
+                         f"to total_frames = {total_frames}")
+    _check_indices("gather_excerpts", "song_index", song_index, song_starts.size - 1)
+    batch = len(song_index)
+    _check_shape("gather_excerpts", "centre", centre, (batch,))
+    song_index, centre = _on(xp, song_index, numpy.int64), _on(xp, centre, numpy.int64)
+    if batch > 0 and not bool(xp.all((centre >= 0) & (centre < xp.diff(song_starts)[song_index]))):
+        raise ValueError("gather_excerpts: centre must lie in [0, length of its song)")
+    if not (width >= 1 and width % 2 == 1):
+        raise ValueError(f"gather_excerpts: width must be odd and >= 1, got {width!r}")
+    pad = xp.asarray(pad, dtype=numpy.float32)
+    if pad.shape not in ((), (bins,)):
+        raise ValueError(f"gather_excerpts: pad has shape {pad.shape}, expected ({bins},) or ()")
+    pad = _on(xp, xp.broadcast_to(pad, (bins,)), numpy.float32)
+    out = _empty(xp, (batch, width, bins), numpy.float32)
+    _launch("augment", "gather_excerpts", out.size, songs, song_starts, song_index, centre, pad, out,
             batch, width, bins)
     return out
 
@@ -560,13 +746,22 @@ def warp(linear, pitch_factors, stretch_factors, out_frames=network.EXCERPT_FRAM
     """Pitch shift + time stretch by bilinear resampling (kernels/augment.cu warp).
 
     Twin: augment.warp, same arguments and result, the same float32 rounding.
-    linear: (batch, frames, bins) float32; pitch_factors, stretch_factors:
-    (batch,) > 0 (float64 on the device). Returns (batch, out_frames, out_bins).
+    linear: (batch, frames, bins) float32, frames and bins >= 1;
+    pitch_factors, stretch_factors: (batch,), finite and > 0 (checked by a
+    reduction where they live; float64 on the device); out_frames,
+    out_bins >= 1. Returns (batch, out_frames, out_bins).
     """
     xp = array_module(linear)
     linear = _f32(linear)
+    _check_ndim("warp", "linear", linear, ("batch", "frames", "bins"))
     batch, frames, bins = linear.shape
-    out = xp.empty((batch, out_frames, out_bins), dtype=numpy.float32)
+    if frames < 1 or bins < 1:
+        raise ValueError(f"warp: linear of shape {linear.shape} has no frames or no bins to interpolate")
+    for name, factors in (("pitch_factors", pitch_factors), ("stretch_factors", stretch_factors)):
+        _check_shape("warp", name, factors, (batch,))
+        _check_positive("warp", name, factors)
+    _check_sizes("warp", "out_frames, out_bins", (out_frames, out_bins))
+    out = _empty(xp, (batch, out_frames, out_bins), numpy.float32)
     _launch("augment", "warp", out.size, linear, _on(xp, pitch_factors, numpy.float64),
             _on(xp, stretch_factors, numpy.float64), out, batch, frames, bins, out_frames, out_bins)
     return out
@@ -579,7 +774,8 @@ def pitch_shift_song(linear_song, factor):
     factor > 0. Returns (frames, MEL_INPUT_BINS) float32.
     """
     if not factor > 0:
-        raise ValueError(f"svd/cuda.py: pitch_shift_song factor={factor!r}; it must be > 0.")
+        raise ValueError(f"pitch_shift_song: factor must be > 0, got {factor!r}")
+    _check_ndim("pitch_shift_song", "linear_song", linear_song, ("frames", "bins"))
     xp = array_module(linear_song)
     frames = linear_song.shape[0]
     ones = xp.ones(1, dtype=numpy.float64)
@@ -597,10 +793,11 @@ def amplitude_gains(params, bins=spectrum.MEL_INPUT_BINS, xp=None):
     10^((filter_db + loudness_db) / 20), bin k at k * spectrum.BIN_HZ.
     """
     xp = array_module(params["filter_mu_hz"]) if xp is None else xp
-    mu, sigma, gain, loudness = (_on(xp, params[name], numpy.float64)
-                                 for name in ("filter_mu_hz", "filter_sigma_semitones",
-                                              "filter_gain_db", "loudness_db"))
-    gains = xp.empty((len(mu), bins), dtype=numpy.float32)
+    names = ("filter_mu_hz", "filter_sigma_semitones", "filter_gain_db", "loudness_db")
+    mu, sigma, gain, loudness = draws = [_on(xp, params[name], numpy.float64) for name in names]
+    for name, draw in zip(names, draws):
+        _check_shape("amplitude_gains", f"params[{name!r}]", draw, (mu.size,))
+    gains = _empty(xp, (len(mu), bins), numpy.float32)
     _launch("augment", "filter_gains", gains.size, mu, sigma, gain, loudness, gains,
             len(mu), bins, spectrum.BIN_HZ)
     return gains
@@ -612,10 +809,13 @@ def apply_gains(excerpts, gains):
     Twin: `excerpts *= amplitude_gains(params)[:, None, :]` in augment.augment_batch.
     excerpts: (batch, frames, bins) float32 (C-contiguous); gains: (batch, bins).
     """
-    batch, frames, bins = excerpts.shape
     xp = array_module(excerpts)
-    _launch("augment", "apply_gains", excerpts.size, excerpts, _on(xp, gains, numpy.float32),
-            batch, frames, bins)
+    _check_ndim("apply_gains", "excerpts", excerpts, ("batch", "frames", "bins"))
+    _check_writable("apply_gains", "excerpts", excerpts, excerpts.shape)
+    batch, frames, bins = excerpts.shape
+    gains = _on(xp, gains, numpy.float32)
+    _check_shape("apply_gains", "gains", gains, (batch, bins))
+    _launch("augment", "apply_gains", excerpts.size, excerpts, gains, batch, frames, bins)
     return excerpts
 
 
@@ -628,18 +828,27 @@ def mix_negatives(excerpts, chosen, negatives, fractions):
 
     Args:
         excerpts: (batch, frames, bins) float32, C-contiguous, modified in place.
-        chosen: (n_mixed,) distinct indices into the batch.
+        chosen: (n_mixed,) integer indices into the batch, distinct (each
+            index of the kernel owns its example's elements) and in [0, batch):
+            checked by a reduction (see `_check_indices`), free when chosen is
+            a NumPy array.
         negatives: (n_mixed, src_frames, src_bins) float32, src_frames >= frames
             (centre crop taken), src_bins >= bins.
         fractions: (n_mixed,) mixing fractions f (rounded to float32, like augment.mix).
     """
     xp = array_module(excerpts)
+    _check_ndim("mix_negatives", "excerpts", excerpts, ("batch", "frames", "bins"))
+    _check_writable("mix_negatives", "excerpts", excerpts, excerpts.shape)
     batch, frames, bins = excerpts.shape
     negatives = _on(xp, negatives, numpy.float32)
+    _check_ndim("mix_negatives", "negatives", negatives, ("n_mixed", "src_frames", "src_bins"))
     n_mixed, src_frames, src_bins = negatives.shape
     if src_frames < frames or src_bins < bins:
         raise ValueError(f"mix_negatives: negatives {negatives.shape} are smaller than the "
                          f"excerpts {excerpts.shape}")
+    _check_shape("mix_negatives", "chosen", chosen, (n_mixed,))
+    _check_indices("mix_negatives", "chosen", chosen, batch, distinct=True)
+    _check_shape("mix_negatives", "fractions", fractions, (n_mixed,))
     _launch("augment", "mix_negatives", n_mixed * frames * bins, excerpts,
             _on(xp, chosen, numpy.int64), negatives, _on(xp, fractions, numpy.float32),
             n_mixed, frames, bins, src_frames, src_bins)

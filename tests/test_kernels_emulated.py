@@ -8,10 +8,16 @@ on NumPy arrays with svd.cuda._run_kernel pointed at that library. Each check
 of tests/kernel_emulation/checks.py (tolerances explained there) runs with
 three seeds (random shapes) and three grids: the launcher's own, 2 blocks of
 32 threads (each thread takes many indices: the grid-stride step is tested)
-and a single thread.
+and a single thread. Every output array starts as NaN (checks.poisoned_empty),
+so an element a kernel forgets to write fails.
+
+A table of bad calls checks that each launcher refuses wrong shapes, lengths
+and out-of-range indices with a ValueError naming itself and the argument,
+before launching anything.
 
 Skipped if g++ is not installed. About 10 s on 2 cores (build ~3 s).
 """
+import inspect
 import pathlib
 import re
 import sys
@@ -37,8 +43,10 @@ def library(tmp_path_factory):
 
 @pytest.fixture
 def emulated(library, monkeypatch):
-    """svd.cuda with its kernels running in the emulation library."""
+    """svd.cuda with its kernels running in the emulation library, and its
+    output arrays poisoned (NaN, or 0xFF for uint8) before the kernels write them."""
     monkeypatch.setattr(cuda, "_run_kernel", library.run_kernel)
+    monkeypatch.setattr(cuda, "_empty", checks.poisoned_empty)
     library.grid_override = None
     library.launches.clear()
     yield library
@@ -126,10 +134,138 @@ def test_hash_uniform_is_uniform():
 
 
 def test_launcher_rejects_wrong_dtype():
-    """A float64 array for a float* would be read as garbage: refused before launching."""
+    """A float64 array for a float* would be read as garbage: refused before launching.
+    (The launchers convert or refuse their callers' arrays first; this TypeError is the
+    last guard against a launcher passing its kernel the wrong array.)"""
     with pytest.raises(TypeError, match="float32"):
         cuda._launch("activation", "leaky_backward", 3, np.zeros(3), np.zeros(3, np.float32),
                      np.zeros(3, np.float32), 3)
+
+
+def test_outputs_start_poisoned(emulated):
+    """Under the emulator a launcher's outputs start as NaN / 0xFF: with an empty grid
+    (no thread runs) that is what comes back."""
+    emulated.grid_override = (0, 1)
+    y, (argmax, *_) = cuda.maxpool2d_forward(np.ones((1, 3, 3, 2), np.float32))
+    assert np.isnan(y).all() and (argmax == 0xFF).all()
+
+
+def test_outputs_are_allocated_through_empty():
+    """Every output array of svd/cuda.py comes from cuda._empty, which the tests poison."""
+    source = pathlib.Path(cuda.__file__).read_text(encoding="utf-8")
+    assert len(re.findall(r"\bxp\.empty", source)) == 1  # the one inside _empty
+
+
+# --------------------------------------------------------------------------
+# Arguments are checked before anything is launched
+# --------------------------------------------------------------------------
+
+def _f(*shape):
+    return np.zeros(shape, np.float32)
+
+
+# A convolution cache (x, w, dilation, leaky, y) and a pooling cache (argmax, x_shape, pool, stride),
+# built by hand so that no kernel runs before the call under test.
+_CONV_CACHE = (_f(1, 5, 5, 2), _f(3, 3, 2, 4), (1, 1), True, _f(1, 3, 3, 4))
+_POOL_CACHE = (np.zeros((1, 2, 2, 1), np.uint8), (1, 6, 6, 1), (3, 3), (3, 3))
+_SONG_STARTS = np.array([0, 5, 9])  # two songs: 5 and 4 frames
+
+
+def _gains_params(loudness_length):
+    return {"filter_mu_hz": np.full(3, 1000.0), "filter_sigma_semitones": np.ones(3),
+            "filter_gain_db": np.zeros(3), "loudness_db": np.zeros(loudness_length)}
+
+
+# (what is wrong, launcher, the argument its message must name, the bad call)
+BAD_CALLS = [
+    ("3-d x", "im2col", "x", lambda: cuda.im2col(_f(5, 5, 2), (3, 3))),
+    ("negative dilation", "im2col", "dilation", lambda: cuda.im2col(_f(1, 5, 5, 2), (3, 3), (-1, 1))),
+    ("x smaller than kernel", "im2col", "x", lambda: cuda.im2col(_f(1, 2, 5, 2), (3, 3))),
+    ("dcols width", "col2im", "dcols", lambda: cuda.col2im(_f(9, 17), (1, 5, 5, 2), (3, 3))),
+    ("zero kernel", "col2im", "kernel_shape", lambda: cuda.col2im(_f(9, 0), (1, 5, 5, 2), (0, 3))),
+    ("input channels", "conv2d_forward", "w", lambda: cuda.conv2d_forward(_f(1, 5, 5, 2), _f(3, 3, 3, 4), _f(4))),
+    ("bias length", "conv2d_forward", "b", lambda: cuda.conv2d_forward(_f(1, 5, 5, 2), _f(3, 3, 2, 4), _f(3))),
+    ("dy channels", "conv2d_backward", "dy", lambda: cuda.conv2d_backward(_f(1, 3, 3, 3), _CONV_CACHE)),
+    ("x smaller than pool", "maxpool2d_forward", "x", lambda: cuda.maxpool2d_forward(_f(1, 2, 6, 1))),
+    ("pool over 256", "maxpool2d_forward", "pool", lambda: cuda.maxpool2d_forward(_f(1, 20, 20, 1), (17, 17))),
+    ("zero stride", "maxpool2d_forward", "stride", lambda: cuda.maxpool2d_forward(_f(1, 6, 6, 1), (3, 3), (0, 3))),
+    ("dy shape", "maxpool2d_backward", "dy", lambda: cuda.maxpool2d_backward(_f(1, 2, 3, 1), _POOL_CACHE)),
+    ("argmax dtype", "maxpool2d_backward", "argmax", lambda: cuda.maxpool2d_backward(
+        _f(1, 2, 2, 1), (_f(1, 2, 2, 1),) + _POOL_CACHE[1:])),
+    ("bias length", "bias_leaky_forward", "b", lambda: cuda.bias_leaky_forward(_f(4, 5), _f(4))),
+    ("float64 out", "bias_leaky_forward", "out", lambda: cuda.bias_leaky_forward(
+        _f(4, 5), _f(5), out=np.zeros((4, 5)))),
+    ("y shape", "leaky_backward", "y", lambda: cuda.leaky_backward(_f(4, 5), _f(5, 4))),
+    ("out shape", "leaky_backward", "out", lambda: cuda.leaky_backward(_f(4, 5), _f(4, 5), out=_f(20))),
+    ("cache shape", "leaky_relu_backward", "cache", lambda: cuda.leaky_relu_backward(_f(4, 5), _f(4, 4))),
+    ("mask shape", "dropout_forward", "mask", lambda: cuda.dropout_forward(_f(4, 5), mask=np.ones((4, 4), bool))),
+    ("float mask", "dropout_forward", "mask", lambda: cuda.dropout_forward(_f(4, 5), mask=_f(4, 5))),
+    ("p of 1", "dropout_forward", "p", lambda: cuda.dropout_forward(_f(4, 5), 1.0, seed=1)),
+    ("seed of 2^32", "dropout_forward", "seed", lambda: cuda.dropout_forward(_f(4, 5), seed=2 ** 32)),
+    ("no seed", "dropout_forward", "seed", lambda: cuda.dropout_forward(_f(4, 5))),
+    ("mask shape", "dropout_backward", "mask", lambda: cuda.dropout_backward(_f(4, 5), (np.ones((5, 4), bool), 2.0))),
+    ("targets length", "sigmoid_cross_entropy_forward", "targets",
+     lambda: cuda.sigmoid_cross_entropy_forward(_f(4), _f(3))),
+    ("2-d logits", "sigmoid_cross_entropy_forward", "logits",
+     lambda: cuda.sigmoid_cross_entropy_forward(_f(4, 1), _f(4, 1))),
+    ("targets length", "sigmoid_cross_entropy_backward", "targets",
+     lambda: cuda.sigmoid_cross_entropy_backward((_f(4), _f(3)))),
+    ("grads size", "nesterov_momentum_flat", "grads", lambda: cuda.nesterov_momentum_flat(_f(10), _f(9), _f(10), 0.1)),
+    ("velocity size", "nesterov_momentum_flat", "velocity",
+     lambda: cuda.nesterov_momentum_flat(_f(10), _f(10), _f(11), 0.1)),
+    ("float64 params", "nesterov_momentum_flat", "params",
+     lambda: cuda.nesterov_momentum_flat(np.zeros(10), _f(10), _f(10), 0.1)),
+    ("second grads shape", "nesterov_momentum", "grads['b']", lambda: cuda.nesterov_momentum(
+        {"w": _f(2, 3), "b": _f(3)}, {"w": _f(2, 3), "b": _f(4)}, {"w": _f(2, 3), "b": _f(3)}, 0.1)),
+    ("transposed velocity", "nesterov_momentum", "velocity['w']", lambda: cuda.nesterov_momentum(
+        {"w": _f(2, 3)}, {"w": _f(2, 3)}, {"w": _f(3, 2).T}, 0.1)),
+    ("missing grads", "nesterov_momentum", "grads",
+     lambda: cuda.nesterov_momentum({"w": _f(2)}, {}, {"w": _f(2)}, 0.1)),
+    ("position past the end", "song_positions", "positions", lambda: cuda.song_positions(_SONG_STARTS, [3, 9])),
+    ("song index past the end", "gather_excerpts", "song_index", lambda: cuda.gather_excerpts(
+        _f(9, 2), _SONG_STARTS, [0, 2], [1, 1], 3, 0.0)),
+    ("centre past its song", "gather_excerpts", "centre", lambda: cuda.gather_excerpts(
+        _f(9, 2), _SONG_STARTS, [0, 1], [4, 4], 3, 0.0)),
+    ("song_starts short of songs", "gather_excerpts", "song_starts", lambda: cuda.gather_excerpts(
+        _f(10, 2), _SONG_STARTS, [0, 1], [1, 1], 3, 0.0)),
+    ("even width", "gather_excerpts", "width", lambda: cuda.gather_excerpts(
+        _f(9, 2), _SONG_STARTS, [0, 1], [1, 1], 4, 0.0)),
+    ("factors length", "warp", "pitch_factors", lambda: cuda.warp(_f(3, 5, 10), np.ones(2), np.ones(3), 5, 8)),
+    ("zero factor", "warp", "stretch_factors", lambda: cuda.warp(_f(3, 5, 10), np.ones(3), [1.0, 0.0, 1.0], 5, 8)),
+    ("no frames", "warp", "linear", lambda: cuda.warp(_f(3, 0, 10), np.ones(3), np.ones(3), 5, 8)),
+    ("zero factor", "pitch_shift_song", "factor", lambda: cuda.pitch_shift_song(_f(5, 10), 0.0)),
+    ("3-d song", "pitch_shift_song", "linear_song", lambda: cuda.pitch_shift_song(_f(1, 5, 10), 1.1)),
+    ("draws of two lengths", "amplitude_gains", "params['loudness_db']",
+     lambda: cuda.amplitude_gains(_gains_params(2), bins=8)),
+    ("gains rows", "apply_gains", "gains", lambda: cuda.apply_gains(_f(3, 4, 5), _f(2, 5))),
+    ("float64 excerpts", "apply_gains", "excerpts", lambda: cuda.apply_gains(np.zeros((3, 4, 5)), _f(3, 5))),
+    ("repeated rows", "mix_negatives", "chosen", lambda: cuda.mix_negatives(_f(3, 4, 5), [1, 1], _f(2, 4, 5), _f(2))),
+    ("row past the batch", "mix_negatives", "chosen",
+     lambda: cuda.mix_negatives(_f(3, 4, 5), [0, 3], _f(2, 4, 5), _f(2))),
+    ("negative row", "mix_negatives", "chosen", lambda: cuda.mix_negatives(_f(3, 4, 5), [-1, 0], _f(2, 4, 5), _f(2))),
+    ("fractions length", "mix_negatives", "fractions",
+     lambda: cuda.mix_negatives(_f(3, 4, 5), [0, 2], _f(2, 4, 5), _f(3))),
+    ("negatives too short", "mix_negatives", "negatives",
+     lambda: cuda.mix_negatives(_f(3, 4, 5), [0, 2], _f(2, 3, 5), _f(2))),
+]
+
+# Public functions of svd/cuda.py with nothing to refuse: no kernel, or (leaky_relu_forward) any shape.
+NOTHING_TO_REFUSE = {"kernel_source", "kernel_signatures", "launch_config", "hash_uniform", "pack_flat",
+                     "leaky_relu_forward"}
+
+
+@pytest.mark.parametrize("what, launcher, argument, call", BAD_CALLS, ids=[f"{c[1]}-{c[0]}" for c in BAD_CALLS])
+def test_launchers_refuse_bad_arguments_before_launching(emulated, what, launcher, argument, call):
+    with pytest.raises(ValueError) as error:
+        call()
+    assert str(error.value).startswith(f"{launcher}: {argument}"), str(error.value)
+    assert emulated.launches == []
+
+
+def test_every_launcher_has_a_bad_call():
+    functions = {name for name, f in vars(cuda).items()
+                 if inspect.isfunction(f) and f.__module__ == cuda.__name__ and not name.startswith("_")}
+    assert functions - NOTHING_TO_REFUSE == {launcher for _, launcher, _, _ in BAD_CALLS}
 
 
 def test_asking_for_a_gpu_never_raises():

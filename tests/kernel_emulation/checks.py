@@ -6,6 +6,11 @@ augment.py) on NumPy copies of the same inputs, and compares.
 tests/test_kernels_emulated.py runs them with xp = NumPy through the g++
 emulation of the kernels; tests/test_kernels_gpu.py with xp = CuPy on a GPU.
 
+Outputs: in the emulated tests the launchers' output arrays start poisoned
+(tests/test_kernels_emulated.py replaces svd.cuda._empty by `poisoned_empty`),
+so a kernel that skips an element cannot pass by finding the right value left
+in memory.
+
 Tolerances (max |actual - expected| / max |expected|, all float32):
 - EXACT (0): the kernel only moves numbers (im2col, gather, pooling, dropout
   masks), or does the same float32 operations in the same order as the twin
@@ -29,6 +34,14 @@ from svd import augment, backend, cuda, layers, loss, optim, spectrum
 EXACT = 0.0
 TRANSCENDENTAL = 1e-6
 REORDERED_SUM = 1e-5
+
+
+def poisoned_empty(xp, shape, dtype):
+    """Stands in for svd.cuda._empty in the tests: the outputs start as NaN
+    (floats) or all bits set (integers), so an element that a kernel leaves
+    unwritten fails every comparison below (NaN equals nothing)."""
+    dtype = np.dtype(dtype)
+    return xp.full(shape, np.nan if dtype.kind == "f" else np.iinfo(dtype).max, dtype=dtype)
 
 
 def to_numpy(a):
