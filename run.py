@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""svd command line: synth, check, train, eval, detect, ablate, show-augment, bench (COMMAND --help: details).
+"""svd command line: synth, check, train, eval, detect, detect-merge, ablate, show-augment, bench (COMMAND --help).
 
 This file only parses options; the work is done in svd/commands.py.
 """
@@ -126,13 +126,26 @@ def build_parser():
 
     p = sub.add_parser("detect", help="find the singing in audio files: .lab segments and pictures",
                        description="Run a trained model on audio files (or directories, walked recursively) and "
-                                   "write <name>.lab with contiguous 'start end sing|nosing' segments for each. "
+                                   "write <name>.lab with contiguous 'start end sing|nosing' segments for each, "
+                                   "and one JSON line per file to <out-dir>/summary[-I-of-N].jsonl. Files whose "
+                                   "outputs exist are skipped, so a stopped job is simply started again. "
                                    "Unreadable files are reported and skipped; the exit code is 2 if any failed.")
     p.add_argument("model", metavar="MODEL", help="model file (evaluated once with 'run.py eval', which stores "
                    "the threshold)")
-    p.add_argument("inputs", nargs="+", metavar="AUDIO_OR_DIR", help="audio files and/or directories")
+    p.add_argument("inputs", nargs="*", metavar="AUDIO_OR_DIR", help="audio files and/or directories")
+    p.add_argument("--files-from", metavar="LIST",
+                   help="also read the inputs from LIST: UTF-8 text, one path per line, relative to LIST's "
+                        "folder; - reads the list from stdin (paths relative to the current folder)")
     p.add_argument("--out-dir", default="detections", metavar="DIR",
-                   help="where to write the .lab (and .png) files (default: %(default)s)")
+                   help="where to write the .lab (and .png) files and the summary (default: %(default)s)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="do only shard I of N (I from 0 to N-1): N jobs with the same inputs and --out-dir, "
+                        "one per I, together do every file exactly once (default: all files)")
+    p.add_argument("--jobs", type=int, default=0, metavar="K",
+                   help="K worker processes decode the next files while this one runs the network; 0 reads "
+                        "them in this process (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo files whose outputs exist (by default they are skipped)")
     p.add_argument("--threshold", type=float, help="decision threshold on the smoothed probability "
                    "(default: the one stored in the model)")
     p.add_argument("--min-segment", type=float, default=0.0, metavar="S",
@@ -143,6 +156,15 @@ def build_parser():
     tta_options(p)
     device_option(p)
     common_options(p, data=False)
+
+    p = sub.add_parser("detect-merge", help="join the summaries of detect shards; name missing files",
+                       description="Join the summary-I-of-N.jsonl (or summary.jsonl) files of one --out-dir into "
+                                   "one table, sorted by .lab name, and report shards that did not run, files not "
+                                   "finished or whose .lab is missing, and files in two summaries; exit code 2 "
+                                   "if there are any.")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the --out-dir of the detect jobs")
+    p.add_argument("--out", metavar="FILE", help="where to write the joined table, one JSON line per file "
+                   "(default: OUT_DIR/summary-all.jsonl)")
 
     p = sub.add_parser("ablate", help="the paper's Figure 2 and Table 1: each augmentation, several seeds",
                        description="Train and evaluate each configuration (no augmentation, each method alone, "
@@ -175,6 +197,12 @@ def build_parser():
     p.add_argument("--fold-threshold", type=float, default=0.5, metavar="T",
                    help="fixed decision threshold in k-fold mode, where no validation split exists "
                         "(default: %(default)s)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="do only shard I of N (I from 0 to N-1) of the training runs; N jobs sharing --out-dir "
+                        "do all, each run once (lock files keep them apart); the report covers every run "
+                        "finished so far (default: all runs)")
+    p.add_argument("--summarise-only", action="store_true",
+                   help="train nothing: report the runs finished in --out-dir and name the missing ones")
     device_option(p)
     common_options(p)
 

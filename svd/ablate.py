@@ -16,6 +16,16 @@ counts, so an interrupted ablation resumes where it stopped:
   re-evaluated if it was trained with the current settings, else retrained;
 - an interrupted training continues from its checkpoint (svd/train.py).
 
+Many jobs, one folder (`--shard I/N`, svd/shards.py): the unit of work is a
+*model* (a trained configuration, seed[, fold]) with the runs that use it (the
+configuration and its `+tta`). Units are dealt out in turn, unit k (seeds
+outermost) to shard k mod N. While a job works on a unit it holds the lock file
+`<unit>.lock` (svd/locks.py, naming host and process); a job finding a live lock
+leaves that unit to its holder, and a stale one (its job died) is taken over.
+Result files are checked again once the lock is held, so a finished run is
+never redone. Every job then reports all the runs finished in the folder, from
+any shard, and names the missing ones (`collect`).
+
 Two protocols:
 
 - train/valid/test (Jamendo, Sec. 5.5): train on `train`, pick the threshold
@@ -45,7 +55,7 @@ import sys
 import numpy as np
 import scipy.stats
 
-from svd import augment, dataset, evaluate, predict, train
+from svd import augment, dataset, evaluate, locks, predict, train
 from svd import model as model_file
 from svd.atomic import write_text_atomic
 from svd.device import CPU
@@ -250,49 +260,77 @@ class _Corpus:
         return [song for split in splits for song in self.splits[split]]
 
 
-def run_ablation(settings, configs, seeds, out_dir, cache_dir=None, quiet=False, device=CPU):
-    """Train and evaluate every (configuration, seed[, fold]) not finished yet; return all run dicts.
+def units(configs, seeds, folds):
+    """The (trained configuration, seed, fold) of every model the runs need, seeds outermost: a list.
+
+    folds: [] for the train/valid/test protocol (fold None).
+    """
+    bases = list(dict.fromkeys(config.trained_as for config in configs))
+    return [(base, seed, fold) for seed in seeds for fold in folds or [None] for base in bases]
+
+
+def run_ablation(settings, configs, seeds, out_dir, cache_dir=None, quiet=False, device=CPU, shard=(0, 1)):
+    """Train and evaluate the runs of this shard not finished yet; return the run dicts finished in `out_dir`.
 
     settings: Settings; configs: list of Config; seeds: iterable of ints;
     out_dir: where models and per-run results go; device: the svd.device.Device
-    that trains and predicts. Seeds run outermost, so an interrupted ablation
-    already has a complete picture for the first seeds.
+    that trains and predicts; shard: (index, count), this job's share of
+    `units` (see the module docstring). Seeds run outermost, so an interrupted
+    ablation already has a complete picture for the first seeds. Returns the
+    first element of `collect`: runs finished by any job, this one or others.
     """
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = _Corpus(settings.data, cache_dir, quiet)
     # Load every filelist first: a missing or broken one stops the ablation before any training.
     corpus.songs(*(settings.folds or [settings.train_split, settings.valid_split, settings.test_split]))
-    bases = list(dict.fromkeys(config.trained_as for config in configs))
-    results = []
-    for seed in seeds:
-        for fold in settings.folds or [None]:
-            for base in bases:
-                variants = [config for config in configs if config.trained_as == base]
-                results += _run_base(base, variants, seed, fold, settings, corpus, out_dir, quiet, device)
-    return results
+    index, count = shard
+    for number, (base, seed, fold) in enumerate(units(configs, seeds, settings.folds)):
+        if number % count == index:
+            variants = [config for config in configs if config.trained_as == base]
+            _run_base(base, variants, seed, fold, settings, corpus, out_dir, quiet, device)
+    return collect(settings, configs, seeds, out_dir)[0]
+
+
+def collect(settings, configs, seeds, out_dir):
+    """(run dicts of the finished runs, names of the missing ones) in `out_dir`, in `units` order."""
+    results, missing = [], []
+    for base, seed, fold in units(configs, seeds, settings.folds):
+        for config in configs:
+            if config.trained_as == base:
+                name = run_name(config.name, seed, fold)
+                stored = _read_result(pathlib.Path(out_dir) / (name + ".json"), settings, config.augmentation)
+                if stored is None:
+                    missing.append(name)
+                else:
+                    results.append(stored)
+    return results, missing
 
 
 def _run_base(base, variants, seed, fold, settings, corpus, out_dir, quiet, device):
-    """Results of the configurations sharing one model: read back where finished, else evaluated."""
-    results, pending = [], []
-    for config in variants:
-        stored = _read_result(out_dir / (run_name(config.name, seed, fold) + ".json"), settings,
-                              config.augmentation)
-        if stored is None:
-            pending.append(config)
-        else:
-            results.append(stored)
-    if not pending:
-        return results
-    model = _trained_model(base, seed, fold, settings, corpus, out_dir, quiet, device)
-    for config in pending:
-        _say(quiet, f"ablate: evaluating {run_name(config.name, seed, fold)}")
-        result = _evaluate_run(model, config, seed, fold, settings, corpus, device)
-        write_text_atomic(out_dir / (run_name(config.name, seed, fold) + ".json"),
-                          json.dumps(result, indent=2) + "\n")
-        results.append(result)
-    return results
+    """Finish the runs of the configurations sharing one model, under its lock; leave them to a live holder."""
+    if not _unfinished(variants, seed, fold, settings, out_dir):
+        return
+    path = out_dir / (run_name(base, seed, fold) + ".lock")
+    lock = locks.try_lock(path)
+    if lock is None:
+        _say(quiet, f"ablate: {run_name(base, seed, fold)} is being run by {locks.describe(path)}; left to it")
+        return
+    with lock:
+        pending = _unfinished(variants, seed, fold, settings, out_dir)  # another job may have finished them
+        model = _trained_model(base, seed, fold, settings, corpus, out_dir, quiet, device) if pending else None
+        for config in pending:
+            _say(quiet, f"ablate: evaluating {run_name(config.name, seed, fold)}")
+            result = _evaluate_run(model, config, seed, fold, settings, corpus, device)
+            write_text_atomic(out_dir / (run_name(config.name, seed, fold) + ".json"),
+                              json.dumps(result, indent=2) + "\n")
+
+
+def _unfinished(variants, seed, fold, settings, out_dir):
+    """The configurations of `variants` whose run (seed, fold) has no result file in `out_dir` yet."""
+    return [config for config in variants
+            if _read_result(out_dir / (run_name(config.name, seed, fold) + ".json"), settings,
+                            config.augmentation) is None]
 
 
 def _read_result(path, settings, augmentation):

@@ -79,7 +79,7 @@ def _remove_stale(path, suffix):
         if not (entry.startswith(prefix) and entry.endswith(suffix)):
             continue
         writer = WRITER.fullmatch(entry[len(prefix):len(entry) - len(suffix)])
-        if writer is None or writer["host"] != HOST_TAG or _alive(int(writer["pid"])):
+        if writer is None or writer["host"] != HOST_TAG or process_alive(int(writer["pid"])):
             continue
         stale = path.parent / entry
         if stale.is_dir() and not stale.is_symlink():
@@ -89,7 +89,7 @@ def _remove_stale(path, suffix):
                 stale.unlink()
 
 
-def _alive(pid):
+def process_alive(pid):
     """Whether a process with this id exists on this host (signal 0 checks without sending anything)."""
     try:
         os.kill(pid, 0)

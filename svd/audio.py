@@ -15,6 +15,9 @@ from svd.errors import InputError
 from svd.spectrum import SAMPLE_RATE_HZ
 
 
+BLOCK_FRAMES = 1 << 20  # frames decoded at a time (about 48 s at 22050 Hz)
+
+
 def load(path):
     """Read `path` as mono float32 samples at 22050 Hz: (n,) array.
 
@@ -22,17 +25,28 @@ def load(path):
     unreadable, empty or non-finite file.
     """
     require_file(path)
+    mono, rate_hz = _decode_mono(path)
+    if mono.size == 0:
+        raise InputError(f"{path}: the audio file contains no samples; replace it with a valid recording.")
+    if not np.isfinite(mono).all():  # a NaN or infinity in any channel reaches the mix
+        raise InputError(f"{path}: the audio contains NaN or infinite samples; re-export the file.")
+    return resample(mono, rate_hz)
+
+
+def _decode_mono(path):
+    """(samples averaged over channels: (n,) float32, sample rate in Hz) of an audio file.
+
+    Decoded and mixed down block by block, so that all channels never exist at
+    once: an hour of 44.1 kHz stereo would be 1.3 GB as one (n, 2) float32 array.
+    """
     try:
-        samples, rate_hz = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as source:
+            blocks = [block.mean(axis=1) for block in source.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True)]
+            rate_hz = source.samplerate
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise InputError(f"{path}: cannot decode audio ({error}); "
                          "convert it to wav, flac, ogg or mp3.") from None
-    if samples.size == 0:
-        raise InputError(f"{path}: the audio file contains no samples; replace it with a valid recording.")
-    if not np.isfinite(samples).all():
-        raise InputError(f"{path}: the audio contains NaN or infinite samples; re-export the file.")
-    mono = samples.mean(axis=1)
-    return resample(mono, rate_hz)
+    return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), rate_hz
 
 
 def require_file(path):

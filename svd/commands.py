@@ -3,14 +3,17 @@
 Each function takes the argparse namespace, prints its results to stdout
 (progress goes to stderr) and raises svd.errors.InputError for user mistakes.
 """
+import collections
 import json
 import math
 import pathlib
 import sys
+import time
 
-from svd import augment, bench, cache, dataset, detect, device, evaluate, labels, plot, predict, synth, train
+from svd import (augment, bench, cache, dataset, detect, detect_summary, device, evaluate, labels, plot, predict,
+                 readahead, shards, synth, train)
 from svd import model as model_file
-from svd.atomic import check_writable, write_text_atomic
+from svd.atomic import check_writable, replacing, write_text_atomic
 from svd.errors import InputError
 from svd.progress import Progress
 
@@ -163,35 +166,107 @@ def cmd_detect(args):
     if args.threshold is not None:
         check_threshold(args.threshold)
     threshold = detect.model_threshold(model, args.threshold)
+    index, count = shards.parse(args.shard)
+    if args.jobs < 0:
+        raise InputError(f"--jobs {args.jobs}: give 0 (read the files in this process) or a number of "
+                         "worker processes.")
     check_writable(args.out_dir, "--out-dir", directory=True)
     if args.plot:
         plot.pyplot()
     factors = pitch_factors(args)
+    inputs = list(args.inputs) + (detect.read_file_list(args.files_from) if args.files_from else [])
+    if not inputs:
+        raise InputError("no inputs: name audio files or folders, or give --files-from LIST.")
     where = device.select(args.device, args.quiet)
-    files = detect.audio_files(args.inputs)
+    files = detect.audio_files(inputs)
     if not files:
-        raise InputError(f"no audio files found in {' '.join(args.inputs)}; "
+        raise InputError(f"no audio files found in {' '.join(map(str, inputs))}; "
                          f"expected one of {', '.join(sorted(detect.AUDIO_SUFFIXES))}.")
+    # A file's shard depends only on its place below the inputs' common folder, so all jobs agree on it.
+    share = [(path, stem) for path, stem, relative in zip(files, detect.output_stems(files, inputs),
+                                                          detect.relative_paths(files, inputs))
+             if shards.of_key(relative.as_posix(), count) == index]
     out_dir = pathlib.Path(args.out_dir)
-    failed = 0
-    with Progress("detecting", len(files), "files", quiet=args.quiet) as bar:
-        for done, (path, stem) in enumerate(zip(files, detect.output_stems(files, args.inputs)), start=1):
-            try:
-                found = detect.detect(model, path, threshold, factors, args.min_segment, where)
-            except InputError as error:
+    summary = out_dir / detect_summary.file_name(index, count)
+    model_sha256 = detect_summary.sha256_of(args.model)
+    records, todo = _plan_detection(share, out_dir, summary, args.plot, args.overwrite, threshold, model_sha256)
+    if not args.quiet:
+        print(f"detect: {len(share)} files" + (f" of {len(files)} in shard {index}/{count}" if count > 1 else "")
+              + f", {len(share) - len(todo)} with outputs already (skipped), {len(todo)} to do", file=sys.stderr)
+    failed, minutes, saved_at = 0, 0.0, time.monotonic()
+    reading = readahead.read_ahead(detect.read_spectrogram, [share[slot][0] for slot in todo], args.jobs)
+    with Progress("detecting", len(todo), "files", quiet=args.quiet) as bar:
+        for done, (slot, (path, result)) in enumerate(zip(todo, reading), start=1):
+            stem = share[slot][1]
+            if isinstance(result, InputError):
                 failed += 1
-                bar.note(f"skipped: {error}")
-                continue
-            finally:
-                bar.update(done)
-            lab = out_dir / stem.parent / (stem.name + ".lab")
-            labels.write_lab(lab, found.segments)
-            if args.plot:
-                plot.detection_png(found, lab.with_name(stem.name + ".png"))
-            sung = sum(end - start for start, end, sing in found.segments if sing)
-            print(f"{path}: {100 * sung / found.segments[-1][1]:.1f}% singing -> {lab}")
+                records[slot] = {**records[slot], "status": "failed", "error": str(result)}
+                detect_summary.append(summary, records[slot])
+                bar.note(f"failed: {result}")
+            else:
+                found = detect.detect_spectrogram(model, path, *result, threshold, factors, args.min_segment, where)
+                if args.plot:
+                    plot.detection_png(found, out_dir / stem.parent / (stem.name + ".png"))
+                records[slot] = detect_summary.record(path, records[slot]["lab"], "done", threshold, model_sha256,
+                                                      found.segments)
+                lab = out_dir / records[slot]["lab"]
+                with replacing(lab) as temp:
+                    temp.write_text(labels.lab_text(found.segments), encoding="utf-8")
+                    detect_summary.append(summary, records[slot])  # before the rename: a .lab always has its record
+                minutes += records[slot]["duration_s"] / 60
+                print(f"{path}: {100 * records[slot]['voice_fraction']:.1f}% singing -> {lab}")
+            bar.update(done, f"{minutes:.1f} audio min")
+            if time.monotonic() - saved_at >= detect_summary.SAVE_EVERY_S:
+                detect_summary.save(summary, records)
+                saved_at = time.monotonic()
+    detect_summary.save(summary, records)
+    print(f"detect: {len(todo) - failed} done, {len(share) - len(todo)} skipped, {failed} failed; "
+          f"summary in {summary}", file=sys.stderr)
     if failed:
-        raise InputError(f"{failed} of {len(files)} files could not be processed (see the lines above).")
+        raise InputError(f"{failed} of {len(share)} files could not be processed (see the lines above).")
+
+
+def _plan_detection(share, out_dir, summary, plot_too, overwrite, threshold, model_sha256):
+    """Which files of this job to do; saves the summary's first version (svd/detect_summary.py step 1).
+
+    share: [(audio path, output stem)] of this job. A file whose outputs (.lab,
+    and .png if plot_too) are there and whose .lab reads back is skipped, unless
+    `overwrite`. Returns (records: one summary dict per file of `share`, todo:
+    the indices into `share` of the files to do).
+    """
+    earlier = detect_summary.read_latest(summary)
+    records, todo = [], []
+    for slot, (path, stem) in enumerate(share):
+        lab = (stem.parent / (stem.name + ".lab")).as_posix()
+        outputs = [out_dir / lab] + ([out_dir / stem.parent / (stem.name + ".png")] if plot_too else [])
+        segments = None
+        if not overwrite and all(output.is_file() for output in outputs):
+            try:
+                segments = labels.read_lab(out_dir / lab)
+            except InputError:
+                segments = None  # damaged by hand, not by us (our writes are atomic): redo it
+        if segments is None:
+            records.append(detect_summary.record(path, lab, "pending", threshold, model_sha256))
+            todo.append(slot)
+        else:
+            records.append(detect_summary.skipped(path, lab, segments, earlier.get(lab)))
+    detect_summary.save(summary, records)
+    return records, todo
+
+
+def cmd_detect_merge(args):
+    records, problems = detect_summary.merge(args.out_dir)
+    out = pathlib.Path(args.out) if args.out else pathlib.Path(args.out_dir) / "summary-all.jsonl"
+    check_writable(out, "--out")
+    detect_summary.write(out, records)
+    statuses = collections.Counter(entry.get("status") for entry in records)
+    hours = sum(entry.get("duration_s") or 0 for entry in records) / 3600
+    print(f"{len(records)} files: " + ", ".join(f"{statuses[s]} {s}" for s in detect_summary.STATUSES)
+          + f"; {hours:.2f} h of audio with results; wrote {out}")
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise InputError(f"{args.out_dir}: the detection is incomplete or inconsistent (see the lines above).")
 
 
 def cmd_ablate(args):
@@ -203,6 +278,7 @@ def cmd_ablate(args):
         raise InputError(f"--updates {args.updates} --batch {args.batch}: both must be at least 1.")
     if not 0 <= args.fold_threshold <= 1:
         raise InputError(f"--fold-threshold {args.fold_threshold}: a threshold is a probability in [0, 1].")
+    shard = shards.parse(args.shard)
     check_writable(args.out_dir, "--out-dir", directory=True)
     if args.json:
         check_writable(args.json, "--json")
@@ -214,14 +290,24 @@ def cmd_ablate(args):
     settings = ablate.Settings(str(data_dir.resolve()), args.updates, args.batch, args.train_split,
                                args.valid_split, args.test_split, folds,
                                args.fold_threshold)
-    results = ablate.run_ablation(settings, configs, range(args.seeds), args.out_dir, args.cache, args.quiet,
-                                  where)
-    summary = ablate.summarise(results, configs)
-    print(ablate.format_report(summary, settings))
+    if not args.summarise_only:
+        ablate.run_ablation(settings, configs, range(args.seeds), args.out_dir, args.cache, args.quiet, where,
+                            shard)
+    results, missing = ablate.collect(settings, configs, range(args.seeds), args.out_dir)
+    if not results and args.summarise_only:
+        raise InputError(f"--out-dir {args.out_dir}: no finished runs of these settings yet; run "
+                         "'ablate' without --summarise-only to make them.")
+    finished = {run["config"] for run in results}
+    summary = ablate.summarise(results, [config for config in configs if config.name in finished])
+    if results:
+        print(ablate.format_report(summary, settings) + ("\n" if missing else ""))
+    if missing:  # other shards' runs, or runs that failed or are still going
+        print(f"missing runs ({len(missing)} of {len(missing) + len(results)}, not in the figures above): "
+              + ", ".join(missing))
     if args.json:
         write_text_atomic(args.json, json.dumps({"settings": settings.as_dict(), "seeds": args.seeds,
-                                                 "configs": summary}, indent=2) + "\n")
-    if args.plot:
+                                                 "configs": summary, "missing": missing}, indent=2) + "\n")
+    if args.plot and summary:
         plot.ablation_png(summary, pathlib.Path(args.out_dir) / "figure2.png",
                           title=f"{data_dir.name}: {args.seeds} seed(s), {args.updates} updates")
     return summary

@@ -5,18 +5,24 @@ evaluation (svd/evaluate.py): 800 ms median filter, threshold (by default the on
 validation and stored in the model). Optionally, segments shorter than
 `min_segment_s` are absorbed by their neighbours, and predictions are
 averaged over pitch-shifted copies (test-time augmentation, paper Sec. 5.4).
+
+Reading a file (`read_spectrogram`: decode, resample, STFT) and running the
+network on it (`detect_spectrogram`) are separate steps, so that many files can
+be read ahead in worker processes (svd/readahead.py) while one process predicts.
 """
 import collections
 import dataclasses
 import math
 import os
 import pathlib
+import sys
 
 import numpy as np
 
 from svd import audio, dataset, evaluate, labels, predict, spectrum
 from svd.device import CPU
 from svd.errors import InputError
+from svd.textfiles import decode, read_text
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf"}
 
@@ -56,6 +62,46 @@ def audio_files(paths):
     return list(found.values())
 
 
+def read_file_list(list_path):
+    """The paths named in a list file, one per line: [pathlib.Path] ('-': read the list from stdin).
+
+    The list is UTF-8 text; each line is a path exactly as written (spaces kept,
+    only the line ending removed), relative to the list's own folder unless
+    absolute (relative to the current folder for stdin); blank lines are
+    ignored. A path that does not exist is an InputError naming the line.
+    """
+    if list_path == "-":
+        text, folder, name = decode(sys.stdin.buffer.read(), "stdin"), pathlib.Path(), "stdin"
+    else:
+        if not pathlib.Path(list_path).is_file():
+            raise InputError(f"--files-from {list_path}: no such file; give a text file with one audio path "
+                             "per line, or - for stdin.")
+        text, folder, name = read_text(list_path), pathlib.Path(list_path).parent, list_path
+    paths = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        path = folder / line
+        if not path.exists():
+            raise InputError(f"{name}, line {number}: {path}: no such file or directory; fix the line or "
+                             "remove it (paths are relative to the list's folder).")
+        paths.append(path)
+    return paths
+
+
+def relative_paths(files, inputs):
+    """Each file's path relative to the deepest folder holding all `inputs`: [pathlib.Path].
+
+    A named folder counts as holding its own files, a named file is held by its
+    folder. This is what the output tree mirrors (`output_stems`) and what
+    decides a file's shard (svd/shards.py).
+    """
+    bases = [os.path.abspath(p) if pathlib.Path(p).is_dir() else os.path.dirname(os.path.abspath(p))
+             for p in inputs]
+    root = os.path.commonpath(bases)
+    return [pathlib.Path(os.path.relpath(os.path.abspath(file), root)) for file in files]
+
+
 def output_stems(files, inputs):
     """Where each file's results go, relative to the output folder, without suffix: [pathlib.Path].
 
@@ -66,10 +112,7 @@ def output_stems(files, inputs):
     (`01.mp3`, `01.wav`) keep it (`01.mp3`, `01.wav`), so no result of a run
     overwrites another.
     """
-    bases = [os.path.abspath(p) if pathlib.Path(p).is_dir() else os.path.dirname(os.path.abspath(p))
-             for p in inputs]
-    root = os.path.commonpath(bases)
-    relative = [pathlib.Path(os.path.relpath(os.path.abspath(file), root)) for file in files]
+    relative = relative_paths(files, inputs)
     names = [path.with_suffix("") for path in relative]
     while True:  # each pass gives at least one clashing file its full name, which is unique
         count = collections.Counter(names)
@@ -80,18 +123,27 @@ def output_stems(files, inputs):
             names[i] = relative[i]
 
 
-def detect(model, path, threshold, pitch_factors=(1.0,), min_segment_s=0.0, device=CPU):
-    """Run the detector on one audio file; returns a Detection (raises InputError for unusable audio).
+def read_spectrogram(path):
+    """Decode one audio file: its linear spectrogram, (frames, 513) float32, and its duration in seconds.
 
-    device: the svd.device.Device the network runs on.
+    InputError for unusable audio (unreadable, or shorter than one network excerpt).
     """
     samples = audio.load(path)
     linear = spectrum.linear_spectrogram(samples)
     dataset.require_excerpt_length(path, len(linear))
+    return linear, len(samples) / spectrum.SAMPLE_RATE_HZ
+
+
+def detect_spectrogram(model, path, linear, duration_s, threshold, pitch_factors=(1.0,), min_segment_s=0.0,
+                       device=CPU):
+    """Run the detector on one audio file already read by `read_spectrogram`; returns a Detection.
+
+    linear: (frames, 513) float32; duration_s: the file's length in seconds;
+    device: the svd.device.Device the network runs on.
+    """
     raw = predict.probabilities(model, linear, pitch_factors, device)
     smoothed = evaluate.median_smooth(raw)
     is_sing = remove_short_segments(smoothed >= threshold, round(min_segment_s * spectrum.FRAME_RATE_HZ))
-    duration_s = len(samples) / spectrum.SAMPLE_RATE_HZ
     return Detection(pathlib.Path(path), spectrum.log_mel(linear), raw, smoothed, is_sing,
                      labels.frames_to_segments(is_sing, duration_s), threshold)
 

@@ -106,7 +106,10 @@ def frames_to_segments(is_sing, duration_s):
 
 def write_lab(path, segments):
     """Write segments as a `.lab` file (3 decimals), atomically (temp file, then rename)."""
-    lines = "".join(f"{start:.3f} {end:.3f} {'sing' if sing else 'nosing'}\n"
-                    for start, end, sing in segments)
-    write_text_atomic(path, lines)
+    write_text_atomic(path, lab_text(segments))
+
+
+def lab_text(segments):
+    """The text of a `.lab` file: one 'start end sing|nosing' line per segment, times with 3 decimals."""
+    return "".join(f"{start:.3f} {end:.3f} {'sing' if sing else 'nosing'}\n" for start, end, sing in segments)
 

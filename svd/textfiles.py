@@ -19,7 +19,11 @@ _OTHER_ENCODINGS = (  # longest mark first: UTF-32-LE's mark begins with UTF-16-
 def read_text(path):
     """The text of `path` as a str, decoded as UTF-8 (a leading UTF-8 byte-order mark removed)."""
     path = pathlib.Path(path)
-    data = path.read_bytes()
+    return decode(path.read_bytes(), path)
+
+
+def decode(data, path):
+    """`data` (bytes read from `path`, which names it in messages) as a str; see `read_text`."""
     for mark, encoding in _OTHER_ENCODINGS:
         if data.startswith(mark):
             raise InputError(f"{path}: starts with a {encoding} byte-order mark, so it is {encoding} text; "

@@ -193,7 +193,8 @@ def test_missing_matplotlib_is_reported_before_the_first_file(tiny_corpus, tmp_p
     assert captured.out == "" and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "ablate", "show-augment", "bench"])
+@pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "detect", "detect-merge", "ablate",
+                                     "show-augment", "bench"])
 def test_every_subcommand_explains_every_option(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         run.main([command, "--help"])
@@ -234,6 +235,8 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["train", "--out", "TMP"], "is a directory; name a file"),
     (["eval", "MODEL", "--json", "AFILE/results.json"], "/results.json: cannot write in"),
     (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--out-dir", "MODEL"], "is a file, not a directory"),
+    (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--jobs", "-1"], "--jobs -1: give 0"),
+    (["detect", "MODEL", "--threshold", "0.5"], "no inputs: name audio files or folders, or give --files-from"),
     (["ablate", "--updates", "1", "--out-dir", "AFILE/ablation"], "/ablation: cannot write in"),
     (["train", "--cache", "AFILE"], "a-file: is a file, not a directory"),
     (["eval", "MODEL", "--cache", "AFILE/cache"], "/cache: cannot write in"),

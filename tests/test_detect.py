@@ -99,7 +99,7 @@ def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsy
                      "--quiet"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "skipped: " in err and "zz_broken.mp3: cannot decode audio" in err
+    assert "failed: " in err and "zz_broken.mp3: cannot decode audio" in err
     assert "1 of 6 files could not be processed" in err
     assert len(list(out.glob("*.lab"))) == 5  # the others were done
 
