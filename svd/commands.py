@@ -183,9 +183,9 @@ def cmd_detect(args):
         raise InputError(f"no audio files found in {' '.join(map(str, inputs))}; "
                          f"expected one of {', '.join(sorted(detect.AUDIO_SUFFIXES))}.")
     # A file's shard depends only on its place below the inputs' common folder, so all jobs agree on it.
-    share = [(path, stem) for path, stem, relative in zip(files, detect.output_stems(files, inputs),
-                                                          detect.relative_paths(files, inputs))
-             if shards.of_key(relative.as_posix(), count) == index]
+    relative = detect.relative_paths(files, inputs)
+    share = [(path, stem) for path, stem, below in zip(files, detect.output_stems(relative), relative)
+             if shards.of_key(below.as_posix(), count) == index]
     out_dir = pathlib.Path(args.out_dir)
     summary = out_dir / detect_summary.file_name(index, count)
     model_sha256 = detect_summary.sha256_of(args.model)

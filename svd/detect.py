@@ -102,17 +102,16 @@ def relative_paths(files, inputs):
     return [pathlib.Path(os.path.relpath(os.path.abspath(file), root)) for file in files]
 
 
-def output_stems(files, inputs):
+def output_stems(relative):
     """Where each file's results go, relative to the output folder, without suffix: [pathlib.Path].
 
-    The input tree is mirrored below the deepest folder that holds all the
-    inputs (a named folder counts as holding its own files), so `a/01.mp3`
-    and `b/01.mp3` get `a/01` and `b/01`, and a single folder's files keep
-    their subfolders. Files whose names would clash without the audio suffix
+    relative: the files' `relative_paths`. The input tree is thus mirrored below
+    the deepest folder that holds all the inputs (a named folder counts as
+    holding its own files), so `a/01.mp3` and `b/01.mp3` get `a/01` and `b/01`,
+    and a single folder's files keep their subfolders. Files whose names would clash without the audio suffix
     (`01.mp3`, `01.wav`) keep it (`01.mp3`, `01.wav`), so no result of a run
     overwrites another.
     """
-    relative = relative_paths(files, inputs)
     names = [path.with_suffix("") for path in relative]
     while True:  # each pass gives at least one clashing file its full name, which is unique
         count = collections.Counter(names)

@@ -87,7 +87,8 @@ def test_outputs_mirror_the_input_tree_and_never_collide(corpus, tmp_path, capsy
     assert written == ["a/01.lab", "b/01.lab", "b/deep/02.flac.lab", "b/deep/02.flac.wav.lab", "b/deep/02.wav.lab"]
     assert len(capsys.readouterr().out.splitlines()) == 5  # a file named twice is done once
     # One folder: its own tree below --out-dir.
-    assert detect.output_stems(detect.audio_files([tree / "b"]), [tree / "b"])[0].as_posix() == "01"
+    files = detect.audio_files([tree / "b"])
+    assert detect.output_stems(detect.relative_paths(files, [tree / "b"]))[0].as_posix() == "01"
 
 
 def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsys):
