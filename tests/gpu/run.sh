@@ -42,4 +42,15 @@ step eval-gpu python run.py eval "$out/model.npz" --data "$data" --device gpu --
 step eval-cpu python run.py eval "$out/model.npz" --data "$data" --device cpu --cache "$out/cache" \
     --json "$out/eval-cpu.json" --no-store-threshold
 step bench-gpu python run.py bench --device gpu --json "$out/bench-gpu.json" --quiet
+# detect --jobs K on the GPU (issue 13): wall seconds for the 12 clips, K = 0, 1, 2, three rounds
+for round in 1 2 3; do
+    for jobs in 0 1 2; do
+        rm -rf "$out/detect-out"
+        start=$(date +%s.%N)
+        python run.py detect "$out/model.npz" "$data/audio" --out-dir "$out/detect-out" --device gpu \
+            --jobs $jobs --quiet > /dev/null 2>> "$out/detect-jobs.log" || status=1
+        echo "jobs $jobs round $round seconds $(python -c "print(round($(date +%s.%N) - $start, 2))")" \
+            | tee -a "$out/detect-jobs.txt"
+    done
+done
 exit $status
