@@ -1,4 +1,4 @@
-/* activation.cu -- element-wise layers: bias + leaky rectifier, dropout.
+/* activation.cu -- element-wise layers: bias + leaky rectifier, dropout; input noise.
  *
  *   kernel                launched by (svd/cuda.py)    replaces (its NumPy twin)
  *   bias_leaky_forward    cuda.bias_leaky_forward      the bias and rectifier of
@@ -8,9 +8,10 @@
  *                                                      layers.conv2d_backward (_output_grad)
  *   dropout_forward       cuda.dropout_forward         layers.dropout_forward (mask given)
  *   dropout_forward_hash  cuda.dropout_forward         layers.dropout_forward (mask drawn
- *                                                      here by a counter-based hash;
- *                                                      also the input dropout of Sec. 4.1)
+ *                         cuda.drop_inputs             here by a counter-based hash);
+ *                                                      augment.drop_inputs (Sec. 4.1)
  *   dropout_backward      cuda.dropout_backward        layers.dropout_backward
+ *   gaussian_noise_hash   cuda.add_noise               augment.add_noise (Sec. 4.1)
  *
  * All arrays are flat views of C-contiguous float32 arrays of n elements; one
  * index per element, which owns the outputs at that element. Masks are uint8
@@ -97,5 +98,22 @@ SVD_KERNEL dropout_backward(const float *dy, const unsigned char *mask, float *d
 {
     SVD_FOR_EACH(i, n) {
         dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+    }
+}
+
+/* gaussian_noise_hash: x[i] += sigma * z_i, z_i ~ N(0, 1) by the Box-Muller
+ * transform of two counter-based uniforms, u1 = hash_uniform(seed, 2i) and
+ * u2 = hash_uniform(seed, 2i + 1):
+ *
+ *   z_i = sqrt(-2 log(1 - u1)) * cos(2 pi u2)     (1 - u1 in (0, 1]: log finite)
+ *
+ * |z| <= sqrt(-2 log 2^-24) = 5.77: the 24-bit uniforms cut the tails there.
+ * In place; tests/kernel_emulation/checks.py has the NumPy twin. */
+SVD_KERNEL gaussian_noise_hash(float *x, long long n, unsigned int seed, float sigma)
+{
+    SVD_FOR_EACH(i, n) {
+        const float u1 = 1.0f - hash_uniform(seed, 2 * i);
+        const float u2 = hash_uniform(seed, 2 * i + 1);
+        x[i] += sigma * (sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2));
     }
 }

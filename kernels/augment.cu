@@ -1,8 +1,7 @@
 /* augment.cu -- building augmented training excerpts on the device (Sec. 3.3, 4).
  *
  *   kernel           launched by (svd/cuda.py)   replaces (its NumPy twin)
- *   gather_excerpts  cuda.gather_excerpts        batches.TrainingExcerpts._gather
- *                                                (songs padded with `pad` rows)
+ *   gather_excerpts  cuda.gather_excerpts        batches.gather_excerpts
  *   warp             cuda.warp                   augment.warp
  *                    cuda.pitch_shift_song       augment.pitch_shift_song
  *   filter_gains     cuda.amplitude_gains        augment.amplitude_gains
@@ -32,8 +31,8 @@
  *   with s = song_index[e], fr = centre[e] - width/2 + w.
  *
  * Reading `pad` beyond the ends is what padding each song with width/2 rows
- * of pad before and after does (svd/batches.py _pad). pad: (bins,): zeros for
- * linear magnitudes, the normalised log-mel of silence for network input.
+ * of pad before and after would do. pad: (bins,); training centres lie far
+ * enough inside their songs that it is never read.
  * One index per element of out (it owns it).
  */
 SVD_KERNEL gather_excerpts(const float *__restrict__ songs,

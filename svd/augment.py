@@ -42,6 +42,13 @@ changes the numbers the later ones see (a seed still reproduces a batch exactly)
        random source or the same generator; either way it comes after the above)
     6. noise             (batch, 115, 80) standard normal      if noise_sigma > 0
     7. dropout           (batch, 115, 80) uniform [0, 1) < p   if input_dropout > 0
+       (on a GPU, 6 and 7 draw one 32-bit seed each, and the device's
+       counter-based hash makes the numbers: same distributions, other values)
+
+The same code runs on a GPU when `linear` is a CuPy array: the per-example
+draws of steps 1-4 are copied to the device in one (6, batch) array, the warp,
+gains, mixing, noise and dropout are the CUDA kernels of the dispatch
+(svd/backend.py), and the mel product, log and normalisation are CuPy array code.
 
 Decisions the paper leaves open:
 - Interpolation is bilinear and separable: first along time (whole spectrum
@@ -366,11 +373,44 @@ def _mix_negatives(ops, excerpts, params, draw_negatives, source_width):
     chosen = np.flatnonzero(params["mixed"])
     if len(chosen) == 0:
         return
-    negatives = np.asarray(draw_negatives(len(chosen)), dtype=np.float32)
+    negatives = backend.array_module(excerpts).asarray(draw_negatives(len(chosen)), dtype=np.float32)
     if negatives.shape[:2] != (len(chosen), source_width):
         raise ValueError(f"svd/augment.py: draw_negatives({len(chosen)}) returned shape "
                          f"{negatives.shape}; it must return ({len(chosen)}, {source_width}, bins).")
     ops.mix_negatives(excerpts, chosen, negatives, params["mix_fractions"][chosen])
+
+
+def add_noise(inputs, sigma, rng):
+    """Gaussian noise of Sec. 4.1, in place: inputs += sigma * N(0, 1), drawn from `rng`.
+
+    inputs: float32 array; sigma >= 0; rng: numpy.random.Generator (draws
+    inputs.size normals). Returns inputs.
+    """
+    inputs += np.float32(sigma) * rng.standard_normal(inputs.shape, dtype=np.float32)
+    return inputs
+
+
+def drop_inputs(inputs, p, rng):
+    """Input dropout of Sec. 4.1, in place: each element set to zero with probability p.
+
+    No rescaling (the paper "sets inputs to zero"). inputs: float32 array;
+    rng: numpy.random.Generator (draws inputs.size uniforms). Returns inputs.
+    """
+    inputs[rng.random(inputs.shape, dtype=np.float32) < p] = 0.0
+    return inputs
+
+
+# The per-example draws the device kernels read, uploaded as one (6, batch) float64 array.
+_DEVICE_DRAWS = ("pitch_factors", "stretch_factors", "filter_mu_hz", "filter_sigma_semitones",
+                 "filter_gain_db", "loudness_db")
+
+
+def _on_device(params, xp):
+    """The draws of `_DEVICE_DRAWS` as rows of one array on xp's device (one copy); the rest stays on the host."""
+    if xp is np:
+        return params
+    packed = xp.asarray(np.stack([params[name] for name in _DEVICE_DRAWS]))
+    return {**params, **dict(zip(_DEVICE_DRAWS, packed))}
 
 
 def augment_batch(linear, aug, rng, mean, std, draw_negatives=None, excerpt_frames=EXCERPT_FRAMES):
@@ -378,36 +418,50 @@ def augment_batch(linear, aug, rng, mean, std, draw_negatives=None, excerpt_fram
 
     linear: (batch, source_frames(aug, excerpt_frames), LINEAR_BINS) float32
         magnitudes, the labelled frame at row source_frames // 2 (wider odd
-        widths work too).
-    aug: an `Augmentation`; rng: numpy.random.Generator (draw order: module docstring).
+        widths work too); a NumPy array, or a CuPy array (then every step runs
+        on its GPU and the result stays there).
+    aug: an `Augmentation`; rng: numpy.random.Generator (draw order: module docstring;
+        on a GPU, noise and dropout draw one 32-bit seed each instead, see svd/cuda.py).
     mean, std: (MEL_BANDS,) float32 per-band statistics of the log-mel input.
     draw_negatives: n -> (n, linear.shape[1], bins) float32 voice-free
-        excerpts; called once, only when aug.mix_prob > 0 and an example is chosen.
+        excerpts on linear's device; called once, only when aug.mix_prob > 0
+        and an example is chosen.
     Returns (batch, excerpt_frames, MEL_BANDS) float32, (log_mel - mean) / std
     plus noise and dropout.
     """
     _check_batch(linear, aug, mean, std, draw_negatives, excerpt_frames)
-    ops = backend.ops(linear)  # the warp, gains and mixing: NumPy here, the CUDA kernels on the GPU
+    ops = backend.ops(linear)  # the warp, gains, mixing, noise and dropout: NumPy here, CUDA kernels on the GPU
+    xp = backend.array_module(linear)
     batch = linear.shape[0]
-    params = draw_parameters(aug, batch, rng)
+    params = _on_device(draw_parameters(aug, batch, rng), xp)
     if aug.pitch_shift > 0 or aug.time_stretch > 0:
         excerpts = ops.warp(linear, params["pitch_factors"], params["stretch_factors"], excerpt_frames)
     else:
-        excerpts = np.array(_centre_crop(linear, excerpt_frames), dtype=np.float32)
+        excerpts = xp.array(_centre_crop(linear, excerpt_frames), dtype=np.float32)
     if aug.filter_db > 0 or aug.loudness_db > 0:
         ops.apply_gains(excerpts, ops.amplitude_gains(params))
     if aug.mix_prob > 0:
         _mix_negatives(ops, excerpts, params, draw_negatives, linear.shape[1])
     # A 2-D matrix product is ~2x faster than the batched 3-D one here.
-    logmel = spectrum.log_mel(excerpts.reshape(-1, spectrum.MEL_INPUT_BINS), _MEL_FILTERBANK)
+    logmel = spectrum.log_mel(excerpts.reshape(-1, spectrum.MEL_INPUT_BINS), _mel_filterbank(xp))
     inputs = logmel.reshape(batch, excerpt_frames, spectrum.MEL_BANDS)
-    inputs -= np.asarray(mean, dtype=np.float32)
-    inputs /= np.asarray(std, dtype=np.float32)
+    inputs -= xp.asarray(mean, dtype=np.float32)
+    inputs /= xp.asarray(std, dtype=np.float32)
     if aug.noise_sigma > 0:
-        inputs += np.float32(aug.noise_sigma) * rng.standard_normal(inputs.shape, dtype=np.float32)
+        ops.add_noise(inputs, aug.noise_sigma, rng)
     if aug.input_dropout > 0:
-        inputs[rng.random(inputs.shape, dtype=np.float32) < aug.input_dropout] = 0.0
+        ops.drop_inputs(inputs, aug.input_dropout, rng)
     return inputs
+
+
+def _mel_filterbank(xp):
+    """The mel filterbank as an array of module xp (copied to a GPU once, then kept)."""
+    if xp not in _MEL_FILTERBANKS:
+        _MEL_FILTERBANKS[xp] = xp.asarray(_MEL_FILTERBANK)
+    return _MEL_FILTERBANKS[xp]
+
+
+_MEL_FILTERBANKS = {np: _MEL_FILTERBANK}
 
 
 def _benchmark(batch=32, repeats=30):

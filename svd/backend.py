@@ -4,7 +4,8 @@ Three implementations compute the same operations with the same arguments and
 results (within float32 rounding; their caches are their own):
 
     reference  svd/layers.py, svd/loss.py, svd/optim.py (and the augmentation
-               steps of svd/augment.py): plain array code, the textbook
+               steps of svd/augment.py, the excerpt gather of svd/batches.py):
+               plain array code, the textbook
     fast       svd/fast_cpu.py for the convolution, max-pool and dense layers
                (blocked, threaded, BLAS through ctypes), the reference for the rest;
                NumPy arrays only
@@ -41,6 +42,8 @@ OPERATIONS = (
     "sigmoid_cross_entropy_forward", "sigmoid_cross_entropy_backward",
     "init_velocity", "nesterov_momentum",
     "warp", "amplitude_gains", "apply_gains", "mix_negatives",  # the augmentation's heavy steps (svd/augment.py)
+    "add_noise", "drop_inputs",
+    "gather_excerpts",  # cutting training excerpts out of the song store (svd/batches.py)
 )
 
 _chosen = None  # set by use(); None: by the arrays' device
@@ -81,8 +84,8 @@ _TABLES = {}
 def implementation(name):
     """The operations of implementation `name` (one of IMPLEMENTATIONS) as a namespace, built once."""
     if name not in _TABLES:
-        from svd import augment, layers, loss, optim
-        reference = {op: getattr(module, op) for module in (layers, loss, optim, augment)
+        from svd import augment, batches, layers, loss, optim
+        reference = {op: getattr(module, op) for module in (layers, loss, optim, augment, batches)
                      for op in OPERATIONS if hasattr(module, op)}
         if name == "reference":
             table = reference

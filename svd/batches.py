@@ -19,7 +19,8 @@ saving any generator state.
 """
 import numpy as np
 
-from svd import augment, normalise, spectrum
+from svd import augment, backend, normalise, spectrum
+from svd.device import CPU
 from svd.errors import InputError
 from svd.network import EXCERPT_FRAMES
 
@@ -65,18 +66,51 @@ class PositionSampler:
         return out
 
 
+def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
+    """Excerpts cut out of all songs at once: (batch, width, bins) float32.
+
+    songs: (total_frames, bins) float32, every song's rows one after the other;
+    song s is rows song_starts[s]:song_starts[s + 1] (song_starts: (n_songs + 1,)
+    int, cumulative lengths from 0). Excerpt e is centred on frame centre[e] of
+    song song_index[e]:
+
+        out[e, w] = songs[song_starts[s] + f]  if 0 <= f < length of song s
+                  = pad                        otherwise (beyond the song's ends)
+        with s = song_index[e], f = centre[e] - width // 2 + w.
+
+    pad: (bins,) or a number. Training centres lie far enough inside their
+    songs that `pad` is never read; prediction pads songs itself.
+    """
+    song_starts = np.asarray(song_starts)
+    song_index, centre = np.asarray(song_index), np.asarray(centre)
+    first, stop = song_starts[song_index][:, None], song_starts[song_index + 1][:, None]
+    rows = first + centre[:, None] + np.arange(width) - width // 2         # (batch, width)
+    inside = (rows >= first) & (rows < stop)
+    excerpts = songs[np.where(inside, rows, 0)]                             # (batch, width, bins)
+    return np.where(inside[..., None], excerpts, np.asarray(pad, np.float32)).astype(np.float32, copy=False)
+
+
 class TrainingExcerpts:
     """Builds the inputs and targets of each update from the training songs.
 
     songs: list of svd.dataset.Song; mean, std: (80,) normalisation;
-    aug: svd.augment.Augmentation (all off for plain training).
+    aug: svd.augment.Augmentation (all off for plain training); device: the
+    svd.device.Device the batches are made on and returned on.
     Excerpts are `width` frames wide: 115, or wider when time stretching needs
     more source (augment.source_frames); their centres are the frames at least
     width // 2 frames away from both ends of their song.
+
+    The song store: every song's spectrogram, one after the other, in one
+    (total_frames, bins) float32 array put on the device once: normalised
+    log-mel (80 bins, 80.6 MB per audio hour) for plain training, linear
+    magnitudes (513 bins, 517 MB per audio hour) when augmenting. Each batch is
+    then gathered, augmented and normalised where the store lives; the host only
+    chooses positions and draws the per-example random numbers.
     """
 
-    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=(0.02, 0.98)):
-        self.aug, self.mean, self.std, self.seed = aug, mean, std, seed
+    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=(0.02, 0.98), device=CPU):
+        self.aug, self.seed, self.device = aug, seed, device
+        self.mean, self.std = device.put(np.asarray(mean, np.float32)), device.put(np.asarray(std, np.float32))
         self.target_values = np.asarray(targets, np.float32)  # paper Sec. 3.3: 0.02 / 0.98
         self.width = augment.source_frames(aug, EXCERPT_FRAMES) if self.uses_linear else EXCERPT_FRAMES
         half = self.width // 2
@@ -91,28 +125,34 @@ class TrainingExcerpts:
                              f"({self.width / spectrum.FRAME_RATE_HZ:.1f} s); use longer songs.")
         self.sampler = PositionSampler(len(self.centres), batch_size, seed)
         if self.uses_linear:
-            self.songs = [song.linear.astype(np.float32, copy=False) for song in songs]
+            store = np.concatenate([song.linear for song in songs]).astype(np.float32, copy=False)
             self.negatives = self.centres[self.targets[self.centres] == 0]
         else:
-            self.songs = [normalise.normalise(spectrum.log_mel(song.linear), mean, std).astype(np.float32)
-                          for song in songs]
+            store = np.concatenate([normalise.normalise(spectrum.log_mel(song.linear), mean, std)
+                                    for song in songs]).astype(np.float32, copy=False)
+        self.store = device.put(store)
 
     @property
     def uses_linear(self):
         """True when the augmentation needs linear spectrogram excerpts (any method is on)."""
         return self.aug != augment.Augmentation()
 
+    @property
+    def store_bytes(self):
+        """Size of the song store on the device, in bytes."""
+        return self.store.nbytes
+
     def _gather(self, centres):
-        """(len(centres), width, bins) excerpts around the given global frame indices."""
+        """(len(centres), width, bins) excerpts around the given global frame indices, on the device."""
         songs = np.searchsorted(self.song_starts, centres, side="right") - 1
         frames = centres - self.song_starts[songs]
-        half = self.width // 2
-        return np.stack([self.songs[s][f - half:f + half + 1] for s, f in zip(songs, frames)])
+        return backend.ops(self.store).gather_excerpts(self.store, self.song_starts, songs, frames,
+                                                      self.width, 0.0)
 
     def batch(self, update):
-        """Inputs (batch, 115, 80) float32 and targets (batch,) float32 of update `update`."""
+        """Inputs (batch, 115, 80) float32 and targets (batch,) float32 of update `update`, on the device."""
         centres = self.centres[self.sampler.positions(update)]
-        targets = self.target_values[self.targets[centres]]
+        targets = self.device.put(self.target_values[self.targets[centres]])
         excerpts = self._gather(centres)
         if not self.uses_linear:
             return excerpts, targets

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import soundfile
 
-from svd import audio, augment, backend, network, predict, spectrum, train
+from svd import audio, augment, backend, batches, dataset, network, predict, spectrum, train
 from svd.device import CPU
 from svd.network import EXCERPT_FRAMES
 
@@ -64,13 +64,44 @@ def train_updates_per_s(repeats, batch=32, device=CPU):
         return 1 / median_seconds(update, repeats)
 
 
-def augment_batches_per_s(repeats, batch=32):
-    """Batches per second of the paper's augmentation combination on linear excerpts."""
+def augment_batches_per_s(repeats, batch=32, device=CPU):
+    """Batches per second of the paper's augmentation combination on linear excerpts (on `device`)."""
     rng = np.random.default_rng(0)
     aug = augment.PAPER_COMBINATION
-    linear = rng.random((batch, augment.source_frames(aug), spectrum.LINEAR_BINS), dtype=np.float32)
+    linear = device.put(rng.random((batch, augment.source_frames(aug), spectrum.LINEAR_BINS), dtype=np.float32))
+    mean, std = device.put(np.zeros(spectrum.MEL_BANDS, np.float32)), device.put(np.ones(spectrum.MEL_BANDS, np.float32))
+
+    def one_batch():  # reading one number back waits for a GPU to finish the batch
+        float(augment.augment_batch(linear, aug, rng, mean, std)[0, 0, 0])
+    with device.active():
+        return 1 / median_seconds(one_batch, repeats)
+
+
+def augmented_updates_per_s(repeats, batch=32, device=CPU, songs=4, song_minutes=2.0):
+    """Training updates per second with the paper's augmentation, batches made on `device`.
+
+    A corpus of `songs` random songs is put in a song store on the device
+    (svd/batches.py); each timed update gathers and augments its batch there,
+    then trains on it (one after the other: `train` overlaps the two).
+    Returns (updates per second, song store bytes per hour of audio).
+    """
+    rng = np.random.default_rng(0)
+    frames = int(song_minutes * 60 * spectrum.FRAME_RATE_HZ)
+    corpus = [dataset.Song(f"random{i}", rng.random((frames, spectrum.LINEAR_BINS), dtype=np.float32),
+                           rng.integers(0, 2, frames).astype(np.uint8), song_minutes * 60) for i in range(songs)]
     mean, std = np.zeros(spectrum.MEL_BANDS, np.float32), np.ones(spectrum.MEL_BANDS, np.float32)
-    return 1 / median_seconds(lambda: augment.augment_batch(linear, aug, rng, mean, std), repeats)
+    excerpts = batches.TrainingExcerpts(corpus, mean, std, augment.PAPER_COMBINATION, batch, 0, device=device)
+    params = device.put_all(network.init_params(rng))
+    velocity = backend.ops(params["conv1.w"]).init_velocity(params)
+    workspace, done = {}, [0]
+
+    def update():
+        x, targets = excerpts.batch(done[0])
+        done[0] += 1
+        float(train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace))
+    with device.active():
+        seconds = median_seconds(update, repeats)
+    return 1 / seconds, excerpts.store_bytes / (songs * song_minutes / 60)
 
 
 def predict_s_per_audio_min(repeats, minutes=1.0, device=CPU):
@@ -116,8 +147,8 @@ def run_all(quick=False, progress=None, device=CPU):
 
     progress: optional callable(done, extra) told before each measurement how many
     of the STEPS are done and which one starts, and (STEPS, "") at the end.
-    device: where training and whole-song prediction are measured (features,
-    the CPU matrix product, augmentation and excerpt-wise prediction stay on the CPU).
+    device: where training, augmentation and whole-song prediction are measured
+    (features, the CPU matrix product and excerpt-wise prediction stay on the CPU).
     """
     report = progress or (lambda done, extra: None)
     repeats = 3 if quick else 10
@@ -131,7 +162,9 @@ def run_all(quick=False, progress=None, device=CPU):
     figures["train_gflops"] = figures["train_updates_per_s"] * 3 * network.forward_flops(32) / 1e9
     figures["train_fraction_of_matmul"] = figures["train_gflops"] / figures["matmul_gflops"]
     report(3, "measuring augmentation")
-    figures["augment_batches_per_s"] = augment_batches_per_s(repeats)
+    figures["augment_batches_per_s"] = augment_batches_per_s(repeats, device=device)
+    figures["train_augmented_updates_per_s"], store_per_hour = augmented_updates_per_s(repeats, device=device)
+    figures["song_store_mb_per_audio_hour"] = store_per_hour / 1e6
     report(4, "measuring prediction")
     whole_song, excerpt_wise = predict_s_per_audio_min(repeats, device=device)
     report(STEPS, "")

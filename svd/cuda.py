@@ -37,6 +37,7 @@ CuPy is imported only when a kernel is first run on the GPU; whether that can
 work here is svd/device.py's `why_no_gpu()`.
 """
 import functools
+import math
 import pathlib
 import re
 from collections import OrderedDict
@@ -577,6 +578,49 @@ def dropout_backward(dy, cache):
     return dx
 
 
+def _seed_from(launcher, rng):
+    """One 32-bit seed for a counter-based kernel, drawn from numpy Generator `rng`."""
+    if rng is None:
+        raise ValueError(f"{launcher}: rng is needed to draw the seed")
+    return int(rng.integers(0, 2 ** 32))
+
+
+def drop_inputs(inputs, p, rng):
+    """Input dropout of Sec. 4.1, in place: each element set to zero with probability p, no
+    rescaling (kernels/activation.cu dropout_forward_hash with scale 1).
+
+    Twin: augment.drop_inputs, which draws the uniforms from `rng`; here one 32-bit
+    seed is drawn from `rng` and the uniforms come from the device's counter-based
+    hash (so the masks differ from the CPU's, with the same distribution).
+    inputs: float32 array, C-contiguous; p in [0, 1]. Returns inputs.
+    """
+    xp = array_module(inputs)
+    _check_writable("drop_inputs", "inputs", inputs, numpy.shape(inputs))
+    if not 0 <= p <= 1:
+        raise ValueError(f"drop_inputs: p must be in [0, 1], got {p!r}")
+    seed = _seed_from("drop_inputs", rng)
+    keep = _empty(xp, inputs.shape, numpy.uint8)
+    _launch("activation", "dropout_forward_hash", inputs.size, inputs, inputs, keep, inputs.size, seed, p, 1.0)
+    return inputs
+
+
+def add_noise(inputs, sigma, rng):
+    """Gaussian input noise of Sec. 4.1, in place: inputs += sigma * N(0, 1)
+    (kernels/activation.cu gaussian_noise_hash).
+
+    Twin: augment.add_noise, which draws the normals from `rng`; here one 32-bit seed
+    is drawn from `rng` and the normals come from the counter-based hash (Box-Muller,
+    tails cut at 5.77 standard deviations). inputs: float32, C-contiguous; sigma >= 0.
+    Returns inputs.
+    """
+    _check_writable("add_noise", "inputs", inputs, numpy.shape(inputs))
+    if not (sigma >= 0 and math.isfinite(sigma)):
+        raise ValueError(f"add_noise: sigma must be finite and >= 0, got {sigma!r}")
+    seed = _seed_from("add_noise", rng)
+    _launch("activation", "gaussian_noise_hash", inputs.size, inputs, inputs.size, seed, sigma)
+    return inputs
+
+
 # --------------------------------------------------------------------------
 # Loss: kernels/loss.cu
 # --------------------------------------------------------------------------
@@ -696,8 +740,8 @@ def song_positions(song_starts, positions):
 def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
     """Excerpts centred on (song, frame) positions (kernels/augment.cu gather_excerpts).
 
-    Twin: batches.TrainingExcerpts._gather, whose songs are padded with
-    width // 2 rows of `pad` at both ends (here the kernel reads `pad` there).
+    Twin: batches.gather_excerpts, same arguments and result (rows beyond a
+    song's ends read `pad`).
 
     Args:
         songs: (total_frames, bins) float32, all songs one after the other.

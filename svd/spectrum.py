@@ -22,6 +22,8 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
+from svd.backend import array_module
+
 # Paper Sec. 3.1.
 SAMPLE_RATE_HZ = 22050
 FRAME_SAMPLES = 1024
@@ -109,9 +111,12 @@ def log_mel(linear, filterbank=None):
     """log(max(mel, 1e-7)) of a linear spectrogram.
 
     linear: (..., bins) float32 magnitudes with bins >= MEL_INPUT_BINS (only
-    the bins up to 8 kHz are read); returns (..., MEL_BANDS) float32.
+    the bins up to 8 kHz are read), a NumPy or CuPy array; returns (...,
+    MEL_BANDS) float32 on the same device. filterbank: `mel_filterbank()` by
+    default; pass it on the device to save the copy.
     """
+    xp = array_module(linear)
     if filterbank is None:
         filterbank = mel_filterbank()
-    mel = linear[..., :MEL_INPUT_BINS] @ filterbank
-    return np.log(np.maximum(mel, np.float32(LOG_FLOOR)))
+    mel = linear[..., :MEL_INPUT_BINS] @ xp.asarray(filterbank)
+    return xp.log(xp.maximum(mel, xp.float32(LOG_FLOOR)))

@@ -56,9 +56,10 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
 
     Returns the svd.model.Model written (host arrays). With resume=True,
     continues from checkpoint_path(out_path) if it exists (its configuration
-    must match). device: svd.device.Device holding the weights, momentum and
-    batches during training; checkpoints and the model file are written from
-    host copies. The batch losses stay on the device and are read back every
+    must match). device: svd.device.Device holding the weights, momentum,
+    the song store and the batches during training (each batch is gathered and
+    augmented there: svd/batches.py); checkpoints and the model file are
+    written from host copies. The batch losses stay on the device and are read back every
     LOSS_READ_EVERY updates (and before each checkpoint), so a GPU never waits
     for the host in between.
     """
@@ -77,7 +78,7 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
                          "or delete the file to start over.")
     aug = augment.Augmentation(**config.augmentation)
     excerpts = TrainingExcerpts(songs, mean, std, aug, config.batch, config.seed,
-                                (config.target_low, config.target_high))
+                                (config.target_low, config.target_high), device)
     state.params, state.velocity = device.put_all(state.params), device.put_all(state.velocity)
     workspace = {}  # the network's big buffers, reused across updates
     losses = _LossLog(device, ckpt)
@@ -89,7 +90,7 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
             x, targets = upcoming.result()
             if update + 1 < config.updates:
                 upcoming = worker.submit(excerpts.batch, update + 1)
-            losses.add(update, _step(state, device.put(x), device.put(targets), update, config, workspace))
+            losses.add(update, _step(state, x, targets, update, config, workspace))
             state.update = update + 1
             checkpoint = state.update % checkpoint_every == 0 and state.update < config.updates
             if checkpoint or state.update % LOSS_READ_EVERY == 0 or state.update == config.updates:

@@ -1,4 +1,6 @@
 """svd/bench.py: what `run.py bench` reports while it measures (the figures themselves are never asserted)."""
+import pytest
+
 from svd import bench
 
 
@@ -7,7 +9,8 @@ def test_run_all_reports_each_measurement_then_completion(monkeypatch):
     monkeypatch.setattr(bench, "features_s_per_audio_min", lambda repeats: 1.0)
     monkeypatch.setattr(bench, "matmul_gflops", lambda repeats: 100.0)
     monkeypatch.setattr(bench, "train_updates_per_s", lambda repeats, device: 2.0)
-    monkeypatch.setattr(bench, "augment_batches_per_s", lambda repeats: 50.0)
+    monkeypatch.setattr(bench, "augment_batches_per_s", lambda repeats, device: 50.0)
+    monkeypatch.setattr(bench, "augmented_updates_per_s", lambda repeats, device: (1.5, 517e6))
     monkeypatch.setattr(bench, "predict_s_per_audio_min", lambda repeats, device: (0.5, 50.0))
     calls = []
     figures = bench.run_all(quick=True, progress=lambda done, extra: calls.append((done, extra)))
@@ -15,3 +18,11 @@ def test_run_all_reports_each_measurement_then_completion(monkeypatch):
     assert all(extra.startswith("measuring ") for _, extra in calls[:-1]) and calls[-1] == (bench.STEPS, "")
     assert figures["predict_speedup_over_excerptwise"] == 100.0
     assert figures["device"] == "cpu"
+
+
+def test_augmented_updates_use_a_song_store_of_513_bins_per_frame():
+    """The measurement really trains on batches from the song store: its size per audio hour is
+    70 frames/s x 3600 s x 513 bins x 4 bytes = 517.1 MB, and updates/s is positive and finite."""
+    updates_per_s, store_per_hour = bench.augmented_updates_per_s(1, batch=2, songs=2, song_minutes=0.1)
+    assert store_per_hour == pytest.approx(70 * 3600 * 513 * 4, rel=1e-12)
+    assert 0 < updates_per_s < float("inf")

@@ -203,6 +203,11 @@ BAD_CALLS = [
     ("p of 1", "dropout_forward", "p", lambda: cuda.dropout_forward(_f(4, 5), 1.0, seed=1)),
     ("seed of 2^32", "dropout_forward", "seed", lambda: cuda.dropout_forward(_f(4, 5), seed=2 ** 32)),
     ("no seed", "dropout_forward", "seed", lambda: cuda.dropout_forward(_f(4, 5))),
+    ("float64 inputs", "add_noise", "inputs", lambda: cuda.add_noise(np.zeros(4), 0.1, np.random.default_rng(0))),
+    ("negative sigma", "add_noise", "sigma", lambda: cuda.add_noise(_f(4), -0.1, np.random.default_rng(0))),
+    ("no rng", "add_noise", "rng", lambda: cuda.add_noise(_f(4), 0.1, None)),
+    ("transposed inputs", "drop_inputs", "inputs", lambda: cuda.drop_inputs(_f(3, 4).T, 0.5, np.random.default_rng(0))),
+    ("p above 1", "drop_inputs", "p", lambda: cuda.drop_inputs(_f(4), 1.5, np.random.default_rng(0))),
     ("mask shape", "dropout_backward", "mask", lambda: cuda.dropout_backward(_f(4, 5), (np.ones((5, 4), bool), 2.0))),
     ("targets length", "sigmoid_cross_entropy_forward", "targets",
      lambda: cuda.sigmoid_cross_entropy_forward(_f(4), _f(3))),
@@ -402,3 +407,84 @@ def test_prediction_with_tta_on_the_gpu_device_equals_the_cpu(emulated_gpu):
     got = predict.probabilities(model, linear, (1.0, 1.1), device=emulated_gpu)
     want = predict.probabilities(model, linear, (1.0, 1.1), device=device.CPU)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------
+# Batches made on the device: the song store, gather, augmentation
+# --------------------------------------------------------------------------
+
+def _songs(rng, lengths=(400, 300, 260)):
+    """Songs of random linear magnitudes with alternating voice/no-voice stretches of 40 frames."""
+    from svd import dataset, spectrum
+    return [dataset.Song(f"s{i}.wav", rng.random((n, spectrum.LINEAR_BINS), dtype=np.float32) ** 4,
+                         ((np.arange(n) // 40) % 2).astype(np.uint8), n / spectrum.FRAME_RATE_HZ)
+            for i, n in enumerate(lengths)]
+
+
+@pytest.mark.parametrize("aug", [
+    {},
+    {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 10.0},
+    {"pitch_shift": 0.2, "loudness_db": 6.0, "mix_prob": 0.5},
+], ids=["plain", "paper-combination", "loudness-and-mixing"])
+def test_training_batches_on_the_gpu_device_equal_the_cpu(emulated, emulated_gpu, aug):
+    """TrainingExcerpts on the (emulated) GPU device: the song store lives on the device, each
+    batch is gathered and augmented there by the CUDA kernels (gather, warp, gains, mixing)
+    and the mel/log/normalisation array code; three batches of 8 equal the CPU's batches
+    within float32 rounding of the mel sums (1e-5), targets exactly."""
+    from svd import augment, batches, device
+    songs = _songs(np.random.default_rng(500))
+    mean, std = np.full(80, -3.0, np.float32), np.full(80, 2.0, np.float32)
+    aug = augment.Augmentation(**aug)
+    on_gpu = batches.TrainingExcerpts(songs, mean, std, aug, 8, seed=6, device=emulated_gpu)
+    on_cpu = batches.TrainingExcerpts(songs, mean, std, aug, 8, seed=6, device=device.CPU)
+    assert on_gpu.store_bytes == on_gpu.store.nbytes == sum(len(s.targets) for s in songs) * on_gpu.store.shape[1] * 4
+    for update in range(3):
+        with emulated_gpu.active():
+            x, targets = on_gpu.batch(update)
+        want_x, want_targets = on_cpu.batch(update)
+        np.testing.assert_array_equal(targets, want_targets)
+        np.testing.assert_allclose(x, want_x, rtol=0, atol=1e-5 * np.abs(want_x).max())
+    kernels = {name for _, name, _, _ in emulated.launches}
+    assert "gather_excerpts" in kernels
+    if aug.pitch_shift:
+        assert {"warp", "filter_gains", "apply_gains"} <= kernels, kernels
+
+
+def test_noise_and_input_dropout_on_the_gpu_device(emulated, emulated_gpu):
+    """Noise and input dropout come from the device hash on the GPU (one seed each from the
+    update's generator): the noise is N(0, sigma^2) (mean and standard deviation within 5
+    standard errors), dropout zeroes a fraction p, and the same update gives the same batch."""
+    from svd import augment, batches
+    songs = _songs(np.random.default_rng(501))
+    mean, std = np.zeros(80, np.float32), np.ones(80, np.float32)
+    clean = batches.TrainingExcerpts(songs, mean, std, augment.Augmentation(filter_db=1e-9), 16, 2,
+                                     device=emulated_gpu)
+    noisy = batches.TrainingExcerpts(songs, mean, std, augment.Augmentation(filter_db=1e-9, noise_sigma=0.5),
+                                     16, 2, device=emulated_gpu)
+    dropped = batches.TrainingExcerpts(songs, mean, std, augment.Augmentation(filter_db=1e-9, input_dropout=0.2),
+                                       16, 2, device=emulated_gpu)
+    with emulated_gpu.active():
+        noise = (noisy.batch(0)[0] - clean.batch(0)[0]).ravel()
+        zeros = dropped.batch(0)[0] == 0
+        again = noisy.batch(0)[0]
+    n = noise.size  # 16 * 115 * 80 = 147,200
+    assert abs(noise.mean()) < 5 * 0.5 / np.sqrt(n)
+    assert abs(noise.std() - 0.5) < 5 * 0.5 / np.sqrt(2 * n)
+    assert abs(zeros.mean() - 0.2) < 5 * np.sqrt(0.2 * 0.8 / zeros.size)
+    np.testing.assert_array_equal(again, clean.batch(0)[0] + noise.reshape(again.shape))
+    kernels = {name for _, name, _, _ in emulated.launches}
+    assert {"gaussian_noise_hash", "dropout_forward_hash"} <= kernels
+
+
+def test_augmented_training_runs_on_the_gpu_device(emulated, emulated_gpu, tiny_corpus, tmp_path):
+    """train.train with the paper's augmentation on the (emulated) GPU device: batches are
+    gathered and warped by the CUDA kernels, the network updates too, and the model file
+    written is a host model with finite weights."""
+    from svd import augment, dataset, train
+    songs = dataset.load_split(tiny_corpus, "train", tmp_path / "cache", quiet=True)
+    config = train.TrainConfig(updates=2, batch=2, seed=1,
+                               augmentation=dict(vars(augment.PAPER_COMBINATION)))
+    model = train.train(songs, config, tmp_path / "m.npz", quiet=True, device=emulated_gpu)
+    kernels = {name for _, name, _, _ in emulated.launches}
+    assert {"gather_excerpts", "warp", "filter_gains", "apply_gains", "nesterov_update"} <= kernels, kernels
+    assert all(np.isfinite(value).all() for value in model.params.values())

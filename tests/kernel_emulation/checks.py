@@ -29,7 +29,7 @@ Tolerances (max |actual - expected| / max |expected|, all float32):
 """
 import numpy as np
 
-from svd import augment, backend, cuda, layers, loss, optim, spectrum
+from svd import augment, backend, batches, cuda, layers, loss, optim, spectrum
 
 EXACT = 0.0
 TRANSCENDENTAL = 1e-6
@@ -208,6 +208,33 @@ def check_dropout_hash(xp, rng):
     assert_close(y, layers.dropout_forward(x, p, mask=expected_mask)[0], EXACT, "dropout_forward_hash y")
 
 
+def hash_normal(seed, n):
+    """NumPy twin of the normals of kernels/activation.cu gaussian_noise_hash (Box-Muller, float32)."""
+    u = cuda.hash_uniform(seed, 2 * n)
+    u1, u2 = np.float32(1) - u[0::2], u[1::2]
+    return np.sqrt(np.float32(-2) * np.log(u1)) * np.cos(np.float32(6.2831853) * u2)
+
+
+def check_input_noise(xp, rng):
+    """add_noise: x + sigma * z with the twin's normals (libm vs NumPy log/cos: TRANSCENDENTAL)."""
+    shape = _random_shape(rng)
+    x, sigma = randn(rng, *shape), float(rng.choice([0.1, 0.5, 2.0]))
+    seed = int(np.random.default_rng(9).integers(0, 2 ** 32))  # what add_noise draws from the same rng
+    got = cuda.add_noise(xp.array(x), sigma, np.random.default_rng(9))
+    assert_close(got, x + np.float32(sigma) * hash_normal(seed, x.size).reshape(shape), TRANSCENDENTAL,
+                 "gaussian_noise_hash")
+
+
+def check_input_dropout(xp, rng):
+    """drop_inputs: zero where the hash uniform is < p, the rest unchanged (not rescaled)."""
+    shape = _random_shape(rng)
+    x, p = randn(rng, *shape), float(rng.choice([0.1, 0.5, 1.0]))
+    seed = int(np.random.default_rng(8).integers(0, 2 ** 32))
+    got = cuda.drop_inputs(xp.array(x), p, np.random.default_rng(8))
+    expected = np.where((cuda.hash_uniform(seed, x.size) >= np.float32(p)).reshape(shape), x, np.float32(0))
+    assert_close(got, expected, EXACT, "dropout_forward_hash as input dropout")
+
+
 # --------------------------------------------------------------------------
 # Loss and optimiser
 # --------------------------------------------------------------------------
@@ -270,6 +297,9 @@ def check_gather_excerpts(xp, rng):
     out = cuda.gather_excerpts(xp.asarray(np.concatenate(songs)), starts, song_index, centre,
                                width, xp.asarray(pad))
     assert_close(out, expected, EXACT, "gather_excerpts")
+    owner_frames = positions - song_starts[owner]
+    textbook = batches.gather_excerpts(np.concatenate(songs), song_starts, owner, owner_frames, width, pad)
+    assert_close(textbook, expected, EXACT, "batches.gather_excerpts (the reference)")
 
 
 def check_warp(xp, rng):
@@ -355,6 +385,6 @@ def check_network_shapes(xp, rng):
 
 
 CHECKS = [check_im2col, check_col2im, check_conv2d, check_maxpool, check_bias_leaky,
-          check_dropout_mask, check_dropout_hash, check_loss, check_nesterov,
+          check_dropout_mask, check_dropout_hash, check_input_noise, check_input_dropout, check_loss, check_nesterov,
           check_gather_excerpts, check_warp, check_pitch_shift_song, check_gains,
           check_mix_negatives, check_mix_like_augment_batch, check_network_shapes]
