@@ -42,7 +42,7 @@ OPERATIONS = (
     "sigmoid_cross_entropy_forward", "sigmoid_cross_entropy_backward",
     "init_velocity", "nesterov_momentum",
     "warp", "amplitude_gains", "apply_gains", "mix_negatives",  # the augmentation's heavy steps (svd/augment.py)
-    "add_noise", "drop_inputs",
+    "add_noise", "drop_inputs", "pitch_shift_song",
     "gather_excerpts",  # cutting training excerpts out of the song store (svd/batches.py)
 )
 

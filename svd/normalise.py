@@ -8,6 +8,7 @@ cancellation of the naive E[x^2] - E[x]^2 in float32.
 import numpy as np
 
 from svd import spectrum
+from svd.backend import array_module
 
 
 def band_statistics(log_mels):
@@ -41,4 +42,5 @@ def normalise(log_mel, mean, std):
 
 def silence_value(mean, std):
     """The normalised log-mel of digital silence, (80,) float32: what songs are padded with."""
-    return normalise(np.full(spectrum.MEL_BANDS, np.log(spectrum.LOG_FLOOR), np.float32), mean, std)
+    xp = array_module(mean)
+    return normalise(xp.full(spectrum.MEL_BANDS, np.log(spectrum.LOG_FLOOR), np.float32), mean, std)

@@ -26,7 +26,7 @@ Cost: about 10 MFLOP per frame instead of 485 MFLOP.
 """
 import numpy as np
 
-from svd import augment, backend, evaluate, network, normalise, spectrum
+from svd import backend, evaluate, network, normalise, spectrum
 from svd.device import CPU
 from svd.network import CONTEXT_FRAMES, EXCERPT_FRAMES
 from svd.loss import sigmoid
@@ -37,26 +37,31 @@ CHUNK_FRAMES = 4096  # output frames per chunk: ~0.5 GB of activations at most
 def padded_input(linear, mean, std):
     """Normalised log-mel of a song with 57 silent frames on each side: (frames + 114, 80) float32.
 
-    linear: (frames, 513) float32 linear spectrogram.
+    linear: (frames, 513) float32 linear spectrogram; mean, std: (80,) on the
+    same device (NumPy or CuPy arrays); the result is there too.
     """
+    xp = backend.array_module(linear)
     features = normalise.normalise(spectrum.log_mel(linear), mean, std)
-    silence = np.broadcast_to(normalise.silence_value(mean, std), (CONTEXT_FRAMES, spectrum.MEL_BANDS))
-    return np.concatenate([silence, features, silence]).astype(np.float32)
+    silence = xp.broadcast_to(normalise.silence_value(mean, std), (CONTEXT_FRAMES, spectrum.MEL_BANDS))
+    return xp.concatenate([silence, features, silence]).astype(np.float32)
 
 
 def probabilities(model, linear, pitch_factors=(1.0,), device=CPU):
     """Voice probability per frame of a song, averaged over pitch-shifted copies (1.0 = unchanged; Sec. 5.4).
 
     model: svd.model.Model; linear: (frames, 513) float32; returns (frames,)
-    float32 on the host. device: svd.device.Device the network runs on (the
-    weights are copied there, the input chunk by chunk).
+    float32 on the host. device: svd.device.Device everything runs on: the
+    song and the weights are copied there once, and the pitch shifts, log-mel,
+    normalisation and network run there.
     """
     params = device.put_all(model.params)
+    song, mean, std = device.put(linear), device.put(model.mean), device.put(model.std)
     total = np.zeros(len(linear), np.float64)
     with device.active():
+        ops = backend.ops(song)
         for factor in pitch_factors:
-            shifted = linear if factor == 1.0 else augment.pitch_shift_song(linear, factor)
-            total += song_probabilities(params, padded_input(shifted, model.mean, model.std))
+            shifted = song if factor == 1.0 else ops.pitch_shift_song(song, factor)
+            total += song_probabilities(params, padded_input(shifted, mean, std))
     return (total / len(pitch_factors)).astype(np.float32)
 
 
@@ -91,7 +96,7 @@ def song_probabilities(params, padded, chunk_frames=CHUNK_FRAMES):
     """Voice probability of every frame with the whole-song (dilated) network.
 
     params: on any device; padded: (frames + 114, 80) from `padded_input`, on
-    the host (each chunk is copied to the params' device). Returns (frames,)
+    the params' device or the host (then each chunk is copied there). Returns (frames,)
     float32 on the host, equal to `excerpt_probabilities` up to float32 rounding.
     """
     n_frames = len(padded) - 2 * CONTEXT_FRAMES

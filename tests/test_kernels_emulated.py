@@ -396,15 +396,17 @@ def test_a_training_run_on_the_gpu_device_resumes_exactly(emulated, emulated_gpu
         np.testing.assert_array_equal(resumed.params[name], value, err_msg=name)
 
 
-def test_prediction_with_tta_on_the_gpu_device_equals_the_cpu(emulated_gpu):
-    """predict.probabilities on the (emulated) GPU device, with two pitch-shifted copies, equals
-    the CPU device's result within float32 rounding (1e-5)."""
+def test_prediction_with_tta_on_the_gpu_device_equals_the_cpu(emulated, emulated_gpu):
+    """predict.probabilities on the (emulated) GPU device, with two pitch-shifted copies (the
+    shift, log-mel and network all on the device), equals the CPU device's result within
+    float32 rounding (1e-5)."""
     from svd import device, network, predict
     from svd import model as model_file
     rng = np.random.default_rng(403)
     model = model_file.Model(network.init_params(rng), np.zeros(80, np.float32), np.ones(80, np.float32), {})
     linear = rng.random((260, 513), dtype=np.float32)
     got = predict.probabilities(model, linear, (1.0, 1.1), device=emulated_gpu)
+    assert "warp" in {name for _, name, _, _ in emulated.launches}  # the pitch shift ran as a kernel
     want = predict.probabilities(model, linear, (1.0, 1.1), device=device.CPU)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
