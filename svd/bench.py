@@ -3,6 +3,7 @@
 Every timing runs the work once to warm up (allocations, caches, lazy
 imports), then reports the median of several repetitions.
 """
+import importlib.util
 import os
 import pathlib
 import statistics
@@ -139,7 +140,22 @@ def whole_song_flops_per_frame():
     return 2 * mults
 
 
-STEPS = 5  # measurements run_all makes, for a progress bar
+def pytorch_figures(repeats, device=CPU):
+    """The same network's training speed in PyTorch, when PyTorch happens to be installed (never a
+    dependency): {"pytorch_train_updates_per_s": ...} (float32; on a GPU also the TF32 figure), or
+    {"pytorch": "not installed"}."""
+    if importlib.util.find_spec("torch") is None:
+        return {"pytorch": "not installed"}
+    from svd import bench_pytorch
+    gpu = device.xp is not np
+    figures = {"pytorch": bench_pytorch.torch.__version__,
+               "pytorch_train_updates_per_s": bench_pytorch.updates_per_s(repeats, gpu=gpu, tf32=False)}
+    if gpu:
+        figures["pytorch_tf32_train_updates_per_s"] = bench_pytorch.updates_per_s(repeats, gpu=True, tf32=True)
+    return figures
+
+
+STEPS = 6  # measurements run_all makes, for a progress bar
 
 
 def run_all(quick=False, progress=None, device=CPU):
@@ -161,11 +177,15 @@ def run_all(quick=False, progress=None, device=CPU):
     figures["train_updates_per_s"] = train_updates_per_s(repeats, device=device)
     figures["train_gflops"] = figures["train_updates_per_s"] * 3 * network.forward_flops(32) / 1e9
     figures["train_fraction_of_matmul"] = figures["train_gflops"] / figures["matmul_gflops"]
-    report(3, "measuring augmentation")
+    report(3, "measuring PyTorch's training, if installed")
+    figures.update(pytorch_figures(repeats, device))
+    if "pytorch_train_updates_per_s" in figures:
+        figures["train_speed_vs_pytorch"] = figures["train_updates_per_s"] / figures["pytorch_train_updates_per_s"]
+    report(4, "measuring augmentation")
     figures["augment_batches_per_s"] = augment_batches_per_s(repeats, device=device)
     figures["train_augmented_updates_per_s"], store_per_hour = augmented_updates_per_s(repeats, device=device)
     figures["song_store_mb_per_audio_hour"] = store_per_hour / 1e6
-    report(4, "measuring prediction")
+    report(5, "measuring prediction")
     whole_song, excerpt_wise = predict_s_per_audio_min(repeats, device=device)
     report(STEPS, "")
     figures["predict_s_per_audio_min"] = whole_song

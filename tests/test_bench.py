@@ -12,12 +12,27 @@ def test_run_all_reports_each_measurement_then_completion(monkeypatch):
     monkeypatch.setattr(bench, "augment_batches_per_s", lambda repeats, device: 50.0)
     monkeypatch.setattr(bench, "augmented_updates_per_s", lambda repeats, device: (1.5, 517e6))
     monkeypatch.setattr(bench, "predict_s_per_audio_min", lambda repeats, device: (0.5, 50.0))
+    monkeypatch.setattr(bench, "pytorch_figures", lambda repeats, device: {"pytorch_train_updates_per_s": 4.0})
     calls = []
     figures = bench.run_all(quick=True, progress=lambda done, extra: calls.append((done, extra)))
     assert [done for done, _ in calls] == list(range(bench.STEPS + 1))
     assert all(extra.startswith("measuring ") for _, extra in calls[:-1]) and calls[-1] == (bench.STEPS, "")
     assert figures["predict_speedup_over_excerptwise"] == 100.0
     assert figures["device"] == "cpu"
+    assert figures["train_speed_vs_pytorch"] == 0.5
+
+
+def test_pytorch_is_measured_only_when_installed(monkeypatch):
+    """Without PyTorch the comparison says so (no import error); with it, a positive speed."""
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))
+    assert bench.pytorch_figures(1) == {"pytorch": "not installed"}
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    if real("torch") is None:
+        pytest.skip("PyTorch is not installed")
+    figures = bench.pytorch_figures(1)
+    assert figures["pytorch_train_updates_per_s"] > 0
 
 
 def test_augmented_updates_use_a_song_store_of_513_bins_per_frame():
