@@ -9,8 +9,10 @@
 #
 # Runs every GPU test (kernels, dispatch, device), the full-shape GPU/CPU parity tests,
 # the whole CPU suite's device-independent parts that touch the GPU path, a short
-# training + evaluation on the GPU end to end, and `bench --device gpu`. Logs and the
-# bench JSON go to OUT_DIR (default: $OUT, else gpu-check).
+# training + evaluation on the GPU end to end, `bench --device gpu` (with PyTorch+cuDNN's
+# float32 and TF32 speed beside it) and `detect --jobs 0/1/2` timings. Logs and the
+# bench JSON go to OUT_DIR (default: $OUT, else gpu-check). The paper's full 40,000-update
+# runs are tests/gpu/full_runs.sh (resumable across calls).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-${OUT:-gpu-check}}
