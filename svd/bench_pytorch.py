@@ -10,7 +10,16 @@ cross-entropy with 50% dropout before each dense layer.
 On a GPU, cuDNN's convolutions may use TF32 (10-bit mantissa products) by
 default; `updates_per_s(..., tf32=False)` switches that off for the float32
 comparison, and tf32=True measures the TF32 speed separately.
+
+PyTorch frees its activation buffers after every update; with glibc's default
+malloc settings big blocks go back to the system and are page-faulted in anew
+on the next update, which halves PyTorch's CPU speed on the 2-core machine
+(BENCHMARKS.md). svd/bench.py therefore runs this module in its own process
+(`python -m svd.bench_pytorch`) with bench.PYTORCH_MALLOC in the environment, which
+keeps freed memory in the process: PyTorch at its best, and svd's own figures
+untouched by the setting.
 """
+import argparse
 import statistics
 import time
 
@@ -67,3 +76,17 @@ def updates_per_s(repeats, batch=32, gpu=False, tf32=False):
         update()
         durations.append(time.perf_counter() - started)
     return 1 / statistics.median(durations)
+
+
+def main(argv=None):
+    """python -m svd.bench_pytorch [--repeats N] [--gpu] [--tf32]: print PyTorch's version and updates per second."""
+    parser = argparse.ArgumentParser(description="PyTorch training updates per second of the paper's network.")
+    parser.add_argument("--repeats", type=int, default=10, help="timed updates (median reported)")
+    parser.add_argument("--gpu", action="store_true", help="on CUDA device 0")
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 in cuDNN and cuBLAS (GPU only)")
+    args = parser.parse_args(argv)
+    print(torch.__version__, updates_per_s(args.repeats, gpu=args.gpu, tf32=args.tf32))
+
+
+if __name__ == "__main__":
+    main()
