@@ -223,6 +223,9 @@ def build_parser():
                                    "on this machine and print them (JSON with --json).")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (rougher figures, for smoke tests)")
+    p.add_argument("--layers", action="store_true",
+                   help="instead: where a training update's time goes on the fast CPU path, per layer "
+                        "(median milliseconds per update, forward and backward)")
     device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser

@@ -22,6 +22,7 @@ means one module with the functions of OPERATIONS and one branch in `implementat
 that is the same everywhere. CuPy is imported only if it is installed.
 """
 
+import contextlib
 import types
 
 import numpy
@@ -97,3 +98,15 @@ def implementation(name):
             table = {op: getattr(cuda, op) for op in OPERATIONS}
         _TABLES[name] = types.SimpleNamespace(name=name, **table)
     return _TABLES[name]
+
+
+@contextlib.contextmanager
+def wrapped(name, wrap):
+    """Inside the block, implementation `name` runs wrap(op, function) in place of each of its
+    operations (svd/bench.py times every layer call this way); restored on exit."""
+    table = implementation(name)
+    _TABLES[name] = types.SimpleNamespace(name=name, **{op: wrap(op, getattr(table, op)) for op in OPERATIONS})
+    try:
+        yield
+    finally:
+        _TABLES[name] = table

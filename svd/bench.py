@@ -125,6 +125,68 @@ def predict_s_per_audio_min(repeats, minutes=1.0, device=CPU):
     return whole_song, excerpt_wise
 
 
+def layer_milliseconds(repeats, batch=32):
+    """Where a training update's time goes on the fast CPU path: median milliseconds per update of
+    each layer's forward and backward calls, and of the loss and the optimiser step.
+
+    Every operation call of svd/backend.py is timed (backend.wrapped) and named by its
+    place in the update: network.forward calls conv1, conv2, pool1, conv3, conv4, pool2,
+    then the dense layers, and network.backward the same in reverse. Returns
+    {(layer, "forward" | "backward"): ms}, layers in network order.
+    """
+    rng = np.random.default_rng(0)
+    params = network.init_params(rng)
+    velocity = backend.ops(params["conv1.w"]).init_velocity(params)
+    x = rng.standard_normal((batch, EXCERPT_FRAMES, spectrum.MEL_BANDS), dtype=np.float32)
+    targets = rng.integers(0, 2, batch).astype(np.float32)
+    workspace, calls = {}, []
+
+    def timer(op, function):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            result = function(*args, **kwargs)
+            calls.append((op, time.perf_counter() - started))
+            return result
+        return timed
+    per_update = []
+    previous = backend.use("fast")
+    try:
+        with backend.wrapped("fast", timer):
+            for _ in range(repeats + 1):  # the first is the warm-up
+                calls.clear()
+                train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace)
+                per_update.append(_name_calls(calls))
+    finally:
+        backend.use(previous)
+    return {key: 1e3 * statistics.median(update[key] for update in per_update[1:]) for key in per_update[0]}
+
+
+# Which layer the k-th call of an operation belongs to in one training update (network.py's order).
+_LAYER_OF_CALL = {
+    "conv2d_forward": network.CONVS, "conv2d_backward": network.CONVS[::-1],
+    "maxpool2d_forward": ("pool1", "pool2"), "maxpool2d_backward": ("pool2", "pool1"),
+    "dense_forward": network.DENSES, "dense_backward": network.DENSES[::-1],
+    "dropout_forward": ("dropout1", "dropout2", "dropout3"), "dropout_backward": ("dropout3", "dropout2", "dropout1"),
+    "leaky_relu_forward": ("leaky1", "leaky2"), "leaky_relu_backward": ("leaky2", "leaky1"),
+}
+_ORDER = ("conv1", "conv2", "pool1", "conv3", "conv4", "pool2", "dropout1", "dense1", "leaky1", "dropout2",
+          "dense2", "leaky2", "dropout3", "dense3", "loss", "nesterov step")
+
+
+def _name_calls(calls):
+    """{(layer, direction): seconds} of one update's [(op, seconds)] in call order."""
+    seen, named = {}, {}
+    for op, seconds in calls:
+        k = seen[op] = seen.get(op, -1) + 1
+        if op in _LAYER_OF_CALL:
+            layer = _LAYER_OF_CALL[op][k]
+        else:
+            layer = "loss" if op.startswith("sigmoid_cross_entropy") else "nesterov step"
+        direction = "backward" if op.endswith("_backward") else "forward"
+        named[layer, direction] = named.get((layer, direction), 0.0) + seconds
+    return dict(sorted(named.items(), key=lambda item: (_ORDER.index(item[0][0]), item[0][1] == "backward")))
+
+
 def whole_song_flops_per_frame():
     """FLOPs per frame of the whole-song network (multiply-adds counted as 2), from the parameter shapes.
 

@@ -152,6 +152,9 @@ def _format_table(table, valid_split, test_split):
 def cmd_bench(args):
     if args.json:
         check_writable(args.json, "--json")
+    if args.layers:
+        _bench_layers(args)
+        return
     where = device.select(args.device, args.quiet)
     with Progress("bench", bench.STEPS, "steps", quiet=args.quiet) as bar:
         figures = bench.run_all(quick=args.quick, progress=bar.update, device=where)
@@ -159,6 +162,21 @@ def cmd_bench(args):
         print(f"{key}: {value:.4g}" if isinstance(value, float) and math.isfinite(value) else f"{key}: {value}")
     if args.json:
         write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")
+
+
+def _bench_layers(args):
+    """bench --layers: the per-layer table of a training update (fast CPU path, batch 32)."""
+    if not args.quiet:
+        print("timing every layer of 11 training updates (the first is a warm-up) ...", file=sys.stderr)
+    times = bench.layer_milliseconds(3 if args.quick else 10)
+    print(f"{'layer':<16}{'forward ms':>12}{'backward ms':>13}")
+    for layer in dict.fromkeys(layer for layer, _ in times):
+        forward, backward = times.get((layer, "forward"), 0.0), times.get((layer, "backward"), 0.0)
+        print(f"{layer:<16}{forward:>12.1f}{backward:>13.1f}")
+    print(f"{'total':<16}{sum(times.values()):>25.1f}")
+    if args.json:
+        rows = [{"layer": layer, "direction": direction, "ms": ms} for (layer, direction), ms in times.items()]
+        write_text_atomic(args.json, json.dumps(rows, indent=2) + "\n")
 
 
 def cmd_detect(args):

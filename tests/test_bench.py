@@ -41,3 +41,14 @@ def test_augmented_updates_use_a_song_store_of_513_bins_per_frame():
     updates_per_s, store_per_hour = bench.augmented_updates_per_s(1, batch=2, songs=2, song_minutes=0.1)
     assert store_per_hour == pytest.approx(70 * 3600 * 513 * 4, rel=1e-12)
     assert 0 < updates_per_s < float("inf")
+
+
+def test_layer_times_name_every_call_of_an_update():
+    """Every operation call of a training update is timed and named by its layer: every row of
+    the network's order appears (a call of an unexpected operation, or one call too many,
+    fails the naming), the convolutions, pools and dense layers in both directions."""
+    times = bench.layer_milliseconds(1, batch=2)
+    assert list(dict.fromkeys(layer for layer, _ in times)) == list(bench._ORDER)
+    for layer in ("conv1", "conv2", "conv3", "conv4", "pool1", "pool2", "dense1", "dense2", "dense3"):
+        assert times[layer, "forward"] > 0 and times[layer, "backward"] > 0
+    assert ("nesterov step", "backward") not in times
