@@ -7,7 +7,7 @@ from svd import bench
 def test_run_all_reports_each_measurement_then_completion(monkeypatch):
     # Stand-ins for the measurements: this test is about the reporting, not the speed.
     monkeypatch.setattr(bench, "features_s_per_audio_min", lambda repeats: 1.0)
-    monkeypatch.setattr(bench, "matmul_gflops", lambda repeats: 100.0)
+    monkeypatch.setattr(bench, "matmul_gflops", lambda repeats, device: 100.0)
     monkeypatch.setattr(bench, "train_updates_per_s", lambda repeats, device: 2.0)
     monkeypatch.setattr(bench, "augment_batches_per_s", lambda repeats, device: 50.0)
     monkeypatch.setattr(bench, "augmented_updates_per_s", lambda repeats, device: (1.5, 517e6))
