@@ -31,14 +31,26 @@ def svd_params(state):
     return {name: params[name].copy() for name in network.PARAM_SHAPES}
 
 
-def main(pt, seed, fold, out):
-    folds = ["fold1", "fold2", "fold3"]
-    settings = ablate.Settings(data=str(pathlib.Path(out) / "data"), updates=3000, batch=32, folds=folds)
-    corpus = ablate._Corpus(settings.data, None, True)
-    training = corpus.songs(*[f for f in folds if f != fold])
+FOLDS = ["fold1", "fold2", "fold3"]
+
+
+def fold_settings(out):
+    """ablate's settings and corpus of the fold grid in folder `out` (its data/ holds the folds)."""
+    settings = ablate.Settings(data=str(pathlib.Path(out) / "data"), updates=3000, batch=32, folds=FOLDS)
+    return settings, ablate._Corpus(settings.data, None, True)
+
+
+def reference_model(pt, fold, corpus):
+    """The reference's model file `pt`, trained without `fold`, as an svd Model."""
+    training = corpus.songs(*[f for f in FOLDS if f != fold])
     mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in training)
     state = torch.load(pt, weights_only=False)
-    model = model_file.Model(svd_params(state.get("state_dict", state)), mean, std, {"engine": "torch_reference"})
+    return model_file.Model(svd_params(state.get("state_dict", state)), mean, std, {"engine": "torch_reference"})
+
+
+def main(pt, seed, fold, out):
+    settings, corpus = fold_settings(out)
+    model = reference_model(pt, fold, corpus)
     result = ablate._evaluate_run(model, ablate.CONFIGS["none"], int(seed), fold, settings, corpus)
     path = pathlib.Path(out) / "ref_out" / (ablate.run_name("none", int(seed), fold) + ".json")
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
