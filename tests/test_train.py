@@ -43,6 +43,16 @@ def test_excerpts_lie_inside_their_song_and_are_centred_on_their_frame(tiny_corp
     assert np.all(np.isclose(targets, 0.02) | np.isclose(targets, 0.98))
 
 
+def test_gather_excerpts_reads_each_song_and_pad_beyond_its_ends():
+    """The textbook gather against a hand-made answer: two songs of 4 and 3 frames (row values
+    10*song + frame), width-3 excerpts at both ends of each song read `pad` (-1) beyond it,
+    never the neighbouring song."""
+    songs = np.array([[0.0], [1.0], [2.0], [3.0], [10.0], [11.0], [12.0]], np.float32)
+    out = batches.gather_excerpts(songs, [0, 4, 7], [0, 0, 1, 1], [0, 3, 0, 2], 3, -1.0)
+    assert out[..., 0].tolist() == [[-1, 0, 1], [2, 3, -1], [-1, 10, 11], [11, 12, -1]]
+    assert out.dtype == np.float32
+
+
 def test_random_streams_are_independent_by_construction():
     """Keys that NumPy pads to the same words would give the same numbers: every stream differs."""
     draws = {}
