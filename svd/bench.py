@@ -20,15 +20,31 @@ from svd.device import CPU
 from svd.network import EXCERPT_FRAMES
 
 
-def median_seconds(work, repeats, clock=time.perf_counter):
-    """Median duration of `work()` over `repeats` runs after one warm-up run."""
+def median_seconds(work, repeats, clock=time.perf_counter, device=CPU):
+    """Median duration of `work()` over `repeats` runs after one warm-up run.
+
+    On a GPU device each run is timed by CUDA events recorded before and after it
+    on the current stream, waiting for the second (so the GPU's work is counted).
+    """
     work()
+    if device.xp is not np:
+        return statistics.median(_event_seconds(work, device.xp) for _ in range(repeats))
     durations = []
     for _ in range(repeats):
         started = clock()
         work()
         durations.append(clock() - started)
     return statistics.median(durations)
+
+
+def _event_seconds(work, cupy):
+    """Seconds between CUDA events recorded around one run of `work()`."""
+    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    start.record()
+    work()
+    stop.record()
+    stop.synchronize()
+    return cupy.cuda.get_elapsed_time(start, stop) / 1e3
 
 
 def features_s_per_audio_min(repeats):
@@ -51,7 +67,7 @@ def matmul_gflops(repeats, size=None, device=CPU):
 
     def product():  # reading one number back waits for a GPU to finish
         float(device.xp.matmul(a, a, out=out)[0, 0])
-    return 2 * size ** 3 / median_seconds(product, repeats) / 1e9
+    return 2 * size ** 3 / median_seconds(product, repeats, device=device) / 1e9
 
 
 def train_updates_per_s(repeats, batch=32, device=CPU):
@@ -69,7 +85,7 @@ def train_updates_per_s(repeats, batch=32, device=CPU):
     def update():
         float(train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace))
     with device.active():
-        return 1 / median_seconds(update, repeats)
+        return 1 / median_seconds(update, repeats, device=device)
 
 
 def augment_batches_per_s(repeats, batch=32, device=CPU):
@@ -82,7 +98,7 @@ def augment_batches_per_s(repeats, batch=32, device=CPU):
     def one_batch():  # reading one number back waits for a GPU to finish the batch
         float(augment.augment_batch(linear, aug, rng, mean, std)[0, 0, 0])
     with device.active():
-        return 1 / median_seconds(one_batch, repeats)
+        return 1 / median_seconds(one_batch, repeats, device=device)
 
 
 def augmented_updates_per_s(repeats, batch=32, device=CPU, songs=4, song_minutes=2.0):
@@ -108,7 +124,7 @@ def augmented_updates_per_s(repeats, batch=32, device=CPU, songs=4, song_minutes
         done[0] += 1
         float(train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace))
     with device.active():
-        seconds = median_seconds(update, repeats)
+        seconds = median_seconds(update, repeats, device=device)
     return 1 / seconds, excerpts.store_bytes / (songs * song_minutes / 60)
 
 
@@ -124,7 +140,8 @@ def predict_s_per_audio_min(repeats, minutes=1.0, device=CPU):
     padded = rng.standard_normal((frames + EXCERPT_FRAMES - 1, spectrum.MEL_BANDS), dtype=np.float32)
     on_device = device.put_all(params)
     with device.active():
-        whole_song = median_seconds(lambda: predict.song_probabilities(on_device, padded), repeats) / minutes
+        whole_song = median_seconds(lambda: predict.song_probabilities(on_device, padded), repeats,
+                                    device=device) / minutes
     short = padded[:int(10 * spectrum.FRAME_RATE_HZ) + EXCERPT_FRAMES - 1]
     excerpt_wise = median_seconds(lambda: predict.excerpt_probabilities(params, short), 1) * 6
     return whole_song, excerpt_wise

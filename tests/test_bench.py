@@ -52,3 +52,31 @@ def test_layer_times_name_every_call_of_an_update():
     for layer in ("conv1", "conv2", "conv3", "conv4", "pool1", "pool2", "dense1", "dense2", "dense3"):
         assert times[layer, "forward"] > 0 and times[layer, "backward"] > 0
     assert ("nesterov step", "backward") not in times
+
+
+def test_gpu_timings_come_from_cuda_events_around_each_run():
+    """On a GPU device median_seconds records an event before and after each run and waits for the
+    second; a stand-in for CuPy's events (a clock that runs 2 ms per call of `work`) shows the
+    events bracket exactly one run each and the median is taken in seconds."""
+    import types
+    from svd.device import Device
+    now = [0.0]
+
+    class Event:
+        def record(self):
+            self.at = now[0]
+
+        def synchronize(self):
+            self.waited = True
+
+    def elapsed_ms(start, stop):
+        assert stop.waited
+        return stop.at - start.at
+    fake_cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(Event=Event, get_elapsed_time=elapsed_ms))
+    runs = []
+
+    def work():
+        runs.append(1)
+        now[0] += 2.0
+    assert bench.median_seconds(work, 5, device=Device("fake gpu", fake_cupy)) == pytest.approx(0.002)
+    assert len(runs) == 6  # one warm-up, five timed
