@@ -90,6 +90,24 @@ def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
     return np.where(inside[..., None], excerpts, np.asarray(pad, np.float32)).astype(np.float32, copy=False)
 
 
+def _linear_store(songs):
+    """All songs' linear spectrograms one after the other: (total_frames, bins) float32.
+
+    Each song's `linear` is then rebound to its rows of the store (same values),
+    so the spectrograms are held once, not twice: each original is released as
+    soon as it is copied (if nothing else holds it), and memory peaks at the
+    store plus one song.
+    """
+    store = np.empty((sum(len(song.linear) for song in songs), songs[0].linear.shape[1]), np.float32)
+    start = 0
+    for song in songs:
+        stop = start + len(song.linear)
+        store[start:stop] = song.linear
+        song.linear = store[start:stop]
+        start = stop
+    return store
+
+
 class TrainingExcerpts:
     """Builds the inputs and targets of each update from the training songs.
 
@@ -103,9 +121,11 @@ class TrainingExcerpts:
     The song store: every song's spectrogram, one after the other, in one
     (total_frames, bins) float32 array put on the device once: normalised
     log-mel (80 bins, 80.6 MB per audio hour) for plain training, linear
-    magnitudes (513 bins, 517 MB per audio hour) when augmenting. Each batch is
-    then gathered, augmented and normalised where the store lives; the host only
-    chooses positions and draws the per-example random numbers.
+    magnitudes (513 bins, 517 MB per audio hour) when augmenting; then each
+    song's `linear` becomes a view of its rows, so the host holds the
+    spectrograms once. Each batch is gathered, augmented and normalised where the
+    store lives; the host only chooses positions and draws the per-example
+    random numbers.
     """
 
     def __init__(self, songs, mean, std, aug, batch_size, seed, targets=(0.02, 0.98), device=CPU):
@@ -125,7 +145,7 @@ class TrainingExcerpts:
                              f"({self.width / spectrum.FRAME_RATE_HZ:.1f} s); use longer songs.")
         self.sampler = PositionSampler(len(self.centres), batch_size, seed)
         if self.uses_linear:
-            store = np.concatenate([song.linear for song in songs]).astype(np.float32, copy=False)
+            store = _linear_store(songs)
             self.negatives = self.centres[self.targets[self.centres] == 0]
         else:
             store = np.concatenate([normalise.normalise(spectrum.log_mel(song.linear), mean, std)

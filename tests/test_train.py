@@ -53,6 +53,19 @@ def test_gather_excerpts_reads_each_song_and_pad_beyond_its_ends():
     assert out.dtype == np.float32
 
 
+def test_the_song_store_holds_the_linear_spectrograms_once(tiny_corpus, tmp_path):
+    """With augmentation the store holds every song's linear spectrogram and each song's `linear`
+    becomes a view of its rows (same values): on the CPU the spectrograms are not held twice."""
+    songs = dataset.load_split(tiny_corpus, "train", tmp_path / "cache", quiet=True)
+    originals = [song.linear.copy() for song in songs]
+    excerpts = batches.TrainingExcerpts(songs, np.zeros(80, np.float32), np.ones(80, np.float32),
+                                        train.augment.PAPER_COMBINATION, 4, seed=0)
+    assert excerpts.store.shape == (sum(len(o) for o in originals), spectrum.LINEAR_BINS)
+    for song, original in zip(songs, originals):
+        assert np.shares_memory(song.linear, excerpts.store)
+        np.testing.assert_array_equal(song.linear, original)
+
+
 def test_random_streams_are_independent_by_construction():
     """Keys that NumPy pads to the same words would give the same numbers: every stream differs."""
     draws = {}
