@@ -76,13 +76,22 @@ def train_updates_per_s(repeats, batch=32, device=CPU):
     On a GPU each timed update ends by reading its loss back, which waits for it to finish.
     """
     rng = np.random.default_rng(0)
-    params = device.put_all(network.init_params(rng))
-    velocity = backend.ops(params["conv1.w"]).init_velocity(params)
-    workspace = {}
     x = device.put(rng.standard_normal((batch, EXCERPT_FRAMES, spectrum.MEL_BANDS), dtype=np.float32))
     targets = device.put(rng.integers(0, 2, batch).astype(np.float32))
+    return _updates_per_s(repeats, device, lambda update: (x, targets))
+
+
+def _updates_per_s(repeats, device, batch_of):
+    """Training updates per second on `device`, update k training on batch_of(k) = (x, targets);
+    each timed update ends by reading its loss back (on a GPU that waits for it)."""
+    rng = np.random.default_rng(0)
+    params = device.put_all(network.init_params(rng))
+    velocity = backend.ops(params["conv1.w"]).init_velocity(params)
+    workspace, done = {}, [0]
 
     def update():
+        x, targets = batch_of(done[0])
+        done[0] += 1
         float(train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace))
     with device.active():
         return 1 / median_seconds(update, repeats, device=device)
@@ -115,17 +124,7 @@ def augmented_updates_per_s(repeats, batch=32, device=CPU, songs=4, song_minutes
                            rng.integers(0, 2, frames).astype(np.uint8), song_minutes * 60) for i in range(songs)]
     mean, std = np.zeros(spectrum.MEL_BANDS, np.float32), np.ones(spectrum.MEL_BANDS, np.float32)
     excerpts = batches.TrainingExcerpts(corpus, mean, std, augment.PAPER_COMBINATION, batch, 0, device=device)
-    params = device.put_all(network.init_params(rng))
-    velocity = backend.ops(params["conv1.w"]).init_velocity(params)
-    workspace, done = {}, [0]
-
-    def update():
-        x, targets = excerpts.batch(done[0])
-        done[0] += 1
-        float(train.update_step(params, velocity, x, targets, rng, 1e-4, 0.95, workspace))
-    with device.active():
-        seconds = median_seconds(update, repeats, device=device)
-    return 1 / seconds, excerpts.store_bytes / (songs * song_minutes / 60)
+    return _updates_per_s(repeats, device, excerpts.batch), excerpts.store_bytes / (songs * song_minutes / 60)
 
 
 def predict_s_per_audio_min(repeats, minutes=1.0, device=CPU):

@@ -523,6 +523,13 @@ def hash_uniform(seed, n, xp=numpy):
     return (h >> numpy.uint32(8)).astype(numpy.float32) * numpy.float32(2.0 ** -24)
 
 
+def _seed_from(launcher, rng):
+    """One 32-bit seed for a counter-based kernel, drawn from numpy Generator `rng`."""
+    if rng is None:
+        raise ValueError(f"{launcher}: rng is needed to draw the seed")
+    return int(rng.integers(0, 2 ** 32))
+
+
 def dropout_forward(x, p=0.5, mask=None, rng=None, seed=None):
     """Inverted dropout on the GPU (kernels/activation.cu dropout_forward, or
     dropout_forward_hash when the mask is drawn here).
@@ -555,7 +562,7 @@ def dropout_forward(x, p=0.5, mask=None, rng=None, seed=None):
     if seed is None and rng is None:
         raise ValueError("dropout_forward: seed (or rng, or mask) is needed to draw the mask")
     if seed is None:
-        seed = int(rng.integers(0, 2 ** 32))
+        seed = _seed_from("dropout_forward", rng)
     if not 0 <= seed < 2 ** 32:
         raise ValueError(f"dropout_forward: seed must be in [0, 2^32), got {seed!r}")
     keep = _empty(xp, x.shape, numpy.uint8)
@@ -576,13 +583,6 @@ def dropout_backward(dy, cache):
     dx = _empty(xp, dy.shape, numpy.float32)
     _launch("activation", "dropout_backward", dy.size, dy, mask, dx, dy.size, scale)
     return dx
-
-
-def _seed_from(launcher, rng):
-    """One 32-bit seed for a counter-based kernel, drawn from numpy Generator `rng`."""
-    if rng is None:
-        raise ValueError(f"{launcher}: rng is needed to draw the seed")
-    return int(rng.integers(0, 2 ** 32))
 
 
 def drop_inputs(inputs, p, rng):
