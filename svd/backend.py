@@ -7,7 +7,9 @@ results (within float32 rounding; their caches are their own):
                steps of svd/augment.py, the excerpt gather of svd/batches.py):
                plain array code, the textbook
     fast       svd/fast_cpu.py for the convolution, max-pool and dense layers
-               (blocked, threaded, BLAS through ctypes), the reference for the rest;
+               (blocked, threaded, BLAS through ctypes; compiled C where a C
+               compiler is found: svd/winograd.py, single_channel_conv.py,
+               max_pool.py, built by svd/native.py), the reference for the rest;
                NumPy arrays only
     cuda       svd/cuda.py: the project's CUDA kernels; CuPy arrays (or NumPy
                arrays under the CPU kernel emulator of the tests)

@@ -82,6 +82,13 @@ _SCIPY_GEMM = {numpy.dtype(numpy.float32): _scipy_blas.sgemm,
                numpy.dtype(numpy.float64): _scipy_blas.dgemm}
 
 
+def cblas_sgemm_address():
+    """Address of the cblas_sgemm that `gemm` calls (for compiled code that calls
+    BLAS itself, svd/winograd.c), or None if none was found."""
+    sgemm = _CBLAS_GEMM.get(numpy.dtype(numpy.float32))
+    return None if sgemm is None else ctypes.cast(sgemm, ctypes.c_void_p).value
+
+
 def _rows_stride(a, name):
     """Row stride of a 2-D array in elements; its rows must be contiguous."""
     rows, cols = a.shape

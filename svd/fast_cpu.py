@@ -53,7 +53,7 @@ block while it is in cache, and its derivative to each gradient block.
 
 import numpy
 
-from . import cpu_blas
+from . import cpu_blas, max_pool, single_channel_conv, winograd
 from .cpu_blas import gemm
 from .layers import LEAKINESS
 
@@ -179,6 +179,10 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
         y = z, or max(z/100, z) if leaky.
         (Cross-correlation, no kernel flip: for learned weights it makes no difference.)
     """
+    if winograd.applies(x, w):
+        return winograd.conv2d_forward(x, w, b, dilation, leaky, workspace)
+    if single_channel_conv.applies(x, w):
+        return single_channel_conv.conv2d_forward(x, w, b, dilation, leaky, workspace)
     x = numpy.ascontiguousarray(x)
     w = numpy.ascontiguousarray(w)
     batch, time, freq, c_in = x.shape
@@ -244,6 +248,10 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
         it, which it computes itself, so that blocks are independent.
     """
     x, w, dilation, leaky, y = cache
+    if winograd.applies(x, w):
+        return winograd.conv2d_backward(dy, cache, need_dx, workspace)
+    if single_channel_conv.applies(x, w, need_dx):
+        return single_channel_conv.conv2d_backward(dy, cache, need_dx, workspace)
     dy = numpy.ascontiguousarray(dy)
     batch, time, freq, c_in = x.shape
     kernel_time, kernel_freq, _, c_out = w.shape
@@ -359,6 +367,9 @@ def maxpool2d_forward(x, pool=(3, 3), stride=None):
     freq_out = (freq - pool[1]) // stride[1] + 1
     y = numpy.empty((batch, time_out, freq_out, c), dtype=x.dtype)
     argmax = numpy.empty((batch, time_out, freq_out, c), dtype=numpy.uint8)
+    if max_pool.available(x):
+        max_pool.forward(numpy.ascontiguousarray(x), pool, stride, y, argmax)
+        return y, (argmax, x.shape, tuple(pool), stride)
 
     def pool_examples(start, stop, worker):  # a few examples: the running max stays in cache
         y_part, arg_part = y[start:stop], argmax[start:stop]
@@ -395,6 +406,9 @@ def maxpool2d_backward(dy, cache, workspace=None):
     argmax, x_shape, pool, stride = cache
     time_out, freq_out = argmax.shape[1:3]
     dx = cpu_blas.reuse(workspace, "dx", x_shape, dy.dtype)
+    if max_pool.available(dx):
+        max_pool.backward(dy, argmax, pool, stride, dx)
+        return dx
 
     def unpool_examples(start, stop, worker):
         dx_part, dy_part, arg_part = dx[start:stop], dy[start:stop], argmax[start:stop]

@@ -3,6 +3,11 @@ threads, reused buffers) and the blocks, halos and workspaces of svd/fast_cpu.py
 svd/fast_cpu.py equals the textbook layers of svd/layers.py, on random shapes and on the
 paper's full shapes.
 
+These tests switch the compiled parts off (svd/native.py), so that they test
+fast_cpu.py's own NumPy loops; the compiled ones have their own tests
+(test_winograd.py, test_single_channel_conv.py, test_max_pool.py, test_native.py), and
+the whole network is compared with both.
+
 Tolerances: float64 comparisons of the two implementations differ only by the order of
 the sums (1e-12); float32 ones by float32 rounding of sums of up to a few thousand terms
 (rtol 1e-4 with atol 1e-4 relative to O(1) values; see the individual tests).
@@ -12,7 +17,15 @@ import numpy as np
 import pytest
 
 from helpers import check_grad, naive_conv
-from svd import cpu_blas, fast_cpu, layers, network
+from svd import cpu_blas, fast_cpu, layers, native, network
+
+@pytest.fixture(autouse=True)
+def numpy_loops():
+    """fast_cpu.py without its compiled parts (see the module docstring)."""
+    native.set_enabled(False)
+    yield
+    native.set_enabled(True)
+
 
 CONV_CASES = [  # batch, time, freq, c_in, c_out, kernel, dilation
     (2, 9, 8, 5, 6, (3, 3), (1, 1)),
@@ -218,10 +231,16 @@ def test_pool_and_dense_equal_reference_on_random_shapes(seed):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_whole_network_equals_reference_at_the_papers_shapes(choice):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_whole_network_equals_reference_at_the_papers_shapes(choice, compiled):
     """All layers at the paper's full shapes (batch 3, float32), forward and backward, with
-    dropout: logits and every gradient agree to float32 rounding of sums of up to 4928
-    terms, measured relative to each tensor's largest entry (1e-4)."""
+    dropout, with fast_cpu.py's NumPy loops or its compiled parts (Winograd: a few 1e-6):
+    logits and every gradient agree to float32 rounding of sums of up to 4928 terms,
+    measured relative to each tensor's largest entry (1e-4)."""
+    if compiled:
+        native.set_enabled(True)
+        if native.library() is None:
+            pytest.skip(native.unavailable_reason())
     rng = np.random.default_rng(300)
     params = network.init_params(rng)
     x = rng.standard_normal((3,) + network.INPUT_SHAPE).astype(np.float32)

@@ -1,0 +1,96 @@
+"""The fast CPU path's compiled C (svd/winograd.c, single_channel_conv.c, max_pool.c), built and loaded.
+
+The C files hold the few loops that NumPy cannot run fast (they would take many
+passes over memory): the Winograd tile transforms, the first layer's
+single-channel convolution and the max-pooling. They are compiled once per machine with the system's C
+compiler (`cc`, or $CC) into one shared library in the cache folder ($SVD_CACHE_DIR
+or ~/.cache/svd, like the feature cache), named by a hash of the sources, the
+flags and the CPU (-march=native code runs only where it was built), and loaded
+with ctypes, which releases Python's GIL during each call so that the worker
+threads of cpu_blas.parallel_for run them on all cores.
+
+Without a C compiler (or if the build fails) `library()` is None and
+svd/fast_cpu.py keeps its NumPy convolutions; `unavailable_reason()` says why.
+"""
+
+import ctypes
+import hashlib
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+
+from .atomic import replacing
+
+SOURCES = tuple(pathlib.Path(__file__).with_name(name)
+                for name in ("winograd.c", "single_channel_conv.c", "max_pool.c"))
+CFLAGS = ("-O3", "-march=native", "-std=c99", "-fPIC", "-shared")
+
+_library = None  # the loaded library; False after a failed build; None before trying
+_reason = None
+_enabled = True
+
+
+def _cache_dir():
+    """$SVD_CACHE_DIR if set, else ~/.cache/svd (the feature cache's folder, svd/cache.py)."""
+    return pathlib.Path(os.environ.get("SVD_CACHE_DIR") or pathlib.Path.home() / ".cache" / "svd")
+
+
+def _cpu_tag():
+    """What -march=native depends on: the CPU's model and feature flags, as text."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            lines = [line for line in info if line.startswith(("model name", "flags"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor() + platform.machine()
+
+
+def _build(compiler):
+    """Path of the shared library built from SOURCES, compiling it if not cached yet.
+    Raises OSError with the compiler's messages if the build fails."""
+    digest = hashlib.sha256(repr((compiler, CFLAGS, _cpu_tag())).encode())
+    for source in SOURCES:
+        digest.update(source.read_bytes())
+    path = _cache_dir() / "native" / f"svd-native-{digest.hexdigest()[:16]}.so"
+    if not path.exists():
+        with replacing(path) as temp:
+            result = subprocess.run([compiler, *CFLAGS, "-o", str(temp), *map(str, SOURCES)],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                raise OSError(f"{compiler} could not build the fast CPU path's C code:\n"
+                              f"{result.stderr}")
+    return path
+
+
+def set_enabled(flag):
+    """Use the compiled code (True, the default) or not (False: fast_cpu.py's NumPy loops
+    everywhere, e.g. to compare the two or to time what the C code gains)."""
+    global _enabled
+    _enabled = bool(flag)
+
+
+def library():
+    """The loaded ctypes library (built on first use), or None if it cannot be built or
+    is switched off by `set_enabled(False)`."""
+    global _library, _reason
+    if not _enabled:
+        return None
+    if _library is None:
+        compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            _library, _reason = False, "no C compiler (cc or $CC) found"
+        else:
+            try:
+                _library = ctypes.CDLL(str(_build(compiler)))
+            except OSError as error:
+                _library, _reason = False, str(error)
+    return _library or None
+
+
+def unavailable_reason():
+    """Why `library()` is None (a sentence), or None when it is available."""
+    if not _enabled:
+        return "switched off (native.set_enabled(False))"
+    return None if library() is not None else _reason
