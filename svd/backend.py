@@ -102,6 +102,12 @@ def implementation(name):
     return _TABLES[name]
 
 
+def fast_cpu_compiled():
+    """None if the fast CPU path's compiled C (svd/native.py) runs here, else why not."""
+    from svd import native
+    return native.unavailable_reason()
+
+
 @contextlib.contextmanager
 def wrapped(name, wrap):
     """Inside the block, implementation `name` runs wrap(op, function) in place of each of its

@@ -270,12 +270,15 @@ def run_all(quick=False, progress=None, device=CPU):
     report = progress or (lambda done, extra: None)
     repeats = 3 if quick else 10
     figures = {"machine": f"{os.cpu_count()} CPU cores", "device": device.name, "date": time.strftime("%Y-%m-%d")}
+    if device.name == CPU.name:  # with the compiled C (Winograd convolutions...) or NumPy loops only
+        figures["cpu_compiled_code"] = backend.fast_cpu_compiled() or "yes"
     report(0, "measuring features")
     figures["features_s_per_audio_min"] = features_s_per_audio_min(repeats)
     report(1, "measuring matrix multiply")
     figures["matmul_gflops"] = matmul_gflops(repeats, device=device)
     report(2, "measuring training")
     figures["train_updates_per_s"] = train_updates_per_s(repeats, device=device)
+    # counted as the direct convolution's FLOPs: the Winograd convolutions do fewer
     figures["train_gflops"] = figures["train_updates_per_s"] * 3 * network.forward_flops(32) / 1e9
     figures["train_fraction_of_matmul"] = figures["train_gflops"] / figures["matmul_gflops"]
     report(3, "measuring PyTorch's training, if installed")

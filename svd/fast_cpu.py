@@ -7,6 +7,15 @@ arrays on the CPU: blocked, threaded, with BLAS called through ctypes
 the rectifier, dropout, loss and optimiser have no faster version and come
 from svd/layers.py, svd/loss.py and svd/optim.py.
 
+Compiled parts. For float32 arrays (training and prediction) the hottest loops run
+in C where a C compiler is found (svd/native.py builds it once per machine): 3x3
+convolutions with several input channels as Winograd F(4x4, 3x3) with 4x fewer
+multiplications (svd/winograd.py), the single-channel first convolution
+(svd/single_channel_conv.py) and the max-pool (svd/max_pool.py). The functions
+below send those cases there first; their NumPy code serves everything else
+(float64, other kernels such as prediction's 11-tap dense1 convolution) and
+machines without a compiler, and is what the text below describes.
+
 How the convolution is computed (the hot spot: conv2 alone is ~64% of all
 FLOPs). View the channels-last input as rows, one row of c_in values per
 (example, time, freq) position: row r = (n * T + t) * F + f. A valid

@@ -54,7 +54,8 @@ import numpy
 from . import cpu_blas, native
 
 # The 1-D transforms, as arrays. G is applied here (transform_weights, weight_gradient);
-# svd/winograd.c has B_T, A_T and A = A_T^T written out as additions (the tests hold them equal).
+# svd/winograd.c has B_T, A_T and A = A_T^T written out as additions (tests/test_winograd.py
+# checks that these matrices compute a correlation, and the C convolution against svd/layers.py).
 B_T = numpy.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                    [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float)
 G = numpy.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
@@ -121,14 +122,18 @@ def applies(x, w):
 
 def transform_weights(w):
     """U = G w G^T per channel pair. w: (3, 3, c_in, c_out) -> U: (36, c_in, c_out) float32."""
-    u = numpy.einsum("ai,ijco,bj->abco", G, w.astype(numpy.float64), G)
-    return numpy.ascontiguousarray(u.reshape(POSITIONS, *w.shape[2:]), dtype=numpy.float32)
+    c_in, c_out = w.shape[2:]
+    left = G @ w.astype(numpy.float64).reshape(3, -1)  # (6, 3 * c_in * c_out): G along time
+    u = numpy.matmul(G, left.reshape(SPAN, 3, -1))  # (6, 6, c_in * c_out): G along frequency
+    return numpy.ascontiguousarray(u.reshape(POSITIONS, c_in, c_out), dtype=numpy.float32)
 
 
 def weight_gradient(du):
     """dw = G^T dU G, the gradient through transform_weights. du: (36, c_in, c_out) -> (3, 3, c_in, c_out)."""
-    du = du.astype(numpy.float64).reshape(SPAN, SPAN, *du.shape[1:])
-    return numpy.einsum("ai,abco,bj->ijco", G, du, G).astype(numpy.float32)
+    c_in, c_out = du.shape[1:]
+    right = numpy.matmul(G.T, du.astype(numpy.float64).reshape(SPAN, SPAN, -1))  # (6, 3, c_in*c_out)
+    dw = G.T @ right.reshape(SPAN, -1)  # (3, 3 * c_in * c_out)
+    return dw.reshape(3, 3, c_in, c_out).astype(numpy.float32)
 
 
 def tile_count(n_out, dilation):

@@ -8,7 +8,7 @@ error. `check_grad` therefore asks for a relative error below 1e-6 with step 1e-
 
 import numpy as np
 
-from svd import network
+from svd import layers, network
 
 FD_STEP = 1e-6
 FD_RTOL = 1e-6
@@ -84,3 +84,21 @@ def random_params(rng, dtype=np.float64, bias_scale=0.1):
 def random_excerpts(rng, batch, dtype=np.float32):
     """(batch, 115, 80) standard normal network inputs."""
     return rng.standard_normal((batch,) + network.INPUT_SHAPE).astype(dtype)
+
+
+def float32_conv_and_reference(impl, x, w, b, dilation, leaky, rng, need_dx=True):
+    """Run impl's conv2d_forward/backward in float32 and svd/layers.py's in float64 on the
+    same float64 problem (dy drawn from rng): [(name, got, want)] for y, dx, dw, db
+    (dx left out when not need_dx, after checking that impl gave None)."""
+    y, cache = impl.conv2d_forward(x.astype(np.float32), w.astype(np.float32),
+                                   b.astype(np.float32), dilation, leaky)
+    y_ref, cache_ref = layers.conv2d_forward(x, w, b, dilation, leaky)
+    dy = rng.standard_normal(y.shape)
+    got = (y,) + tuple(impl.conv2d_backward(dy.astype(np.float32), cache, need_dx=need_dx))
+    want = (y_ref,) + tuple(layers.conv2d_backward(dy, cache_ref, need_dx=need_dx))
+    assert all(g.dtype == np.float32 for g in got if g is not None)
+    if not need_dx:
+        assert got[1] is None
+    return [(name, g, r) for name, g, r in zip(("y", "dx", "dw", "db"), got, want)
+            if need_dx or name != "dx"]
+

@@ -1,0 +1,65 @@
+"""Tests of svd/native.py: the fast CPU path's C code is built once per machine into the
+cache folder, atomically, and everything still works (with NumPy loops) when it cannot
+be built or is switched off."""
+
+import os
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+from svd import fast_cpu, layers, native
+
+
+@pytest.fixture
+def fresh_build(monkeypatch, tmp_path):
+    """native.py as if never loaded in this process, with an empty cache folder."""
+    monkeypatch.setattr(native, "_library", None)
+    monkeypatch.setattr(native, "_reason", None)
+    monkeypatch.setenv("SVD_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "native"
+
+
+def _compiler():
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def test_builds_once_into_the_cache_folder(fresh_build):
+    if _compiler() is None:
+        pytest.skip("no C compiler")
+    assert native.library() is not None
+    built = list(fresh_build.iterdir())
+    assert len(built) == 1 and built[0].suffix == ".so"  # no temporary left behind
+    stamp = built[0].stat().st_mtime_ns
+    assert native._build(_compiler()) == built[0]  # found in the cache, not rebuilt
+    assert built[0].stat().st_mtime_ns == stamp
+
+
+def test_a_failed_build_leaves_nothing_and_says_why(fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", str(pathlib.Path(shutil.which("false") or "/bin/false")))
+    assert native.library() is None
+    assert "could not build" in native.unavailable_reason()
+    assert not fresh_build.exists() or not any(fresh_build.iterdir())
+
+
+def test_without_a_compiler_it_says_so(fresh_build, monkeypatch):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert native.library() is None
+    assert "no C compiler" in native.unavailable_reason()
+
+
+def test_switched_off_the_fast_path_still_equals_reference():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 9, 9, 4))
+    w, b = rng.standard_normal((3, 3, 4, 5)), rng.standard_normal(5)
+    native.set_enabled(False)
+    try:
+        assert native.library() is None and "switched off" in native.unavailable_reason()
+        y, _ = fast_cpu.conv2d_forward(x.astype(np.float32), w.astype(np.float32),
+                                       b.astype(np.float32))
+    finally:
+        native.set_enabled(True)
+    y_ref, _ = layers.conv2d_forward(x, w, b)
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-5 * np.abs(y_ref).max())
