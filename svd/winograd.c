@@ -1,7 +1,7 @@
 /* Winograd F(4x4, 3x3) convolution for the fast CPU path: the tile transforms,
  * compiled, and the per-block driver that calls BLAS through a function pointer.
- * svd/winograd.py builds this file with the C compiler, loads it with ctypes and
- * holds the maths (its module docstring); the names below follow it.
+ * svd/native.py compiles it; svd/winograd.py calls it through ctypes and holds the
+ * maths (its module docstring); the names below follow it.
  *
  * Layouts (all float32, C order, channels last like svd/layers.py):
  *   x   (T, F, C)      one example's input (or the padded output gradient for dx)
@@ -36,7 +36,9 @@ enum { TILE = 4, SPAN = TILE + 2, XI = SPAN * SPAN }; /* outputs, inputs per til
 static int tile_origin(int a, int d) { return (a / d) * TILE * d + a % d; }
 
 /* The three 1-D transforms (svd/winograd.py's B_T, A_T and A), written out: the
- * compiler can then drop the zeros and keep everything in registers. */
+ * compiler can then drop the zeros and keep everything in registers. The loops that
+ * apply them run over channels, with their small inner loops unrolled (#pragma), so
+ * that the compiler vectorises each tile's transform across 16 channels at a time. */
 static inline void bt_times(const float d[SPAN], float v[SPAN]) /* v = B^T d */
 {
     v[0] = 4 * d[0] - 5 * d[2] + d[4];
