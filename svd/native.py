@@ -21,7 +21,7 @@ import platform
 import shutil
 import subprocess
 
-from .atomic import replacing
+from .atomic import temporary
 
 SOURCES = tuple(pathlib.Path(__file__).with_name(name)
                 for name in ("winograd.c", "single_channel_conv.c", "max_pool.c"))
@@ -49,18 +49,31 @@ def _cpu_tag():
 
 def _build(compiler):
     """Path of the shared library built from SOURCES, compiling it if not cached yet.
-    Raises OSError with the compiler's messages if the build fails."""
+    Raises OSError with the compiler's messages if the build fails.
+
+    The compiler writes into a private temporary folder next to the library (named for
+    this process, see svd/atomic.py), and the finished library is renamed into place: a
+    process killed mid-build leaves only that folder, which the next build deletes. (Not a
+    temporary file: the linker of a killed build may still be running, and it creates its
+    output file anew, so a deleted temporary file could reappear; in a deleted folder it
+    cannot.)
+    """
     digest = hashlib.sha256(repr((compiler, CFLAGS, _cpu_tag())).encode())
     for source in SOURCES:
         digest.update(source.read_bytes())
     path = _cache_dir() / "native" / f"svd-native-{digest.hexdigest()[:16]}.so"
     if not path.exists():
-        with replacing(path) as temp:
-            result = subprocess.run([compiler, *CFLAGS, "-o", str(temp), *map(str, SOURCES)],
+        folder = temporary(path, suffix=".partial", directory=True)
+        try:
+            built = folder / path.name
+            result = subprocess.run([compiler, *CFLAGS, "-o", str(built), *map(str, SOURCES)],
                                     capture_output=True, text=True)
             if result.returncode != 0:
                 raise OSError(f"{compiler} could not build the fast CPU path's C code:\n"
                               f"{result.stderr}")
+            os.replace(built, path)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     return path
 
 

@@ -9,7 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from svd import fast_cpu, layers, native
+from conftest import dead_pid
+
+from svd import atomic, fast_cpu, layers, native
 
 
 @pytest.fixture
@@ -34,6 +36,19 @@ def test_builds_once_into_the_cache_folder(fresh_build):
     stamp = built[0].stat().st_mtime_ns
     assert native._build(_compiler()) == built[0]  # found in the cache, not rebuilt
     assert built[0].stat().st_mtime_ns == stamp
+
+
+def test_a_killed_build_is_cleaned_up_by_the_next(fresh_build):
+    """A build folder left by a process that died is deleted when the library is next built."""
+    if _compiler() is None:
+        pytest.skip("no C compiler")
+    library_path = native._build(_compiler())
+    library_path.unlink()
+    stale = fresh_build / f".{library_path.name}.{atomic.HOST_TAG}-{dead_pid()}.abc123.partial"
+    stale.mkdir()
+    (stale / library_path.name).write_bytes(b"half a library")
+    assert native.library() is not None
+    assert sorted(p.name for p in fresh_build.iterdir()) == [library_path.name]
 
 
 def test_a_failed_build_leaves_nothing_and_says_why(fresh_build, monkeypatch):

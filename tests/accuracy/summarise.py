@@ -1,4 +1,5 @@
-"""OUT: per seed, the pooled fold errors of svd (OUT/svd_out) and the reference (OUT/ref_out), with 95% intervals."""
+"""OUT [SIDE ...]: per seed, the pooled fold errors of each side (default: the reference, OUT/ref_out,
+and svd, OUT/svd_out; e.g. svd_wino_out for another svd version), with 95% intervals."""
 import glob
 import json
 import pathlib
@@ -8,8 +9,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from svd import ablate, evaluate  # noqa: E402
 
 
-def main(out):
-    for side in ("ref_out", "svd_out"):
+def main(out, sides=("ref_out", "svd_out")):
+    for side in sides:
         runs = [json.loads(pathlib.Path(p).read_text()) for p in sorted(glob.glob(f"{out}/{side}/none-seed*-*.json"))]
         print(side)
         complete = {"chosen": [], "optimal": []}
@@ -32,4 +33,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], *([sys.argv[2:]] if len(sys.argv) > 2 else []))
