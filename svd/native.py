@@ -5,7 +5,8 @@ passes over memory): the Winograd tile transforms, the first layer's
 single-channel convolution and the max-pooling. They are compiled once per machine with the system's C
 compiler (`cc`, or $CC) into one shared library in the cache folder ($SVD_CACHE_DIR
 or ~/.cache/svd, like the feature cache), named by a hash of the sources, the
-flags and the CPU (-march=native code runs only where it was built), and loaded
+flags and the CPU (-march=native code runs only where it was built; portable flags
+where the compiler refuses -march=native), and loaded
 with ctypes, which releases Python's GIL during each call so that the worker
 threads of cpu_blas.parallel_for run them on all cores.
 
@@ -25,7 +26,10 @@ from .atomic import temporary
 
 SOURCES = tuple(pathlib.Path(__file__).with_name(name)
                 for name in ("winograd.c", "single_channel_conv.c", "max_pool.c"))
-CFLAGS = ("-O3", "-march=native", "-std=c99", "-fPIC", "-shared")
+# Tried in turn: code for this CPU's vector units, else (a compiler or CPU that does not
+# know -march=native) portable code.
+CFLAGS = (("-O3", "-march=native", "-std=c99", "-fPIC", "-shared"),
+          ("-O3", "-std=c99", "-fPIC", "-shared"))
 
 _library = None  # the loaded library; False after a failed build; None before trying
 _reason = None
@@ -48,8 +52,9 @@ def _cpu_tag():
 
 
 def _build(compiler):
-    """Path of the shared library built from SOURCES, compiling it if not cached yet.
-    Raises OSError with the compiler's messages if the build fails.
+    """Path of the shared library built from SOURCES with the first of CFLAGS that works,
+    compiling it if not cached yet. Raises OSError with the compiler's messages if no
+    set of flags works.
 
     The compiler writes into a private temporary folder next to the library (named for
     this process, see svd/atomic.py), and the finished library is renamed into place: a
@@ -58,23 +63,26 @@ def _build(compiler):
     output file anew, so a deleted temporary file could reappear; in a deleted folder it
     cannot.)
     """
-    digest = hashlib.sha256(repr((compiler, CFLAGS, _cpu_tag())).encode())
-    for source in SOURCES:
-        digest.update(source.read_bytes())
-    path = _cache_dir() / "native" / f"svd-native-{digest.hexdigest()[:16]}.so"
-    if not path.exists():
+    errors = []
+    for flags in CFLAGS:
+        digest = hashlib.sha256(repr((compiler, flags, _cpu_tag())).encode())
+        for source in SOURCES:
+            digest.update(source.read_bytes())
+        path = _cache_dir() / "native" / f"svd-native-{digest.hexdigest()[:16]}.so"
+        if path.exists():
+            return path
         folder = temporary(path, suffix=".partial", directory=True)
         try:
             built = folder / path.name
-            result = subprocess.run([compiler, *CFLAGS, "-o", str(built), *map(str, SOURCES)],
+            result = subprocess.run([compiler, *flags, "-o", str(built), *map(str, SOURCES)],
                                     capture_output=True, text=True)
-            if result.returncode != 0:
-                raise OSError(f"{compiler} could not build the fast CPU path's C code:\n"
-                              f"{result.stderr}")
-            os.replace(built, path)
+            if result.returncode == 0:
+                os.replace(built, path)
+                return path
+            errors.append(f"{compiler} {' '.join(flags)}:\n{result.stderr}")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-    return path
+    raise OSError("could not build the fast CPU path's C code:\n" + "\n".join(errors))
 
 
 def set_enabled(flag):

@@ -51,6 +51,21 @@ def test_a_killed_build_is_cleaned_up_by_the_next(fresh_build):
     assert sorted(p.name for p in fresh_build.iterdir()) == [library_path.name]
 
 
+def test_without_march_native_it_builds_portable_code(fresh_build, monkeypatch):
+    """A compiler that refuses -march=native (some clang builds) gets the portable flags."""
+    compiler = _compiler()
+    if compiler is None:
+        pytest.skip("no C compiler")
+    wrapper = fresh_build.parent.parent / "cc-without-march-native"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    wrapper.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = -march=native ] && exit 1; done\n'
+                       f'exec {compiler} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CC", str(wrapper))
+    assert native.library() is not None
+    assert len(list(fresh_build.iterdir())) == 1
+
+
 def test_a_failed_build_leaves_nothing_and_says_why(fresh_build, monkeypatch):
     monkeypatch.setenv("CC", str(pathlib.Path(shutil.which("false") or "/bin/false")))
     assert native.library() is None
