@@ -1,14 +1,14 @@
 """The fast CPU path's compiled C (svd/winograd.c, single_channel_conv.c, max_pool.c), built and loaded.
 
 The C files hold the few loops that NumPy cannot run fast (they would take many
-passes over memory): the Winograd tile transforms, the first layer's
-single-channel convolution and the max-pooling. They are compiled once per machine with the system's C
-compiler (`cc`, or $CC) into one shared library in the cache folder ($SVD_CACHE_DIR
-or ~/.cache/svd, like the feature cache), named by a hash of the sources, the
-flags and the CPU (-march=native code runs only where it was built; portable flags
-where the compiler refuses -march=native), and loaded
-with ctypes, which releases Python's GIL during each call so that the worker
-threads of cpu_blas.parallel_for run them on all cores.
+passes over memory): the Winograd tile transforms, the first layer's single-channel
+convolution and the max-pooling. They are compiled once per machine with the system's
+C compiler (`cc`, or $CC) into one shared library in the cache folder ($SVD_CACHE_DIR
+or ~/.cache/svd, like the feature cache), named by a hash of the sources, the flags
+and the CPU (-march=native code runs only where it was built; portable flags where
+the compiler refuses -march=native), and loaded with ctypes, which releases Python's
+GIL during each call so that the worker threads of cpu_blas.parallel_for run them on
+all cores.
 
 Without a C compiler (or if the build fails) `library()` is None and
 svd/fast_cpu.py keeps its NumPy convolutions; `unavailable_reason()` says why.
