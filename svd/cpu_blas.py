@@ -217,6 +217,15 @@ def parallel_for(fn, blocks):
         future.result()
 
 
+def for_each_worker(fn):
+    """Call fn(worker, n_workers) once on each of the n_workers = num_threads() worker
+    threads, at the same time: for compiled code that shares its work out itself
+    (svd/winograd.c, svd/single_channel_conv.c, svd/max_pool.c)."""
+    n_workers = num_threads()
+    parallel_for(lambda start, stop, worker: fn(worker, n_workers),
+                 [(worker, worker + 1) for worker in range(n_workers)])
+
+
 # --------------------------------------------------------------------------
 # Memory
 # --------------------------------------------------------------------------

@@ -64,7 +64,7 @@ import numpy
 
 from . import cpu_blas, max_pool, single_channel_conv, winograd
 from .cpu_blas import gemm
-from .layers import LEAKINESS
+from .layers import LEAKINESS, conv_out_shape
 
 # The operations svd/backend.py takes from this module; the others come from the textbook modules.
 OPERATIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
@@ -196,11 +196,7 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     w = numpy.ascontiguousarray(w)
     batch, time, freq, c_in = x.shape
     kernel_time, kernel_freq, _, c_out = w.shape
-    time_out = time - (kernel_time - 1) * dilation[0]
-    freq_out = freq - (kernel_freq - 1) * dilation[1]
-    if time_out < 1 or freq_out < 1:
-        raise ValueError(f"input {x.shape} is smaller than the kernel {w.shape[:2]} "
-                         f"with dilation {dilation}")
+    time_out, freq_out = conv_out_shape(x.shape, w.shape[:2], dilation)
     x_rows = x.reshape(-1, c_in)  # row (n * time + t) * freq + f
     taps = _tap_offsets(kernel_time, kernel_freq, dilation, freq)
     last_row = x_rows.shape[0] - taps[-1][2]  # rows before it have every tap inside x

@@ -84,7 +84,7 @@ def _tap_slices(kernel_shape, dilation, out_shape):
             for i in range(kernel_time) for j in range(kernel_freq)]
 
 
-def _conv_out_shape(x_shape, kernel_shape, dilation):
+def conv_out_shape(x_shape, kernel_shape, dilation):
     """(time_out, freq_out) of a valid convolution; ValueError if the input is too small."""
     time_out = x_shape[1] - (kernel_shape[0] - 1) * dilation[0]
     freq_out = x_shape[2] - (kernel_shape[1] - 1) * dilation[1]
@@ -100,7 +100,7 @@ def _im2col(x, kernel_shape, dilation):
     x: (batch, time, freq, c_in) -> (batch, time_out, freq_out, taps * c_in).
     """
     xp = array_module(x)
-    out_shape = _conv_out_shape(x.shape, kernel_shape, dilation)
+    out_shape = conv_out_shape(x.shape, kernel_shape, dilation)
     return xp.concatenate([x[:, ts, fs] for ts, fs in _tap_slices(kernel_shape, dilation, out_shape)],
                           axis=-1)
 

@@ -13,31 +13,15 @@ import numpy
 
 from . import cpu_blas, native
 
-_declared = False  # whether the C functions' argument types are set
-
-
-def _lib():
-    """The C library with max_pool.c's argument types declared, or None."""
-    global _declared
-    lib = native.library()
-    if lib is not None and not _declared:
-        p, i = ctypes.c_void_p, ctypes.c_int
-        lib.max_pool_forward_worker.argtypes = [p] + [i] * 8 + [p, p] + [i] * 4
-        lib.max_pool_backward_worker.argtypes = [p, p] + [i] * 10 + [p, i, i]
-        lib.max_pool_forward_worker.restype = None
-        lib.max_pool_backward_worker.restype = None
-        _declared = True
-    return lib
+_P, _I = ctypes.c_void_p, ctypes.c_int
+# The C functions of svd/max_pool.c and their argument types.
+_FORWARD = ("max_pool_forward_worker", [_P] + [_I] * 8 + [_P, _P] + [_I] * 4)
+_BACKWARD = ("max_pool_backward_worker", [_P, _P] + [_I] * 10 + [_P, _I, _I])
 
 
 def available(x):
     """Whether `forward`/`backward` can pool x here: float32 and the C code built."""
-    return x.dtype == numpy.float32 and _lib() is not None
-
-
-def _workers():
-    """[(worker, worker + 1)] for cpu_blas.parallel_for: one C call per worker thread."""
-    return [(w, w + 1) for w in range(cpu_blas.num_threads())]
+    return x.dtype == numpy.float32 and native.function(*_FORWARD) is not None
 
 
 def forward(x, pool, stride, y, argmax):
@@ -45,22 +29,19 @@ def forward(x, pool, stride, y, argmax):
 
     x: (batch, time, freq, c) float32, C-contiguous; pool, stride: (time, freq) pairs.
     """
-    lib = _lib()
+    pool_forward = native.function(*_FORWARD)
     batch, time, freq, c = x.shape
-    n_workers = len(_workers())
-    cpu_blas.parallel_for(lambda _, __, worker: lib.max_pool_forward_worker(
+    cpu_blas.for_each_worker(lambda worker, n_workers: pool_forward(
         x.ctypes.data, batch, time, freq, c, pool[0], pool[1], stride[0], stride[1],
-        y.ctypes.data, argmax.ctypes.data, y.shape[1], y.shape[2], worker, n_workers),
-        _workers())
+        y.ctypes.data, argmax.ctypes.data, y.shape[1], y.shape[2], worker, n_workers))
 
 
 def backward(dy, argmax, pool, stride, dx):
     """Fill dx (batch, time, freq, c) with dy (batch, time_out, freq_out, c) sent to each
     window's maximum, argmax from `forward`; positions that are no maximum get 0."""
-    lib = _lib()
+    pool_backward = native.function(*_BACKWARD)
     batch, time, freq, c = dx.shape
     dy = numpy.ascontiguousarray(dy, dtype=numpy.float32)
-    n_workers = len(_workers())
-    cpu_blas.parallel_for(lambda _, __, worker: lib.max_pool_backward_worker(
+    cpu_blas.for_each_worker(lambda worker, n_workers: pool_backward(
         dy.ctypes.data, argmax.ctypes.data, batch, time, freq, c, pool[0], pool[1], stride[0],
-        stride[1], dy.shape[1], dy.shape[2], dx.ctypes.data, worker, n_workers), _workers())
+        stride[1], dy.shape[1], dy.shape[2], dx.ctypes.data, worker, n_workers))

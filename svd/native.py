@@ -110,6 +110,20 @@ def library():
     return _library or None
 
 
+def function(name, argtypes):
+    """The library's C function `name`, its argument types declared and its result void,
+    or None when `library()` is None. (ctypes keeps one function object per name, so
+    the declaration is made once.)"""
+    lib = library()
+    if lib is None:
+        return None
+    c_function = getattr(lib, name)
+    if c_function.argtypes is None:
+        c_function.argtypes = argtypes
+        c_function.restype = None
+    return c_function
+
+
 def unavailable_reason():
     """Why `library()` is None (a sentence), or None when it is available."""
     if not _enabled:

@@ -16,35 +16,20 @@ import ctypes
 import numpy
 
 from . import cpu_blas, native
+from .layers import conv_out_shape
 
-_declared = False  # whether the C functions' argument types are set
-
-
-def _lib():
-    """The C library with single_channel_conv.c's argument types declared, or None."""
-    global _declared
-    lib = native.library()
-    if lib is not None and not _declared:
-        p, i = ctypes.c_void_p, ctypes.c_int
-        lib.single_channel_forward_worker.argtypes = [p] + [i] * 7 + [p, p, i, p] + [i] * 5
-        lib.single_channel_weight_grad_worker.argtypes = [p] + [i] * 7 + [p, p, i, i, i, i,
-                                                                           p, p, p, i, i]
-        lib.single_channel_forward_worker.restype = None
-        lib.single_channel_weight_grad_worker.restype = None
-        _declared = True
-    return lib
+_P, _I = ctypes.c_void_p, ctypes.c_int
+# The C functions of svd/single_channel_conv.c and their argument types.
+_FORWARD = ("single_channel_forward_worker", [_P] + [_I] * 7 + [_P, _P, _I, _P] + [_I] * 5)
+_WEIGHT_GRAD = ("single_channel_weight_grad_worker",
+                [_P] + [_I] * 7 + [_P, _P, _I, _I, _I, _I, _P, _P, _P, _I, _I])
 
 
 def applies(x, w, need_dx=False):
     """Whether fast_cpu.py should compute conv(x, w) (and its backward) here: one
     input channel, float32, no dx wanted, and the C code built."""
     return (w.shape[2] == 1 and not need_dx and x.dtype == w.dtype == numpy.float32
-            and _lib() is not None)
-
-
-def _workers():
-    """[(worker, worker + 1)] for cpu_blas.parallel_for: one C call per worker thread."""
-    return [(w, w + 1) for w in range(cpu_blas.num_threads())]
+            and native.function(*_FORWARD) is not None)
 
 
 def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
@@ -59,23 +44,18 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     Returns:
         y: (batch, time_out, freq_out, c_out); cache: (x, w, dilation, leaky, y).
     """
-    lib = _lib()
+    conv_forward = native.function(*_FORWARD)
     x = numpy.ascontiguousarray(x)
     batch, time, freq, _ = x.shape
     kernel_time, kernel_freq, _, c_out = w.shape
-    time_out = time - (kernel_time - 1) * dilation[0]
-    freq_out = freq - (kernel_freq - 1) * dilation[1]
-    if time_out < 1 or freq_out < 1:
-        raise ValueError(f"input {x.shape} is smaller than the kernel {w.shape[:2]} "
-                         f"with dilation {dilation}")
+    time_out, freq_out = conv_out_shape(x.shape, w.shape[:2], dilation)
     taps = numpy.ascontiguousarray(w.reshape(-1, c_out))
     bias = numpy.ascontiguousarray(b, dtype=numpy.float32)
     y = cpu_blas.reuse(workspace, "y", (batch, time_out, freq_out, c_out), x.dtype)
-    n_workers = len(_workers())
-    cpu_blas.parallel_for(lambda _, __, worker: lib.single_channel_forward_worker(
+    cpu_blas.for_each_worker(lambda worker, n_workers: conv_forward(
         x.ctypes.data, batch, time, freq, kernel_time, kernel_freq, dilation[0], dilation[1],
         taps.ctypes.data, bias.ctypes.data, int(leaky), y.ctypes.data, time_out, freq_out,
-        c_out, worker, n_workers), _workers())
+        c_out, worker, n_workers))
     return y, (x, w, tuple(dilation), leaky, y)
 
 
@@ -89,19 +69,19 @@ def conv2d_backward(dy, cache, need_dx=False, workspace=None):
     """
     if need_dx:
         raise ValueError("single_channel_conv computes no dx; fast_cpu.py does")
-    lib = _lib()
+    weight_grad = native.function(*_WEIGHT_GRAD)
     x, w, dilation, leaky, y = cache
     batch, time, freq, _ = x.shape
     kernel_time, kernel_freq, _, c_out = w.shape
     time_out, freq_out = y.shape[1:3]
     dy = numpy.ascontiguousarray(dy, dtype=numpy.float32)
-    n_workers = len(_workers())
+    n_workers = cpu_blas.num_threads()
     dw_parts = numpy.zeros((n_workers, kernel_time * kernel_freq, c_out), numpy.float32)
     db_parts = numpy.zeros((n_workers, c_out), numpy.float32)
     dz_lines = numpy.empty((n_workers, freq_out * c_out), numpy.float32)
-    cpu_blas.parallel_for(lambda _, __, worker: lib.single_channel_weight_grad_worker(
+    cpu_blas.for_each_worker(lambda worker, n_workers: weight_grad(
         x.ctypes.data, batch, time, freq, kernel_time, kernel_freq, dilation[0], dilation[1],
         dy.ctypes.data, y.ctypes.data, int(leaky), time_out, freq_out, c_out,
         dw_parts[worker].ctypes.data, db_parts[worker].ctypes.data, dz_lines[worker].ctypes.data,
-        worker, n_workers), _workers())
+        worker, n_workers))
     return None, dw_parts.sum(axis=0).reshape(w.shape), db_parts.sum(axis=0)

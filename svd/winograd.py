@@ -52,6 +52,7 @@ import ctypes
 import numpy
 
 from . import cpu_blas, native
+from .layers import conv_out_shape
 
 # The 1-D transforms, as arrays. G is applied here (transform_weights, weight_gradient);
 # svd/winograd.c has B_T, A_T and A = A_T^T written out as additions (tests/test_winograd.py
@@ -66,11 +67,9 @@ TILE = 4  # outputs per tile side
 SPAN = TILE + 2  # inputs per tile side (a 3-tap kernel)
 POSITIONS = SPAN * SPAN  # products per tile and channel pair
 
-# Tiles per block: their V and M take about this many bytes (measured, BENCHMARKS.md).
+# Tiles per block: their V and M take about this many bytes. Measured on the 2-core
+# machine: 256 KiB to 2 MiB all within its noise; 4 MiB and more slower.
 _BLOCK_BYTES = 1 << 20
-
-_declared = False  # whether the C functions' argument types are set
-
 
 # --------------------------------------------------------------------------
 # The compiled part (svd/winograd.c, built by svd/native.py)
@@ -87,25 +86,17 @@ class _Layer(ctypes.Structure):
         ("zeros", ctypes.c_void_p), ("sgemm", ctypes.c_void_p)]
 
 
-def _lib():
-    """The C library with winograd.c's argument types declared, or None."""
-    global _declared
-    lib = native.library()
-    if lib is not None and not _declared:
-        p, i = ctypes.c_void_p, ctypes.c_int
-        lib.forward_worker.argtypes = [ctypes.POINTER(_Layer), i, i, p, p, p]
-        lib.weight_grad_worker.argtypes = [ctypes.POINTER(_Layer), p, i, i, p, p, p, p]
-        lib.leaky_backward_worker.argtypes = [p, p, p, ctypes.c_size_t, i, i]
-        for function in (lib.forward_worker, lib.weight_grad_worker, lib.leaky_backward_worker):
-            function.restype = None
-        _declared = True
-    return lib
+_P, _I = ctypes.c_void_p, ctypes.c_int
+# The C functions of svd/winograd.c and their argument types.
+_FORWARD = ("forward_worker", [ctypes.POINTER(_Layer), _I, _I, _P, _P, _P])
+_WEIGHT_GRAD = ("weight_grad_worker", [ctypes.POINTER(_Layer), _P, _I, _I, _P, _P, _P, _P])
+_LEAKY_BACKWARD = ("leaky_backward_worker", [_P, _P, _P, ctypes.c_size_t, _I, _I])
 
 
 def available():
     """Whether the Winograd convolution can run here: the C code built and a
     ctypes-callable cblas_sgemm found (svd/cpu_blas.py)."""
-    return cpu_blas.cblas_sgemm_address() is not None and _lib() is not None
+    return cpu_blas.cblas_sgemm_address() is not None and native.function(*_FORWARD) is not None
 
 
 def applies(x, w):
@@ -164,11 +155,6 @@ def _scratch(workspace, name, layer, channels, worker):
                             numpy.float32)
 
 
-def _workers():
-    """[(worker, worker + 1)] for cpu_blas.parallel_for: one C call per worker thread."""
-    return [(w, w + 1) for w in range(cpu_blas.num_threads())]
-
-
 # --------------------------------------------------------------------------
 # The convolution (interfaces of svd/layers.py, as fast_cpu.py)
 # --------------------------------------------------------------------------
@@ -176,20 +162,19 @@ def _workers():
 def _convolve(x, u, b, dilation, padding, leaky, y, workspace, tag):
     """y <- the Winograd convolution of x (padded by `padding` zeros before and after in
     time and frequency) with transformed weights u (36, c_in, c_out), + b, leaky. Returns y."""
-    lib = _lib()
+    forward_worker = native.function(*_FORWARD)
     zeros = numpy.zeros(max(x.shape[3], y.shape[3]), numpy.float32)
     bias = None if b is None else numpy.ascontiguousarray(b, dtype=numpy.float32)
     layer = _layer(x, u, bias, dilation, padding, leaky, y, zeros)
-    n_workers = len(_workers())
 
-    def work(_, __, worker):
+    def work(worker, n_workers):
         v = _scratch(workspace, tag + "v", layer, layer.C, worker)
         m = _scratch(workspace, tag + "m", layer, layer.K, worker)
         spill = cpu_blas.scratch(workspace, f"{tag}s{worker}", (TILE * TILE, layer.K), numpy.float32)
-        lib.forward_worker(ctypes.byref(layer), worker, n_workers, v.ctypes.data, m.ctypes.data,
-                           spill.ctypes.data)
+        forward_worker(ctypes.byref(layer), worker, n_workers, v.ctypes.data, m.ctypes.data,
+                       spill.ctypes.data)
 
-    cpu_blas.parallel_for(work, _workers())
+    cpu_blas.for_each_worker(work)
     return y
 
 
@@ -207,12 +192,8 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
         cache: (x, w, dilation, leaky, y), as fast_cpu.conv2d_forward.
     """
     x = numpy.ascontiguousarray(x)
-    batch, time, freq, _ = x.shape
-    time_out, freq_out = time - 2 * dilation[0], freq - 2 * dilation[1]
-    if time_out < 1 or freq_out < 1:
-        raise ValueError(f"input {x.shape} is smaller than the kernel {w.shape[:2]} "
-                         f"with dilation {dilation}")
-    y = cpu_blas.reuse(workspace, "y", (batch, time_out, freq_out, w.shape[3]), x.dtype)
+    time_out, freq_out = conv_out_shape(x.shape, w.shape[:2], dilation)
+    y = cpu_blas.reuse(workspace, "y", (x.shape[0], time_out, freq_out, w.shape[3]), x.dtype)
     _convolve(x, transform_weights(w), b, dilation, (0, 0), leaky, y, workspace, "f")
     return y, (x, w, tuple(dilation), leaky, y)
 
@@ -224,30 +205,32 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
     (weight_grad_worker), dx as the Winograd convolution of dz padded by two dilated taps
     with w turned by 180 degrees and its channels swapped (the module docstring).
     """
-    lib = _lib()
     x, w, dilation, leaky, y = cache
     c_in, c_out = w.shape[2:]
-    n_workers = len(_workers())
+    n_workers = cpu_blas.num_threads()
     dy = numpy.ascontiguousarray(dy, dtype=numpy.float32)
     dz = dy
     if leaky:
+        leaky_backward = native.function(*_LEAKY_BACKWARD)
         dz = cpu_blas.reuse(workspace, "dz", dy.shape, numpy.float32)
-        cpu_blas.parallel_for(lambda _, __, worker: lib.leaky_backward_worker(
-            dy.ctypes.data, y.ctypes.data, dz.ctypes.data, dy.size, worker, n_workers), _workers())
+        cpu_blas.for_each_worker(lambda worker, n_workers: leaky_backward(
+            dy.ctypes.data, y.ctypes.data, dz.ctypes.data, dy.size, worker, n_workers))
 
     zeros = numpy.zeros(max(c_in, c_out), numpy.float32)
     layer = _layer(x, numpy.empty(0, numpy.float32), None, dilation, (0, 0), False, dz, zeros)
     du_parts = numpy.zeros((n_workers, POSITIONS, c_in, c_out), numpy.float32)
     db_parts = numpy.zeros((n_workers, c_out), numpy.float32)
 
-    def weight_work(_, __, worker):
+    weight_grad_worker = native.function(*_WEIGHT_GRAD)
+
+    def weight_work(worker, n_workers):
         v = _scratch(workspace, "bv", layer, c_in, worker)
         dm = _scratch(workspace, "bm", layer, c_out, worker)
-        lib.weight_grad_worker(ctypes.byref(layer), dz.ctypes.data, worker, n_workers,
-                               v.ctypes.data, dm.ctypes.data, du_parts[worker].ctypes.data,
-                               db_parts[worker].ctypes.data)
+        weight_grad_worker(ctypes.byref(layer), dz.ctypes.data, worker, n_workers,
+                           v.ctypes.data, dm.ctypes.data, du_parts[worker].ctypes.data,
+                           db_parts[worker].ctypes.data)
 
-    cpu_blas.parallel_for(weight_work, _workers())
+    cpu_blas.for_each_worker(weight_work)
     dw = weight_gradient(du_parts.sum(axis=0))
     db = db_parts.sum(axis=0)
     dx = None

@@ -5,9 +5,9 @@ gradient, for pooled and overlapping windows; stale buffer contents never leak o
 import numpy as np
 import pytest
 
-from svd import fast_cpu, layers, max_pool
+from svd import fast_cpu, layers, max_pool, native
 
-pytestmark = pytest.mark.skipif(max_pool._lib() is None,
+pytestmark = pytest.mark.skipif(native.library() is None,
                                 reason="no C compiler: the compiled max-pool is unavailable")
 
 

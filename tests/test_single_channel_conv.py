@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from helpers import float32_conv_and_reference
-from svd import fast_cpu, layers, single_channel_conv
+from svd import fast_cpu, layers, native, single_channel_conv
 
-pytestmark = pytest.mark.skipif(single_channel_conv._lib() is None,
+pytestmark = pytest.mark.skipif(native.library() is None,
                                 reason="no C compiler: the compiled single-channel conv is unavailable")
 
 
