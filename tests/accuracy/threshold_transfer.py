@@ -37,7 +37,8 @@ def transfers(model, songs):
     for a, b in ((0, 1), (1, 0)):
         exact, _ = evaluate.best_threshold([smoothed[a]], [truths[a]])
         thresholds = (exact, grid_threshold(smoothed[a], truths[a]), 0.5)
-        rows.append([np.sum((smoothed[b] >= t) != truths[b]) for t in thresholds] + [len(truths[b])])
+        measured = [evaluate.evaluate_at([smoothed[b]], [truths[b]], t) for t in thresholds]
+        rows.append([m["fp"] + m["fn"] for m in measured] + [len(truths[b])])
     return rows
 
 
