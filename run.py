@@ -103,6 +103,10 @@ def build_parser():
                         + " (Sec. 5.3); options below override single strengths")
     for option, _, text in AUGMENT_OPTIONS:
         p.add_argument(option, type=float, metavar="X", help=text + " (default: off)")
+    p.add_argument("--textbook", action="store_true",
+                   help="compute every layer with the plain textbook code (svd/layers.py) instead of the fast "
+                        "CPU path: same results within float32 rounding, about 4x slower; for checking the "
+                        "fast path over a whole training (CPU only)")
     device_option(p)
     common_options(p)
 

@@ -69,7 +69,9 @@ def cmd_train(args):
         raise InputError(f"--lr-decay {args.lr_decay} --momentum {args.momentum}: the decay must be a positive "
                          "number and the momentum in [0, 1).")
     check_writable(args.out, "--out")
-    where = device.select(args.device, args.quiet)
+    if args.textbook and args.device == "gpu":
+        raise InputError("--textbook runs the plain NumPy layers on the CPU; leave out --device gpu.")
+    where = device.TEXTBOOK if args.textbook else device.select(args.device, args.quiet)
     data_dir = _data_dir(args)
     # A song of the held-out filelists (if there are any) must not be trained on.
     held_out = [split for split in ("valid", "test") if (data_dir / "filelists" / split).is_file()]
@@ -139,11 +141,12 @@ def pitch_factors(args):
 
 
 def _format_table(table, valid_split, test_split):
-    lines = [f"{'split':<8}{'threshold':>10}{'error':>8}{'recall':>8}{'spec.':>8}{'prec.':>8}{'F1':>8}"]
+    lines = [f"{'split':<8}{'threshold':>10}{'error':>8}{'recall':>8}{'spec.':>8}{'prec.':>8}{'F1':>8}{'AUROC':>8}"]
     for key, split in (("valid", valid_split), ("test", test_split)):
         row = table[key]
         lines.append(f"{split:<8}{row['threshold']:>10.4f}" + "".join(
-            f"{100 * row[m]:>7.1f}%" for m in ("error", "recall", "specificity", "precision", "f1")))
+            f"{100 * row[m]:>7.1f}%" for m in ("error", "recall", "specificity", "precision", "f1"))
+            + f"{row['auroc']:>8.3f}")
     lines.append(f"test error at its own optimal threshold ({table['optimal_threshold']:.4f}): "
                  f"{100 * table['test_optimal']['error']:.1f}%")
     return "\n".join(lines)

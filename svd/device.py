@@ -63,6 +63,7 @@ class Device:
 
 
 CPU = Device("cpu", numpy)
+TEXTBOOK = Device("cpu (textbook layers)", numpy, "reference")  # train --textbook: svd/layers.py throughout
 
 
 def select(choice, quiet=False):

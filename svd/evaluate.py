@@ -7,12 +7,16 @@ and false positives and negatives are summed over all songs of a split before
 the measures are computed, so long songs weigh more than short ones.
 
 The threshold is chosen on the validation split (minimum error) and applied
-to the test split. The search is exact: the smoothed probabilities of the
+to the test split. Beside the errors, `auroc` measures how well the smoothed
+probabilities separate voice from no-voice frames whatever the threshold (the
+area under the ROC curve: 1 perfect, 0.5 chance), so two models can be compared
+without the threshold's own noise. The search is exact: the smoothed probabilities of the
 split are sorted once, and every threshold that separates two distinct
 values is scored with cumulative counts in O(n log n).
 """
 import numpy as np
 import scipy.ndimage
+import scipy.stats
 
 from svd.spectrum import FRAME_RATE_HZ
 
@@ -72,6 +76,26 @@ def evaluate_at(smoothed, targets, threshold):
     return result
 
 
+def auroc(smoothed, targets):
+    """Area under the ROC curve of a split, pooled over its songs (nan if a class is absent).
+
+    smoothed, targets: lists of per-song (frames,) arrays. The area is the
+    probability that a random voice frame scores higher than a random
+    no-voice frame, ties counting one half (Mann-Whitney U / (positives * negatives)):
+
+        AUROC = (sum of the positives' ranks - P (P + 1) / 2) / (P N)
+
+    with ranks 1..P+N over all frames (tied values share their mean rank).
+    """
+    probabilities = np.concatenate([np.asarray(p, np.float64) for p in smoothed])
+    truth = np.concatenate([np.asarray(t, bool) for t in targets])
+    positives, negatives = int(truth.sum()), int((~truth).sum())
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = scipy.stats.rankdata(probabilities)  # average ranks for ties
+    return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
 def best_threshold(smoothed, targets):
     """The threshold with the fewest errors over a split, and that error count.
 
@@ -114,13 +138,17 @@ def table(test_smoothed, test_targets, valid_smoothed=None, valid_targets=None, 
     and the test split's own optimal threshold with its measures (the Figure 2
     measure, Sec. 5.3). Arguments are lists of per-song (frames,) arrays.
 
-    Returns {"threshold", "valid" (measures or None), "test", "optimal_threshold", "test_optimal"}.
+    Returns {"threshold", "valid" (measures or None), "test", "optimal_threshold", "test_optimal"};
+    the measures of valid and test carry their split's "auroc" too.
     """
     if threshold is None:
         threshold, _ = best_threshold(valid_smoothed, valid_targets)
     optimal, _ = best_threshold(test_smoothed, test_targets)
+    valid = None
+    if valid_smoothed is not None:
+        valid = {**evaluate_at(valid_smoothed, valid_targets, threshold), "auroc": auroc(valid_smoothed, valid_targets)}
     return {"threshold": float(threshold),
-            "valid": None if valid_smoothed is None else evaluate_at(valid_smoothed, valid_targets, threshold),
-            "test": evaluate_at(test_smoothed, test_targets, threshold),
+            "valid": valid,
+            "test": {**evaluate_at(test_smoothed, test_targets, threshold), "auroc": auroc(test_smoothed, test_targets)},
             "optimal_threshold": float(optimal),
             "test_optimal": evaluate_at(test_smoothed, test_targets, optimal)}

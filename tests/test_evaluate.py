@@ -83,3 +83,36 @@ def test_threshold_search_on_separable_data_gives_zero_error_between_the_classes
     targets = [np.array([0, 0, 0, 1, 1])]
     threshold, errors = evaluate.best_threshold(smoothed, targets)
     assert errors == 0 and 0.3 < threshold < 0.6
+
+
+def brute_force_auroc(smoothed, targets):
+    """Every (voice, no-voice) pair of frames: 1 if the voice frame scores higher, 1/2 on a tie."""
+    p = np.concatenate(smoothed)
+    y = np.concatenate(targets).astype(bool)
+    diff = p[y][:, None] - p[~y][None, :]
+    return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auroc_equals_counting_every_pair(seed):
+    rng = np.random.default_rng(seed)
+    # Coarse values (many ties) over songs of random lengths, like median-smoothed outputs.
+    smoothed = [np.round(rng.random(n), 1).astype(np.float32) for n in rng.integers(1, 60, 3)]
+    targets = [rng.random(len(p)) < 0.6 for p in smoothed]
+    if not (np.concatenate(targets).any() and not np.concatenate(targets).all()):
+        targets[0][0] = not targets[0][0]
+    assert evaluate.auroc(smoothed, targets) == pytest.approx(brute_force_auroc(smoothed, targets), abs=1e-12)
+
+
+def test_auroc_extremes_and_a_missing_class():
+    y = [np.array([0, 0, 1, 1])]
+    assert evaluate.auroc([np.array([0.1, 0.2, 0.8, 0.9])], y) == 1.0
+    assert evaluate.auroc([np.array([0.9, 0.8, 0.2, 0.1])], y) == 0.0
+    assert evaluate.auroc([np.full(4, 0.5)], y) == 0.5
+    assert np.isnan(evaluate.auroc([np.array([0.1, 0.2])], [np.array([1, 1])]))
+
+
+def test_table_reports_the_auroc_of_both_splits():
+    p, y = [np.array([0.1, 0.4, 0.35, 0.8])], [np.array([0, 0, 1, 1])]
+    table = evaluate.table(p, y, p, y)
+    assert table["test"]["auroc"] == table["valid"]["auroc"] == 0.75
