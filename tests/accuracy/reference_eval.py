@@ -31,6 +31,34 @@ def svd_params(state):
     return {name: params[name].copy() for name in network.PARAM_SHAPES}
 
 
+def torch_state(params):
+    """svd parameters as torch_reference's state dict (the inverse of svd_params)."""
+    import numpy as np
+    state = {}
+    for i in range(1, 5):
+        state[f"conv{i}.weight"] = torch.from_numpy(np.ascontiguousarray(params[f"conv{i}.w"].transpose(3, 2, 0, 1)))
+        state[f"conv{i}.bias"] = torch.from_numpy(np.array(params[f"conv{i}.b"]))
+    state["fc1.weight"] = torch.from_numpy(np.ascontiguousarray(
+        params["dense1.w"].reshape(11, 7, 64, 256).transpose(3, 2, 0, 1).reshape(256, 4928)))
+    state["fc1.bias"] = torch.from_numpy(np.array(params["dense1.b"]))
+    for i in (2, 3):
+        state[f"fc{i}.weight"] = torch.from_numpy(np.ascontiguousarray(params[f"dense{i}.w"].T))
+        state[f"fc{i}.bias"] = torch.from_numpy(np.array(params[f"dense{i}.b"]))
+    return state
+
+
+def import_torch_reference(path=None):
+    """The module ../shared/tools/torch_reference.py (or `path`), imported to be run, never copied."""
+    import importlib.util
+    path = pathlib.Path(path or pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "torch_reference.py")
+    if not path.is_file():
+        sys.exit(f"{path}: the PyTorch reference is not there; pass --reference PATH.")
+    spec = importlib.util.spec_from_file_location("torch_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 FOLDS = ["fold1", "fold2", "fold3"]
 
 
