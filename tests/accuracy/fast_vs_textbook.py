@@ -97,12 +97,17 @@ def follow(snapshot, excerpts, config, start, updates):
     impl = {"fast": "fast", "textbook": "reference", "perturbed": "fast"}
     rows = []
     for update in range(start, start + updates):
-        losses = {run: step(state, excerpts, config, update, impl[run]) for run, state in runs.items()}
-        rows.append({"update": update + 1, "loss": losses,
+        losses, seconds = {}, {}
+        for run, state in runs.items():
+            began = time.perf_counter()
+            losses[run] = step(state, excerpts, config, update, impl[run])
+            seconds[run] = time.perf_counter() - began
+        rows.append({"update": update + 1, "loss": losses, "seconds": seconds,
                      "fast_vs_textbook": distance(runs["fast"][0], runs["textbook"][0]),
                      "fast_vs_perturbed": distance(runs["fast"][0], runs["perturbed"][0])})
         print(f"  follow {update + 1}: distance fast-textbook {rows[-1]['fast_vs_textbook']:.2e}, "
-              f"fast-perturbed {rows[-1]['fast_vs_perturbed']:.2e}", flush=True)
+              f"fast-perturbed {rows[-1]['fast_vs_perturbed']:.2e}; seconds per update: fast "
+              f"{seconds['fast']:.2f}, textbook {seconds['textbook']:.2f}", flush=True)
     return rows
 
 
