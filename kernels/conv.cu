@@ -5,7 +5,7 @@
  *
  *   kernel   launched by (svd/cuda.py)   replaces (its NumPy twin)
  *   im2col   cuda.im2col                 the tap loop of layers.conv2d_forward
- *                                        (and the im2col of conv2d_backward's dw)
+ *                                        (its cols are kept for the backward's dw)
  *   col2im   cuda.col2im                 dx of layers.conv2d_backward
  *
  * The convolution on the GPU (svd/cuda.py conv2d_forward / conv2d_backward):
@@ -16,7 +16,8 @@
  *              z     = cols @ w.reshape(K*Cin, Cout)      (R, Cout)    matmul
  *              y     = max(z + b, (z + b)/100)            activation.cu
  *   backward   dz    = dy * (y > 0 ? 1 : 1/100)           activation.cu
- *              dw    = cols^T @ dz, db = sum of dz rows   matmul, sum
+ *              dw    = cols^T @ dz (the forward's cols)   matmul
+ *              db    = ones(R) @ dz, the sum of dz rows   matmul (cuBLAS gemv)
  *              dcols = dz @ w.reshape(K*Cin, Cout)^T      (R, K*Cin)   matmul
  *              dx    = col2im(dcols)                      (B, T, F, Cin)
  *
@@ -31,9 +32,13 @@
  *
  * x:    (B, T, F, Cin)      float32, C-contiguous
  * cols: (B*To*Fo, K*Cin)    float32, written completely
- * One index per element of cols (it owns that element). Consecutive indices
- * walk along c, then the tap, then the output position, so reads of x are
- * contiguous runs of Cin channels and writes of cols are fully contiguous.
+ * Launched on a 2-D grid (SVD_FOR_EACH_ROW / _COLUMN): one (row, column) pair
+ * per element of cols (it owns that element). The output position (n, to, fo)
+ * is worked out once per row; consecutive threads take consecutive columns,
+ * i.e. walk along c, then the tap, so reads of x are contiguous runs of Cin
+ * channels and writes of cols are fully contiguous. All index arithmetic is
+ * 32-bit (svd/cuda.py checks that x and the row count fit in an int); only the
+ * final addresses are 64-bit, since cols can hold more than 2^31 numbers.
  */
 SVD_KERNEL im2col(const float *__restrict__ x, float *__restrict__ cols,
                   int batch, int time, int freq, int c_in,
@@ -41,20 +46,19 @@ SVD_KERNEL im2col(const float *__restrict__ x, float *__restrict__ cols,
 {
     const int time_out = time - (kernel_time - 1) * dil_time;
     const int freq_out = freq - (kernel_freq - 1) * dil_freq;
-    const int taps = kernel_time * kernel_freq;
-    const long long n_cols = (long long)batch * time_out * freq_out * taps * c_in;
-    SVD_FOR_EACH(idx, n_cols) {
-        /* idx = ((row * taps) + k) * Cin + c, row = (n*To + to)*Fo + fo */
-        const int c = (int)(idx % c_in);
-        const long long rest = idx / c_in;
-        const int k = (int)(rest % taps);
-        const long long row = rest / taps;
-        const int fo = (int)(row % freq_out);
-        const int to = (int)((row / freq_out) % time_out);
-        const long long n = row / ((long long)freq_out * time_out);
-        const int i = k / kernel_freq, j = k % kernel_freq;  /* tap (i, j) */
-        const int t = to + i * dil_time, f = fo + j * dil_freq;
-        cols[idx] = x[((n * time + t) * freq + f) * c_in + c];
+    const int n_rows = batch * time_out * freq_out;
+    const int n_cols = kernel_time * kernel_freq * c_in;
+    SVD_FOR_EACH_ROW(row, n_rows) {
+        /* row = (n*To + to)*Fo + fo */
+        const int fo = row % freq_out;
+        const int to = (row / freq_out) % time_out;
+        const int n = row / (freq_out * time_out);
+        SVD_FOR_EACH_COLUMN(col, n_cols) {
+            /* col = k*Cin + c, tap k = i*kw + j */
+            const int c = col % c_in, k = col / c_in;
+            const int t = to + (k / kernel_freq) * dil_time, f = fo + (k % kernel_freq) * dil_freq;
+            cols[(long long)row * n_cols + col] = x[((long long)(n * time + t) * freq + f) * c_in + c];
+        }
     }
 }
 

@@ -19,7 +19,7 @@ saving any generator state.
 """
 import numpy as np
 
-from svd import augment, backend, normalise, spectrum
+from svd import augment, backend, normalise, spectrum, streams
 from svd.device import CPU
 from svd.errors import InputError
 from svd.network import EXCERPT_FRAMES
@@ -130,6 +130,7 @@ class TrainingExcerpts:
 
     def __init__(self, songs, mean, std, aug, batch_size, seed, targets=(0.02, 0.98), device=CPU):
         self.aug, self.seed, self.device = aug, seed, device
+        self.handoff = streams.Handoff(device.xp)  # batches made on another thread: svd/streams.py
         self.mean, self.std = device.put(np.asarray(mean, np.float32)), device.put(np.asarray(std, np.float32))
         self.target_values = np.asarray(targets, np.float32)  # paper Sec. 3.3: 0.02 / 0.98
         self.width = augment.source_frames(aug, EXCERPT_FRAMES) if self.uses_linear else EXCERPT_FRAMES
@@ -170,7 +171,12 @@ class TrainingExcerpts:
                                                       self.width, 0.0)
 
     def batch(self, update):
-        """Inputs (batch, 115, 80) float32 and targets (batch,) float32 of update `update`, on the device."""
+        """Inputs (batch, 115, 80) float32 and targets (batch,) float32 of update `update`, on the device
+        (safe to make on another thread than the one that uses them: see svd/streams.py)."""
+        with self.handoff.producing():
+            return self._make_batch(update)
+
+    def _make_batch(self, update):
         centres = self.centres[self.sampler.positions(update)]
         targets = self.device.put(self.target_values[self.targets[centres]])
         excerpts = self._gather(centres)

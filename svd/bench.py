@@ -238,10 +238,14 @@ def pytorch_figures(repeats, device=CPU):
     if importlib.util.find_spec("torch") is None:
         return {"pytorch": "not installed"}
     gpu = device.xp is not np
-    version, speed = _pytorch_updates_per_s(repeats, gpu, tf32=False)
-    figures = {"pytorch": version, "pytorch_train_updates_per_s": speed}
-    if gpu:
-        figures["pytorch_tf32_train_updates_per_s"] = _pytorch_updates_per_s(repeats, True, tf32=True)[1]
+    try:  # a failure of the PyTorch process is reported, not raised: the other figures stand
+        version, speed = _pytorch_updates_per_s(repeats, gpu, tf32=False)
+        figures = {"pytorch": version, "pytorch_train_updates_per_s": speed}
+        if gpu:
+            figures["pytorch_tf32_train_updates_per_s"] = _pytorch_updates_per_s(repeats, True, tf32=True)[1]
+    except subprocess.CalledProcessError as error:
+        last = (error.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        return {"pytorch": f"failed (exit code {error.returncode}): {last[0]}"}
     return figures
 
 

@@ -3,9 +3,11 @@
 Every launcher has the same shape: check and allocate arrays, then
 `_launch(family, kernel, n_items, *args)`, which converts the scalar
 arguments to the C types the kernel declares, picks a grid (`launch_config`)
-and runs kernel `kernel` of kernels/<family>.cu. Each docstring names the
-NumPy function the launcher replaces (its "twin", which the tests compare it
-with) and gives every array's shape. Arrays are C-contiguous; spectrograms
+and runs kernel `kernel` of kernels/<family>.cu (`_launch_rows` does the
+same for a kernel over the rows and columns of a matrix, on a 2-D grid:
+`launch_config_rows`). Each docstring names the NumPy function the launcher
+replaces (its "twin", which the tests compare it with) and gives every
+array's shape. Arrays are C-contiguous; spectrograms
 and activations float32 (no TF32 anywhere: the matrix products are CuPy's
 float32 matmul, which uses TF32 only if CUPY_TF32=1 is set).
 
@@ -16,7 +18,10 @@ it writes in place are C-contiguous float32, and the other conditions its
 docstring states (index ranges, distinct rows, ...): a mismatch is a
 ValueError whose message starts with "launcher: argument". Index ranges
 cost a reduction (min and max, see `_check_indices`), so only small index
-arrays are checked. Inputs of another float dtype are converted (`_f32`,
+arrays are checked, and where they live: free on the host, but on the
+device a read-back that makes the host wait for the GPU. Training passes
+its index arrays from the host, so an update never waits (gather_excerpts,
+warp). Inputs of another float dtype are converted (`_f32`,
 `_on`); `_argument`'s TypeError is the last guard between a launcher and
 its kernel's C signature, which only a bug in this file can trip.
 
@@ -59,6 +64,11 @@ THREADS_PER_BLOCK = 256
 # Enough blocks to fill any current GPU (an H100 holds 132 SMs x 2048 threads
 # = 1056 blocks of 256); larger arrays are covered by the grid-stride loop.
 MAX_BLOCKS = 4096
+# A block holds at most 1024 threads (every CUDA GPU); 2-D launches give a
+# block at most this many threads along a row's columns.
+MAX_THREADS_PER_BLOCK = 1024
+# The largest int: im2col indexes its input with 32-bit ints.
+INT32_MAX = 2 ** 31 - 1
 
 
 # --------------------------------------------------------------------------
@@ -111,6 +121,24 @@ def launch_config(n_items):
     return blocks, THREADS_PER_BLOCK
 
 
+def launch_config_rows(n_rows, n_cols):
+    """((blocks_x, blocks_y), (threads_x, threads_y)) for a kernel over an
+    n_rows x n_cols matrix (SVD_FOR_EACH_ROW / SVD_FOR_EACH_COLUMN of kernels/emulate.h).
+
+    Columns go along x: as few blocks as hold them (at most 1024 threads each),
+    their threads a multiple of the 32-thread warp, so a row is written by
+    consecutive threads; when a row is short (conv1's im2col has 9 columns),
+    a block takes several rows (y) to keep about THREADS_PER_BLOCK threads.
+    Rows go along y, up to MAX_BLOCKS block rows; the row loop strides over the rest.
+    """
+    blocks_x = max(1, -(-n_cols // MAX_THREADS_PER_BLOCK))
+    cols_per_block = max(1, -(-n_cols // blocks_x))
+    threads_x = 32 * -(-cols_per_block // 32)  # rounded up to whole warps
+    threads_y = max(1, THREADS_PER_BLOCK // threads_x)
+    blocks_y = min(max(1, -(-n_rows // threads_y)), MAX_BLOCKS)
+    return (blocks_x, blocks_y), (threads_x, threads_y)
+
+
 @functools.lru_cache(maxsize=None)
 def _module(family):
     """cupy.RawModule of kernels/<family>.cu, compiled on first use (per process;
@@ -127,8 +155,11 @@ def _function(family, name):
 
 def _run_kernel(family, name, blocks, threads, args):
     """Run kernel `name` of kernels/<family>.cu on the GPU (tests replace this
-    function by the g++ emulation)."""
-    _function(family, name)((blocks,), (threads,), tuple(args))
+    function by the g++ emulation). blocks, threads: ints for a 1-D launch,
+    (x, y) pairs for a 2-D one."""
+    grid = blocks if isinstance(blocks, tuple) else (blocks,)
+    block = threads if isinstance(threads, tuple) else (threads,)
+    _function(family, name)(grid, block, tuple(args))
 
 
 # C scalar types and the NumPy types that pass them by value.
@@ -154,15 +185,31 @@ def _argument(kernel, c_type, arg_name, value):
     return value
 
 
-def _launch(family, kernel, n_items, *args):
-    """Run `kernel` of kernels/<family>.cu over n_items indices with `args`."""
+def _converted(family, kernel, args):
+    """`args` as the C arguments of `kernel` (see `_argument`)."""
     signature = kernel_signatures(family)[kernel]
     if len(args) != len(signature):
         raise TypeError(f"kernel {kernel} takes {len(signature)} arguments, got {len(args)}")
-    converted = [_argument(kernel, c_type, arg_name, value)
-                 for (c_type, arg_name), value in zip(signature, args)]
+    return [_argument(kernel, c_type, arg_name, value) for (c_type, arg_name), value in zip(signature, args)]
+
+
+def _launch(family, kernel, n_items, *args):
+    """Run `kernel` of kernels/<family>.cu over n_items indices with `args`."""
+    converted = _converted(family, kernel, args)
     if n_items > 0:
         blocks, threads = launch_config(n_items)
+        _run_kernel(family, kernel, blocks, threads, converted)
+
+
+def _launch_rows(family, kernel, n_rows, n_cols, *args):
+    """Run `kernel` of kernels/<family>.cu, a kernel over an n_rows x n_cols
+    matrix, on a 2-D grid. Its indices are 32-bit ints: n_rows and n_cols must
+    stay below 2^30, so that no grid-stride step overflows past 2^31."""
+    converted = _converted(family, kernel, args)
+    if n_rows >= 2 ** 30 or n_cols >= 2 ** 30:
+        raise ValueError(f"{kernel}: {n_rows} x {n_cols} indices do not fit the kernel's 32-bit ints")
+    if n_rows > 0 and n_cols > 0:
+        blocks, threads = launch_config_rows(n_rows, n_cols)
         _run_kernel(family, kernel, blocks, threads, converted)
 
 
@@ -245,7 +292,7 @@ def _check_indices(launcher, name, indices, n, distinct=False):
 
 def _check_positive(launcher, name, values):
     """ValueError unless every number of array (or list) `values` is finite and
-    > 0; reduced where it lives, like `_check_indices`."""
+    > 0; reduced where it lives, like `_check_indices` (warp calls it for host arrays only)."""
     xp = array_module(values)
     values = xp.asarray(values)
     if values.size > 0 and not bool(xp.all(xp.isfinite(values) & (values > 0))):
@@ -287,15 +334,21 @@ def im2col(x, kernel_shape, dilation=(1, 1)):
         cols: (batch * time_out * freq_out, kernel_time * kernel_freq * c_in)
             float32, cols[(n*To + t)*Fo + f, (i*kf + j)*c_in + c]
             = x[n, t + i*d_time, f + j*d_freq, c].
+
+    The kernel computes its indices in 32-bit ints: x must hold fewer than
+    2^31 numbers (a ValueError otherwise; cols may hold more).
     """
     xp = array_module(x)
     x = _f32(x)
     _check_ndim("im2col", "x", x, _X_AXES)
     batch, time_out, freq_out = _conv_out_shape("im2col", x.shape, kernel_shape, dilation)
+    if x.size > INT32_MAX:
+        raise ValueError(f"im2col: x of shape {tuple(x.shape)} holds more than 2^31 - 1 numbers, "
+                         f"which the kernel's 32-bit indices cannot address; use smaller batches")
     c_in = x.shape[3]
     cols = _empty(xp, (batch * time_out * freq_out, kernel_shape[0] * kernel_shape[1] * c_in),
                   numpy.float32)
-    _launch("conv", "im2col", cols.size, x, cols, *x.shape, *kernel_shape, *dilation)
+    _launch_rows("conv", "im2col", cols.shape[0], cols.shape[1], x, cols, *x.shape, *kernel_shape, *dilation)
     return cols
 
 
@@ -328,15 +381,19 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     """Valid 2-D convolution with bias and optional leaky rectifier, on the GPU.
 
     Twin: layers.conv2d_forward, same arguments; its own cache (x, w, dilation,
-    leaky, y); `workspace` is ignored (CuPy's memory pool reuses buffers).
+    leaky, y, cols); `workspace` is ignored (CuPy's memory pool reuses buffers).
 
     x: (batch, time, freq, c_in), w: (kernel_time, kernel_freq, c_in, c_out)
     (the same c_in), b: (c_out,). Returns y: (batch, time_out, freq_out, c_out)
     and the cache.
 
     Notes:
-        z = im2col(x) @ w.reshape(-1, c_out), then y = z + b, max(y/100, y)
-        if leaky (bias_leaky_forward, in place).
+        cols = im2col(x), z = cols @ w.reshape(-1, c_out), then y = z + b,
+        max(y/100, y) if leaky (bias_leaky_forward, in place). The cache keeps
+        cols for the backward's dw = cols^T @ dz: rebuilding them there would be
+        another pass writing kernel_time * kernel_freq times x's size (621 MB
+        for conv2 at batch 32), and holding them costs only memory, which a GPU
+        has (a caller that drops the cache, like prediction, frees them at once).
     """
     xp = array_module(x)
     w = _f32(w)
@@ -348,9 +405,10 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     c_out = w.shape[3]
     _check_shape("conv2d_forward", "b", b, (c_out,))
     batch, time_out, freq_out = _conv_out_shape("conv2d_forward", x.shape, w.shape[:2], dilation)
-    z = xp.matmul(im2col(x, w.shape[:2], dilation), w.reshape(-1, c_out))  # (rows, c_out)
+    cols = im2col(x, w.shape[:2], dilation)                       # (rows, taps * c_in)
+    z = xp.matmul(cols, w.reshape(-1, c_out))                     # (rows, c_out)
     y = bias_leaky_forward(z, b, leaky, out=z).reshape(batch, time_out, freq_out, c_out)
-    return y, (x, w, tuple(dilation), leaky, y)
+    return y, (x, w, tuple(dilation), leaky, y, cols)
 
 
 def conv2d_backward(dy, cache, need_dx=True, workspace=None):
@@ -358,28 +416,55 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
 
     Twin: layers.conv2d_backward, same arguments and results.
 
-    dy: (batch, time_out, freq_out, c_out), the shape of the forward's y.
+    dy: (batch, time_out, freq_out, c_out), the shape of the forward's y;
+    cache: (x, w, dilation, leaky, y, cols) from conv2d_forward.
     Returns dx: (batch, time, freq, c_in) or None, dw: (kernel_time,
     kernel_freq, c_in, c_out), db: (c_out,).
 
     Notes:
         dz = dy * (1 if y > 0 else 1/100) if leaky,
-        dw = cols^T @ dz, db = sum of dz over rows, dx = col2im(dz @ w_col^T),
-        with cols = im2col(x) rebuilt here rather than cached: it holds
-        kernel_time * kernel_freq times as many numbers as x, and rebuilding
-        it is one pass over memory.
+        dw = cols^T @ dz with the forward's cols, db = ones @ dz (the sum of
+        dz over rows, see `column_sums`), dx = col2im(dz @ w_col^T).
     """
-    x, w, dilation, leaky, y = cache
+    x, w, dilation, leaky, y, cols = cache
     _check_shape("conv2d_backward", "dy", dy, y.shape)
     c_out = w.shape[3]
+    _check_shape("conv2d_backward", "cols (cache[5])", cols, (y.size // c_out, w.size // c_out))
     dz = _f32(dy).reshape(-1, c_out)
     if leaky:
         dz = leaky_backward(dz, y.reshape(-1, c_out))
     w_col = w.reshape(-1, c_out)  # (taps * c_in, c_out)
-    dw = (im2col(x, w.shape[:2], dilation).T @ dz).reshape(w.shape)
-    db = dz.sum(axis=0)
+    dw = (cols.T @ dz).reshape(w.shape)
+    db = column_sums(dz)
     dx = col2im(dz @ w_col.T, x.shape, w.shape[:2], dilation) if need_dx else None
     return dx, dw, db
+
+
+def column_sums(a):
+    """a.sum(axis=0) as a matrix product, ones(rows) @ a (cuBLAS on the GPU).
+
+    Twin: `a.sum(axis=0)`. a: (rows, cols) float32, C-contiguous. Returns (cols,) float32.
+    Why not a.sum(axis=0): CuPy sizes a reduction's grid by its number of
+    outputs, so summing conv1's 282,048 rows into 64 numbers runs on one or two
+    blocks of the GPU (milliseconds); a matrix-vector product spreads the rows
+    over the whole GPU. The vector of ones is made once per row count and kept.
+    """
+    xp = array_module(a)
+    _check_ndim("column_sums", "a", a, ("rows", "cols"))
+    key = (xp.__name__, a.shape[0], _device_id(xp))
+    if key not in _ONES:
+        if len(_ONES) >= 64:  # row counts change with the batch (prediction chunks): keep a few
+            _ONES.clear()
+        _ONES[key] = xp.ones(a.shape[0], dtype=numpy.float32)
+    return _ONES[key] @ a
+
+
+_ONES = {}  # (array module, rows, device) -> ones(rows) float32, for column_sums
+
+
+def _device_id(xp):
+    """The current CUDA device's number for CuPy, 0 for NumPy (arrays of column_sums live there)."""
+    return 0 if xp is numpy else xp.cuda.Device().id
 
 
 # --------------------------------------------------------------------------
@@ -700,22 +785,46 @@ def nesterov_momentum_flat(params, grads, velocity, learning_rate, momentum=0.95
 
 
 def nesterov_momentum(params, grads, velocity, learning_rate, momentum=0.95):
-    """One Nesterov-momentum step, in place on params and velocity.
+    """One Nesterov-momentum step over every parameter in one launch, in place on
+    params and velocity (kernels/optim.cu nesterov_update_tensors).
 
     Twin: optim.nesterov_momentum, same arguments (dicts name -> float32
-    array, grads and velocity with every name of params and its shape):
-    one `nesterov_momentum_flat` launch per parameter, on flat views of the
-    (C-contiguous) arrays. Everything is checked before the first launch.
+    array, grads and velocity with every name of params and its shape).
+    params and velocity: C-contiguous float32 arrays, none overlapping another
+    (each kernel index owns its element); grads: converted to C-contiguous
+    float32 if need be. The kernel reads the arrays where they are, through a
+    table of their addresses (`_address`) copied to the device with each call
+    (one small host-to-device copy, no read back): nothing is packed or copied.
     """
+    written = []  # (address, bytes, name) of every array the kernel writes
     for name, p in params.items():
         if name not in grads or name not in velocity:
             raise ValueError(f"nesterov_momentum: grads and velocity need the parameter {name!r}")
         _check_writable("nesterov_momentum", f"params[{name!r}]", p, p.shape)
         _check_writable("nesterov_momentum", f"velocity[{name!r}]", velocity[name], p.shape)
         _check_shape("nesterov_momentum", f"grads[{name!r}]", grads[name], p.shape)
-    for name, p in params.items():
-        nesterov_momentum_flat(p.reshape(-1), _f32(grads[name]).reshape(-1), velocity[name].reshape(-1),
-                               learning_rate, momentum)
+        written += [(_address(p), p.nbytes, f"params[{name!r}]"),
+                    (_address(velocity[name]), p.nbytes, f"velocity[{name!r}]")]
+    written.sort()
+    for (start, size, first), (next_start, _, second) in zip(written, written[1:]):
+        if size > 0 and next_start < start + size:
+            raise ValueError(f"nesterov_momentum: params and velocity must not overlap, but {first} and "
+                             f"{second} share memory")
+    if not params:
+        return
+    xp = array_module(next(iter(params.values())))
+    grads = {name: _f32(grads[name]) for name in params}  # held until the launch is queued
+    sizes = [p.size for p in params.values()]
+    table = numpy.concatenate([[_address(a) for a in params.values()], [_address(g) for g in grads.values()],
+                               [_address(velocity[name]) for name in params], numpy.cumsum([0] + sizes)])
+    _launch("optim", "nesterov_update_tensors", sum(sizes), _on(xp, table.astype(numpy.int64), numpy.int64),
+            len(params), sum(sizes), learning_rate, momentum)
+
+
+def _address(a):
+    """The address of array a's first element: a device pointer for a CuPy array,
+    a host pointer for a NumPy array (the kernel emulation runs on the host)."""
+    return a.data.ptr if array_module(a) is not numpy else a.ctypes.data
 
 
 # --------------------------------------------------------------------------
@@ -755,24 +864,30 @@ def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
     Returns:
         (batch, width, bins) float32.
 
-    The index arrays are checked by reductions (see `_check_indices`): a few
-    small ones per call.
+    The index arrays (song_starts, song_index, centre) are checked where they
+    live, before they are copied to the device: free for host arrays (NumPy or
+    lists), which is what training passes (svd/batches.py), so that making a
+    batch never waits for the GPU; if any of them is a device array, all three
+    are checked on the device, by reductions and a read-back (`_check_indices`).
     """
     xp = array_module(songs)
     songs = _f32(songs)
     _check_ndim("gather_excerpts", "songs", songs, ("total_frames", "bins"))
     total_frames, bins = songs.shape
-    song_starts = _on(xp, song_starts, numpy.int64)
+    on_host = all(array_module(a) is numpy for a in (song_starts, song_index, centre))
+    where = numpy if on_host else xp  # the module the checks run in
+    song_starts = _on(where, song_starts, numpy.int64)
     if (song_starts.ndim != 1 or song_starts.size < 2 or int(song_starts[0]) != 0
-            or int(song_starts[-1]) != total_frames or not bool(xp.all(xp.diff(song_starts) >= 0))):
+            or int(song_starts[-1]) != total_frames or not bool(where.all(where.diff(song_starts) >= 0))):
         raise ValueError(f"gather_excerpts: song_starts must be (n_songs + 1,) non-decreasing from 0 "
                          f"to total_frames = {total_frames}")
-    _check_indices("gather_excerpts", "song_index", song_index, song_starts.size - 1)
+    _check_indices("gather_excerpts", "song_index", _on(where, song_index, numpy.int64), song_starts.size - 1)
     batch = len(song_index)
     _check_shape("gather_excerpts", "centre", centre, (batch,))
-    song_index, centre = _on(xp, song_index, numpy.int64), _on(xp, centre, numpy.int64)
-    if batch > 0 and not bool(xp.all((centre >= 0) & (centre < xp.diff(song_starts)[song_index]))):
+    song_index, centre = _on(where, song_index, numpy.int64), _on(where, centre, numpy.int64)
+    if batch > 0 and not bool(where.all((centre >= 0) & (centre < where.diff(song_starts)[song_index]))):
         raise ValueError("gather_excerpts: centre must lie in [0, length of its song)")
+    song_starts, song_index, centre = (_on(xp, a, numpy.int64) for a in (song_starts, song_index, centre))
     if not (width >= 1 and width % 2 == 1):
         raise ValueError(f"gather_excerpts: width must be odd and >= 1, got {width!r}")
     pad = xp.asarray(pad, dtype=numpy.float32)
@@ -791,9 +906,14 @@ def warp(linear, pitch_factors, stretch_factors, out_frames=network.EXCERPT_FRAM
 
     Twin: augment.warp, same arguments and result, the same float32 rounding.
     linear: (batch, frames, bins) float32, frames and bins >= 1;
-    pitch_factors, stretch_factors: (batch,), finite and > 0 (checked by a
-    reduction where they live; float64 on the device); out_frames,
-    out_bins >= 1. Returns (batch, out_frames, out_bins).
+    pitch_factors, stretch_factors: (batch,), finite and > 0 (float64 on the
+    device); out_frames, out_bins >= 1. Returns (batch, out_frames, out_bins).
+
+    Factors on the host are checked (free); factors already on the device
+    (augment.augment_batch uploads its draws in one copy) are not, since
+    checking them would make every batch wait for a read-back. That is safe
+    because the kernel clips every tap index into the source excerpt: a bad
+    factor gives wrong (zero or NaN) values, never a read outside `linear`.
     """
     xp = array_module(linear)
     linear = _f32(linear)
@@ -803,7 +923,8 @@ def warp(linear, pitch_factors, stretch_factors, out_frames=network.EXCERPT_FRAM
         raise ValueError(f"warp: linear of shape {linear.shape} has no frames or no bins to interpolate")
     for name, factors in (("pitch_factors", pitch_factors), ("stretch_factors", stretch_factors)):
         _check_shape("warp", name, factors, (batch,))
-        _check_positive("warp", name, factors)
+        if array_module(factors) is numpy:
+            _check_positive("warp", name, factors)
     _check_sizes("warp", "out_frames, out_bins", (out_frames, out_bins))
     out = _empty(xp, (batch, out_frames, out_bins), numpy.float32)
     _launch("augment", "warp", out.size, linear, _on(xp, pitch_factors, numpy.float64),

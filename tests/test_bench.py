@@ -80,3 +80,16 @@ def test_gpu_timings_come_from_cuda_events_around_each_run():
         now[0] += 2.0
     assert bench.median_seconds(work, 5, device=Device("fake gpu", fake_cupy)) == pytest.approx(0.002)
     assert len(runs) == 6  # one warm-up, five timed
+
+
+def test_a_failing_pytorch_process_is_reported_not_raised(monkeypatch):
+    """The PyTorch comparison runs in its own process; if that fails (a GPU image's PyTorch, say),
+    the figure says so and the other figures of `bench` are not lost."""
+    import importlib.util
+    import subprocess
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+
+    def fails(*args, **kwargs):
+        raise subprocess.CalledProcessError(1, ["python3"], stderr="Traceback\nRuntimeError: CUDA error\n")
+    monkeypatch.setattr(bench, "_pytorch_updates_per_s", fails)
+    assert bench.pytorch_figures(1) == {"pytorch": "failed (exit code 1): RuntimeError: CUDA error"}

@@ -100,3 +100,37 @@ def test_paper_augmented_batches_made_on_the_gpu_equal_the_cpus():
         want_x, want_targets = on_cpu.batch(update)
         np.testing.assert_array_equal(gpu.get(targets), want_targets)
         np.testing.assert_allclose(gpu.get(x), want_x, rtol=0, atol=1e-5 * np.abs(want_x).max())
+
+
+def test_batches_made_on_a_worker_stream_are_complete_on_the_trainers_stream():
+    """svd/streams.py on a real GPU: the trainer works on a stream of its own, the worker thread
+    makes augmented batches on another (both non-blocking: nothing orders them but the handoff's
+    events); what the trainer reads right after each handoff equals the CPU's batch."""
+    import threading
+
+    import cupy
+
+    from svd import augment, batches, dataset, spectrum
+    gpu = device.select("gpu")
+    rng = np.random.default_rng(503)
+    songs = [dataset.Song(f"s{i}", rng.random((2000, spectrum.LINEAR_BINS), dtype=np.float32) ** 4,
+                          ((np.arange(2000) // 200) % 2).astype(np.uint8), 2000 / 70) for i in range(3)]
+    mean, std = np.full(80, -3.0, np.float32), np.full(80, 2.0, np.float32)
+    trainer = cupy.cuda.Stream(non_blocking=True)
+    with trainer:
+        on_gpu = batches.TrainingExcerpts(songs, mean, std, augment.PAPER_COMBINATION, 32, seed=2, device=gpu)
+    on_cpu = batches.TrainingExcerpts(songs, mean, std, augment.PAPER_COMBINATION, 32, seed=2)
+    made = {}
+
+    def worker(update):
+        with cupy.cuda.Stream(non_blocking=True), gpu.active():
+            made[update] = on_gpu.batch(update)
+    for update in range(4):
+        thread = threading.Thread(target=worker, args=(update,))
+        thread.start()
+        thread.join()
+        with trainer:
+            x = made.pop(update)[0] * 1  # read on the trainer's stream, right after the handoff
+            trainer.synchronize()
+        want = on_cpu.batch(update)[0]
+        np.testing.assert_allclose(gpu.get(x), want, rtol=0, atol=1e-5 * np.abs(want).max())

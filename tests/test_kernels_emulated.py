@@ -82,6 +82,55 @@ def test_launches_use_launch_config(emulated):
     assert [launch[2:] for launch in emulated.launches] == [(cuda.MAX_BLOCKS, 256), (2, 256)]
 
 
+@pytest.mark.parametrize("n_rows, n_cols", [(282_048, 9), (93_636, 576), (25_760, 288), (22_176, 1152),
+                                            (5, 1), (3, 2500), (10 ** 6, 33)])
+def test_launch_config_rows_covers_the_matrix(n_rows, n_cols):
+    """A 2-D grid of at most 1024 threads per block, whole warps along a row, about
+    THREADS_PER_BLOCK threads per block, enough blocks for every column, rows up to
+    MAX_BLOCKS block rows (the row loop strides over the rest); the paper's four im2col
+    shapes at batch 32 and some odd ones."""
+    (blocks_x, blocks_y), (threads_x, threads_y) = cuda.launch_config_rows(n_rows, n_cols)
+    assert threads_x % 32 == 0 and threads_x * threads_y <= cuda.MAX_THREADS_PER_BLOCK
+    assert blocks_x * threads_x >= n_cols > (blocks_x * threads_x) - 32 * blocks_x  # less than a warp idle per block
+    assert threads_y == max(1, cuda.THREADS_PER_BLOCK // threads_x)
+    assert blocks_y == min(-(-n_rows // threads_y), cuda.MAX_BLOCKS)
+
+
+def test_im2col_runs_on_a_2d_grid(emulated):
+    """im2col is launched with launch_config_rows's 2-D grid, and writes every element of cols."""
+    x = np.random.default_rng(3).standard_normal((2, 7, 6, 5)).astype(np.float32)
+    cols = cuda.im2col(x, (3, 2))
+    (_, name, blocks, threads), = emulated.launches
+    assert name == "im2col" and (blocks, threads) == cuda.launch_config_rows(*cols.shape)
+    assert not np.isnan(cols).any()
+
+
+def test_conv_backward_reuses_the_forwards_columns(emulated):
+    """conv2d_backward runs no im2col: dw comes from the columns the forward cached."""
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((2, 6, 6, 3), np.float32), rng.standard_normal((3, 3, 3, 4), np.float32), _f(4)
+    y, cache = cuda.conv2d_forward(x, w, b, leaky=True)
+    emulated.launches.clear()
+    cuda.conv2d_backward(np.ones_like(y), cache)
+    assert "im2col" not in {name for _, name, _, _ in emulated.launches}
+
+
+def test_column_sums_equal_the_sum_over_rows():
+    """ones @ a against a float64 sum: float32 sums of 10^4 terms in another order (1e-5, see checks.py)."""
+    a = np.random.default_rng(5).standard_normal((10_000, 7)).astype(np.float32)
+    checks.assert_close(cuda.column_sums(a), a.astype(np.float64).sum(axis=0), checks.REORDERED_SUM, "column_sums")
+
+
+def test_the_optimiser_step_is_one_launch(emulated):
+    """All 14 parameters of the network take one nesterov_update_tensors launch."""
+    from svd import network, optim
+    params = network.init_params(np.random.default_rng(6))
+    grads = {name: np.ones_like(p) for name, p in params.items()}
+    velocity = optim.init_velocity(params)
+    cuda.nesterov_momentum(params, grads, velocity, 0.01)
+    assert [name for _, name, _, _ in emulated.launches] == ["nesterov_update_tensors"]
+
+
 def test_kernel_names_are_unique():
     """One emulation library holds every family, so kernel names must not repeat."""
     names = [name for family in cuda.FAMILIES for name in cuda.kernel_signatures(family)]
@@ -98,7 +147,7 @@ def test_every_kernel_is_mapped_and_launched():
         for name in cuda.kernel_signatures(family):
             assert re.search(rf"^ \*   {name}\s+cuda\.\w+", header, re.M), \
                 f"kernels/{family}.cu: the header comment does not map kernel {name} to a launcher"
-            assert f'_launch("{family}", "{name}"' in launcher_source, f"no launcher runs {name}"
+            assert re.search(rf'_launch(_rows)?\("{family}", "{name}"', launcher_source), f"no launcher runs {name}"
 
 
 def test_kernel_files_are_the_families():
@@ -164,9 +213,9 @@ def _f(*shape):
     return np.zeros(shape, np.float32)
 
 
-# A convolution cache (x, w, dilation, leaky, y) and a pooling cache (argmax, x_shape, pool, stride),
+# A convolution cache (x, w, dilation, leaky, y, cols) and a pooling cache (argmax, x_shape, pool, stride),
 # built by hand so that no kernel runs before the call under test.
-_CONV_CACHE = (_f(1, 5, 5, 2), _f(3, 3, 2, 4), (1, 1), True, _f(1, 3, 3, 4))
+_CONV_CACHE = (_f(1, 5, 5, 2), _f(3, 3, 2, 4), (1, 1), True, _f(1, 3, 3, 4), _f(9, 18))
 _POOL_CACHE = (np.zeros((1, 2, 2, 1), np.uint8), (1, 6, 6, 1), (3, 3), (3, 3))
 _SONG_STARTS = np.array([0, 5, 9])  # two songs: 5 and 4 frames
 
@@ -174,6 +223,17 @@ _SONG_STARTS = np.array([0, 5, 9])  # two songs: 5 and 4 frames
 def _gains_params(loudness_length):
     return {"filter_mu_hz": np.full(3, 1000.0), "filter_sigma_semitones": np.ones(3),
             "filter_gain_db": np.zeros(3), "loudness_db": np.zeros(loudness_length)}
+
+
+def _twice_in_params():
+    w = _f(2, 3)
+    return cuda.nesterov_momentum({"w": w, "v": w}, {"w": _f(2, 3), "v": _f(2, 3)},
+                                  {"w": _f(2, 3), "v": _f(2, 3)}, 0.1)
+
+
+def _velocity_inside_params():
+    flat = _f(12)
+    return cuda.nesterov_momentum({"w": flat[:6].reshape(2, 3)}, {"w": _f(2, 3)}, {"w": flat[4:10].reshape(2, 3)}, 0.1)
 
 
 # (what is wrong, launcher, the argument its message must name, the bad call)
@@ -186,6 +246,9 @@ BAD_CALLS = [
     ("input channels", "conv2d_forward", "w", lambda: cuda.conv2d_forward(_f(1, 5, 5, 2), _f(3, 3, 3, 4), _f(4))),
     ("bias length", "conv2d_forward", "b", lambda: cuda.conv2d_forward(_f(1, 5, 5, 2), _f(3, 3, 2, 4), _f(3))),
     ("dy channels", "conv2d_backward", "dy", lambda: cuda.conv2d_backward(_f(1, 3, 3, 3), _CONV_CACHE)),
+    ("cols of another layer", "conv2d_backward", "cols", lambda: cuda.conv2d_backward(
+        _f(1, 3, 3, 4), _CONV_CACHE[:5] + (_f(9, 9),))),
+    ("1-d array", "column_sums", "a", lambda: cuda.column_sums(_f(5))),
     ("x smaller than pool", "maxpool2d_forward", "x", lambda: cuda.maxpool2d_forward(_f(1, 2, 6, 1))),
     ("pool over 256", "maxpool2d_forward", "pool", lambda: cuda.maxpool2d_forward(_f(1, 20, 20, 1), (17, 17))),
     ("zero stride", "maxpool2d_forward", "stride", lambda: cuda.maxpool2d_forward(_f(1, 6, 6, 1), (3, 3), (0, 3))),
@@ -226,6 +289,8 @@ BAD_CALLS = [
         {"w": _f(2, 3)}, {"w": _f(2, 3)}, {"w": _f(3, 2).T}, 0.1)),
     ("missing grads", "nesterov_momentum", "grads",
      lambda: cuda.nesterov_momentum({"w": _f(2)}, {}, {"w": _f(2)}, 0.1)),
+    ("one array twice", "nesterov_momentum", "params", lambda: _twice_in_params()),
+    ("velocity inside params", "nesterov_momentum", "params", lambda: _velocity_inside_params()),
     ("position past the end", "song_positions", "positions", lambda: cuda.song_positions(_SONG_STARTS, [3, 9])),
     ("song index past the end", "gather_excerpts", "song_index", lambda: cuda.gather_excerpts(
         _f(9, 2), _SONG_STARTS, [0, 2], [1, 1], 3, 0.0)),
@@ -255,8 +320,8 @@ BAD_CALLS = [
 ]
 
 # Public functions of svd/cuda.py with nothing to refuse: no kernel, or (leaky_relu_forward) any shape.
-NOTHING_TO_REFUSE = {"kernel_source", "kernel_signatures", "launch_config", "hash_uniform", "pack_flat",
-                     "leaky_relu_forward"}
+NOTHING_TO_REFUSE = {"kernel_source", "kernel_signatures", "launch_config", "launch_config_rows", "hash_uniform",
+                     "pack_flat", "leaky_relu_forward"}
 
 
 @pytest.mark.parametrize("what, launcher, argument, call", BAD_CALLS, ids=[f"{c[1]}-{c[0]}" for c in BAD_CALLS])
@@ -322,7 +387,7 @@ def test_training_updates_through_the_cuda_implementation(cuda_dispatch):
     losses = [train.update_step(params, velocity, x, targets, None, 0.01, 0.95) for _ in range(3)]
     assert backend.ops(params["conv1.w"]).name == "cuda"
     kernels = {name for _, name, _, _ in cuda_dispatch.launches}
-    assert {"im2col", "col2im", "maxpool_forward", "maxpool_backward", "nesterov_update"} <= kernels
+    assert {"im2col", "col2im", "maxpool_forward", "maxpool_backward", "nesterov_update_tensors"} <= kernels
     np.testing.assert_allclose(losses, want_losses, rtol=1e-5)
     for name in start:
         change = np.abs(want[name] - start[name]).max()
@@ -379,7 +444,7 @@ def test_a_training_run_on_the_gpu_device_resumes_exactly(emulated, emulated_gpu
     config = train.TrainConfig(updates=4, batch=2, seed=3)
     whole = train.train(songs, config, tmp_path / "whole.npz", quiet=True, device=emulated_gpu)
     kernels = {name for _, name, _, _ in emulated.launches}
-    assert {"dropout_forward_hash", "nesterov_update", "sigmoid_xent_forward"} <= kernels, kernels
+    assert {"dropout_forward_hash", "nesterov_update_tensors", "sigmoid_xent_forward"} <= kernels, kernels
     save = train._save_checkpoint
 
     def save_then_stop(*args):
@@ -488,5 +553,79 @@ def test_augmented_training_runs_on_the_gpu_device(emulated, emulated_gpu, tiny_
                                augmentation=dict(vars(augment.PAPER_COMBINATION)))
     model = train.train(songs, config, tmp_path / "m.npz", quiet=True, device=emulated_gpu)
     kernels = {name for _, name, _, _ in emulated.launches}
-    assert {"gather_excerpts", "warp", "filter_gains", "apply_gains", "nesterov_update"} <= kernels, kernels
+    assert {"gather_excerpts", "warp", "filter_gains", "apply_gains", "nesterov_update_tensors"} <= kernels, kernels
     assert all(np.isfinite(value).all() for value in model.params.values())
+
+
+# --------------------------------------------------------------------------
+# Making a batch never waits for the GPU: no check reads device arrays back
+# --------------------------------------------------------------------------
+
+class FakeDevice:
+    """Stands in for cupy inside svd.cuda: its arrays are NumPy arrays it made (and remembers);
+    every reduction through it (all, diff, unique, isfinite: what a check reads back from a GPU)
+    is logged."""
+    READ_BACKS = ("all", "any", "diff", "unique", "isfinite")
+
+    def __init__(self):
+        self.arrays, self.read_backs = [], []
+
+    def owns(self, a):
+        return any(a is b for b in self.arrays)
+
+    def hold(self, a):
+        self.arrays.append(a)
+        return a
+
+    def __getattr__(self, name):
+        function = getattr(np, name)
+
+        def call(*args, **kwargs):
+            if name in self.READ_BACKS:
+                self.read_backs.append(name)
+            result = function(*args, **kwargs)
+            return self.hold(result) if isinstance(result, np.ndarray) else result
+        return call if callable(function) else function
+
+
+@pytest.fixture
+def fake_device(emulated, monkeypatch):
+    """svd.cuda sees the FakeDevice's arrays as device arrays; _check_indices calls on them are logged too."""
+    fake = FakeDevice()
+    monkeypatch.setattr(cuda, "array_module", lambda a: fake if fake.owns(a) else np)
+    check_indices = cuda._check_indices
+
+    def logged(launcher, name, indices, n, distinct=False):
+        if fake.owns(indices):
+            fake.read_backs.append(f"_check_indices {name}")
+        return check_indices(launcher, name, indices, n, distinct)
+    monkeypatch.setattr(cuda, "_check_indices", logged)
+    return fake
+
+
+def test_gathering_with_host_indices_reads_nothing_back(fake_device):
+    """What training passes (svd/batches.py: host song_starts, songs and centres): every check runs on
+    the host, the result equals the twin; with the indices on the device the same checks do read back."""
+    from svd import batches
+    rng = np.random.default_rng(7)
+    songs = rng.standard_normal((30, 4)).astype(np.float32)
+    starts, index, centre = np.array([0, 12, 30]), np.array([0, 1, 1]), np.array([5, 0, 17])
+    got = cuda.gather_excerpts(fake_device.hold(songs), starts, index, centre, 5, 0.0)
+    assert fake_device.read_backs == []
+    np.testing.assert_array_equal(got, batches.gather_excerpts(songs, starts, index, centre, 5, 0.0))
+    cuda.gather_excerpts(fake_device.hold(songs), starts, fake_device.hold(index), centre, 5, 0.0)
+    assert fake_device.read_backs  # the launcher still checks device indices, where they live
+
+
+def test_warping_with_device_factors_reads_nothing_back(fake_device):
+    """augment.augment_batch uploads its factors: warp does not read them back (its kernel clips every
+    index into the source, so no factor can make it read outside); host factors are still checked."""
+    from svd import augment
+    rng = np.random.default_rng(8)
+    linear = rng.random((2, 9, 20), dtype=np.float32)
+    pitch, stretch = np.array([0.8, 1.3]), np.array([1.1, 0.9])
+    got = cuda.warp(fake_device.hold(linear), fake_device.hold(pitch), fake_device.hold(stretch), 5, 12)
+    assert fake_device.read_backs == []
+    np.testing.assert_array_equal(got, augment.warp(linear, pitch, stretch, 5, 12))
+    with pytest.raises(ValueError, match="warp: pitch_factors"):
+        cuda.warp(fake_device.hold(linear), np.array([0.8, -1.0]), stretch, 5, 12)

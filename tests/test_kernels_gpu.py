@@ -6,7 +6,12 @@ compiled by NVRTC: they test what the emulation cannot, i.e. the CUDA
 compilation through CuPy, the argument passing to real kernels, the cuBLAS
 matrix products, and that the GPU rounds like the CPU.
 
-Skipped when svd.device.why_no_gpu() gives a reason (no CuPy or no CUDA device).
+Every output array starts poisoned (NaN, or all bits set for integers), as in
+the emulated tests, so an element a kernel skips fails instead of passing on
+whatever the memory pool left there.
+
+Skipped when svd.device.why_no_gpu() gives a reason (no CuPy or no CUDA device);
+tests/gpu/run.sh counts such a skip as a failure.
 Leave CUPY_TF32 unset: with TF32 the matrix products lose ~3 decimal digits.
 """
 import os
@@ -33,6 +38,18 @@ def cupy():
     return cupy
 
 
+@pytest.fixture(autouse=True)
+def poisoned(monkeypatch):
+    """svd.cuda's outputs start as NaN / all bits set (checks.poisoned_empty), as under the emulator."""
+    monkeypatch.setattr(cuda, "_empty", checks.poisoned_empty)
+
+
+def test_outputs_start_poisoned(cupy):
+    """The poison is in place: with no kernel launched, an output keeps it."""
+    out = cuda._empty(cupy, (3, 2), np.float32)
+    assert bool(cupy.isnan(out).all())
+
+
 @pytest.mark.parametrize("family", cuda.FAMILIES)
 def test_kernels_load_with_cupy(cupy, family):
     module = cuda._module(family)
@@ -54,6 +71,16 @@ def test_large_arrays_use_the_grid_stride_loop(cupy):
     y, _ = cuda.leaky_relu_forward(x)
     x_host = cupy.asnumpy(x)
     assert np.array_equal(cupy.asnumpy(y), np.maximum(x_host, x_host * np.float32(0.01)))
+
+
+def test_im2col_at_the_paper_conv2_shape_on_gpu(cupy):
+    """conv2's im2col at batch 32 (269,952 rows of 576 columns, on the 2-D grid): equal to the slices of x."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((32, 113, 78, 64), dtype=np.float32)
+    cols = cupy.asnumpy(cuda.im2col(cupy.asarray(x), (3, 3))).reshape(32, 111, 76, 3, 3, 64)
+    for i in range(3):
+        for j in range(3):
+            assert np.array_equal(cols[:, :, :, i, j], x[:, i:i + 111, j:j + 76]), (i, j)
 
 
 def test_hash_dropout_matches_its_numpy_twin(cupy):

@@ -9,7 +9,10 @@ svd/cuda.py runs on NumPy arrays, through the very kernel code the GPU runs.
 
 `grid_override`, if set, replaces the launcher's (blocks, threads): a small
 grid makes each emulated thread take many indices, which exercises the
-grid-stride step of SVD_FOR_EACH as well as the index mapping.
+grid-stride step of SVD_FOR_EACH as well as the index mapping. For a 2-D
+launch (svd/cuda.py `_launch_rows`: blocks and threads are (x, y) pairs) the
+override (b, t) becomes a (b, b) grid of (t, 1) blocks: both grid-stride
+loops, over rows and over columns, then take many steps.
 """
 import ctypes
 import pathlib
@@ -58,7 +61,7 @@ class Emulator:
 
     def __init__(self, library_path):
         self.lib = ctypes.CDLL(str(library_path))
-        self.lib.svd_emulate_launch.argtypes = [ctypes.c_uint, ctypes.c_uint]
+        self.lib.svd_emulate_launch.argtypes = [ctypes.c_uint] * 4
         self.lib.svd_emulate_launch.restype = None
         self.grid_override = None
         self.launches = []  # (family, name, blocks, threads) of every run, for coverage checks
@@ -70,10 +73,15 @@ class Emulator:
                 function.restype = None
 
     def run_kernel(self, family, name, blocks, threads, args):
-        """Run kernel `name` serially over the emulated grid, on NumPy arrays."""
+        """Run kernel `name` serially over the emulated grid, on NumPy arrays.
+        blocks, threads: ints (1-D launch) or (x, y) pairs (2-D launch)."""
+        two_d = isinstance(blocks, tuple)
         if self.grid_override is not None:
             blocks, threads = self.grid_override
+            if two_d:
+                blocks, threads = (blocks, blocks), (threads, 1)
         self.launches.append((family, name, blocks, threads))
         values = [a.ctypes.data if isinstance(a, numpy.ndarray) else a.item() for a in args]
-        self.lib.svd_emulate_launch(blocks, threads)
+        (grid_x, grid_y), (block_x, block_y) = (blocks, threads) if two_d else ((blocks, 1), (threads, 1))
+        self.lib.svd_emulate_launch(grid_x, grid_y, block_x, block_y)
         getattr(self.lib, name)(*values)
