@@ -5,6 +5,7 @@ This file only parses options; the work is done in svd/commands.py.
 """
 import argparse
 import dataclasses
+import signal
 import sys
 
 from svd import augment, commands, device
@@ -261,4 +262,12 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # SIGTERM (a batch scheduler's pre-emption, `kill`) ends the run like Ctrl-C: the workers
+    # are waited for, atomic writes leave no temporary, `train` keeps its last checkpoint.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    code = main()
+    # Done: a signal now would kill the interpreter while it shuts down (it restores the
+    # default actions), giving exit code -2 or -15 to a run that has finished.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

@@ -2,7 +2,9 @@
 
 Everything the project writes (models, checkpoints, feature cache, labels,
 JSON results, the synthetic corpus) goes to a temporary next to the destination
-first and is then renamed over the destination, which POSIX makes atomic.
+first and is then renamed over the destination, which POSIX makes atomic. A
+write that fails (a full disk, ENOSPC; no permission; a read-only disk) leaves the
+destination as it was and raises WriteFailed, a user error naming the destination.
 
 A process killed in the middle of a write (kill -9, power cut) cannot delete its
 temporary, so every temporary names its writer:
@@ -32,24 +34,46 @@ import tempfile
 
 import numpy as np
 
+from svd.errors import InputError
+
 HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 # What follows `.<name>.` in a temporary's name, before its suffix. mkstemp/mkdtemp draw
 # the random part from [a-z0-9_], so neither it nor the writer contains a dot.
 WRITER = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)\.[a-z0-9_]+")
 
 
+class WriteFailed(InputError):
+    """A write failed (disk full, no permission, ...): the message names the destination and what to do."""
+
+
+def write_failed(path, error):
+    """The WriteFailed for an OSError met while writing `path` (the destination, not a temporary)."""
+    reason = error.strerror or str(error)
+    return WriteFailed(f"{path}: cannot write it ({reason}); make room on that disk or pick a writable "
+                       "location, then run again.")
+
+
 @contextlib.contextmanager
 def replacing(path):
-    """Yield a temporary path next to `path`; on success rename it to `path`, on error delete it."""
+    """Yield a temporary path next to `path`; on success rename it to `path`, on error delete it.
+
+    An OSError while writing (ENOSPC: disk full, EACCES, EROFS, ...) becomes WriteFailed
+    naming `path`; `path` itself is then unchanged.
+    """
     path = pathlib.Path(path)
-    temp = temporary(path)
+    try:
+        temp = temporary(path)
+    except OSError as error:
+        raise write_failed(path, error) from None
     try:
         yield temp
         os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes it private; give it normal permissions
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        if isinstance(error, OSError):
+            raise write_failed(path, error) from None
         raise
 
 
@@ -107,7 +131,6 @@ def check_writable(path, option, directory=False):
     must not be a directory), or with directory=True a folder (it must not be a file).
     option: the command-line option that named it, for the message.
     """
-    from svd.errors import InputError
     path = pathlib.Path(path)
     folder = path if directory else path.parent
     if directory and path.exists() and not path.is_dir():

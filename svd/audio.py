@@ -4,7 +4,9 @@ Stereo (or more) is downmixed by averaging the channels; other sample rates are
 resampled with scipy's polyphase resampler, whose Kaiser-windowed low-pass
 filter removes what would alias above the new Nyquist frequency (11025 Hz).
 """
+import contextlib
 import math
+import os
 import pathlib
 
 import numpy as np
@@ -40,13 +42,50 @@ def _decode_mono(path):
     once: an hour of 44.1 kHz stereo would be 1.3 GB as one (n, 2) float32 array.
     """
     try:
-        with soundfile.SoundFile(str(path)) as source:
+        # The name as bytes: one that is not UTF-8 (PEP 383 surrogates in Python) opens too.
+        with _decoder_notes_hidden(path), soundfile.SoundFile(os.fsencode(path)) as source:
             blocks = [block.mean(axis=1) for block in source.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True)]
             rate_hz = source.samplerate
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise InputError(f"{path}: cannot decode audio ({error}); "
-                         "convert it to wav, flac, ogg or mp3.") from None
+        # libsndfile says "File does not exist or is not a regular file" for any file it cannot
+        # open; ours exists (require_file), so say what is really wrong.
+        suffix = pathlib.Path(path).suffix.lower()
+        fix = ("the file is damaged or not really audio: replace it with an intact copy" if suffix in _READABLE
+               else "convert it to wav, flac, ogg or mp3")
+        raise InputError(f"{path}: cannot decode audio ({_reason(error)}); {fix}.") from None
     return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), rate_hz
+
+
+_READABLE = {".wav", ".flac", ".ogg", ".oga", ".mp3"}  # formats libsndfile reads (when it can)
+
+
+def _reason(error):
+    """libsndfile's own words for a failed decode, without its misleading 'does not exist' guess."""
+    text = getattr(error, "error_string", None) or str(error)
+    if "does not exist or is not a regular file" in text:
+        return "its contents are not a format libsndfile recognises"
+    return text
+
+
+@contextlib.contextmanager
+def _decoder_notes_hidden(path):
+    """While an MP3 is decoded, send file descriptor 2 to /dev/null.
+
+    libmpg123 (inside libsndfile) prints notes such as 'Note: Hit end of (available) data
+    during resync.' straight to stderr, past Python; our own message says what matters. Only
+    the decoding thread writes to stderr meanwhile, so nothing of ours is lost.
+    """
+    if pathlib.Path(path).suffix.lower() != ".mp3":
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def require_file(path):

@@ -6,6 +6,7 @@ Each function takes the argparse namespace, prints its results to stdout
 import collections
 import json
 import math
+import os
 import pathlib
 import sys
 import time
@@ -23,15 +24,19 @@ def _data_dir(args, splits=()):
     Checks first that the cache directory can be written and that no audio file
     is listed in two of `splits` (the filelists this command reads).
     """
-    cache_dir = args.cache or cache.default_dir()
-    check_writable(cache_dir, "--cache", directory=True)
-    data_dir = pathlib.Path(args.data) if args.data else synth.default_corpus(cache_dir, args.quiet)
+    cache_dir, named_by = cache.chosen_dir(args.cache)
+    check_writable(cache_dir, named_by, directory=True)
+    if args.data is not None and not args.data.strip():
+        raise InputError("--data '': an empty path (an unset shell variable?); name the corpus folder, or leave "
+                         "out --data for the synthetic corpus.")
+    data_dir = pathlib.Path(args.data) if args.data is not None else synth.default_corpus(cache_dir, args.quiet)
     dataset.check_disjoint(data_dir, splits)
     return data_dir
 
 
 def cmd_synth(args):
     out = pathlib.Path(args.out_dir)
+    check_seed(args.seed)
     check_writable(out, "--out-dir", directory=True)
     synth.write_corpus_with_progress(out, args.seed, args.quiet, n_clips=args.clips, clip_seconds=args.seconds,
                                      split_sizes=_split_sizes(args.clips))
@@ -68,25 +73,39 @@ def cmd_train(args):
     if not (math.isfinite(args.lr_decay) and args.lr_decay > 0) or not 0 <= args.momentum < 1:
         raise InputError(f"--lr-decay {args.lr_decay} --momentum {args.momentum}: the decay must be a positive "
                          "number and the momentum in [0, 1).")
+    check_seed(args.seed)
     check_writable(args.out, "--out")
     if args.textbook and args.device == "gpu":
         raise InputError("--textbook runs the plain NumPy layers on the CPU; leave out --device gpu.")
     where = device.TEXTBOOK if args.textbook else device.select(args.device, args.quiet)
+    if where.xp.__name__ == "numpy":
+        train.check_batch_fits(args.batch)
     data_dir = _data_dir(args)
     # A song of the held-out filelists (if there are any) must not be trained on.
     held_out = [split for split in ("valid", "test") if (data_dir / "filelists" / split).is_file()]
+    if args.train_split in held_out:
+        raise InputError(f"--train-split {args.train_split}: that filelist is held out ('eval' chooses the "
+                         "threshold or reports the results on it); train on another filelist.")
     dataset.check_disjoint(data_dir, [args.train_split, *held_out])
     try:
         augment.Augmentation(**args.augmentation)
     except ValueError as error:
         raise InputError(f"bad augmentation strength: {error}") from None
-    songs = dataset.load_split(data_dir, args.train_split, args.cache, quiet=args.quiet)
-    config = train.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
-                               lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
-                               augmentation=args.augmentation)
-    train.train(songs, config, args.out, resume=args.resume, checkpoint_every=args.checkpoint_every,
-                quiet=args.quiet, data_label=str(data_dir.resolve()), device=where)
+    with train.output_lock(args.out):  # one run per --out; its checkpoint is checked before the long loading
+        train.check_checkpoint(args.out, args.resume)
+        songs = dataset.load_split(data_dir, args.train_split, args.cache, quiet=args.quiet)
+        config = train.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
+                                   lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
+                                   augmentation=args.augmentation)
+        train.train(songs, config, args.out, resume=args.resume, checkpoint_every=args.checkpoint_every,
+                    quiet=args.quiet, data_label=str(data_dir.resolve()), device=where)
     print(f"wrote {args.out} ({args.updates} updates); evaluate it with 'python run.py eval {args.out}'")
+
+
+def check_seed(seed):
+    """A random seed is a whole number of at least 0 (NumPy refuses negative ones)."""
+    if seed < 0:
+        raise InputError(f"--seed {seed}: a seed must be 0 or more; pick another.")
 
 
 def cmd_eval(args):
@@ -94,10 +113,18 @@ def cmd_eval(args):
     factors = pitch_factors(args)
     if args.threshold is not None:
         check_threshold(args.threshold)
+    if args.valid_split == args.test_split:
+        raise InputError(f"--valid-split {args.valid_split} --test-split {args.test_split}: the threshold would be "
+                         "chosen on the songs it is reported on; name two different filelists.")
     if args.json:
         check_writable(args.json, "--json")
+    if args.threshold is None and args.store_threshold and not args.tta:
+        model_file.check_rewritable(args.model)
     where = device.select(args.device, args.quiet)
     data_dir = _data_dir(args, [args.valid_split, args.test_split])
+    # Every test file is read (and its features cached) before the validation songs are predicted,
+    # so that an unreadable one stops the command before the long work, not after it.
+    dataset.load_split(data_dir, args.test_split, args.cache, quiet=args.quiet)
     smoothed, targets = {}, {}
     for split in (args.valid_split, args.test_split):
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
@@ -155,6 +182,9 @@ def _format_table(table, valid_split, test_split):
 def cmd_bench(args):
     if args.json:
         check_writable(args.json, "--json")
+    if args.layers and args.device == "gpu":
+        raise InputError("bench --layers times the layers of the fast CPU path; leave out --device gpu "
+                         "('bench --device gpu' measures the GPU).")
     if args.layers:
         _bench_layers(args)
         return
@@ -186,7 +216,10 @@ def cmd_detect(args):
     model = model_file.load(args.model)
     if args.threshold is not None:
         check_threshold(args.threshold)
-    threshold = detect.model_threshold(model, args.threshold)
+    threshold = detect.model_threshold(model, args.threshold, args.model)
+    if not (math.isfinite(args.min_segment) and args.min_segment >= 0):
+        raise InputError(f"--min-segment {args.min_segment}: give a length in seconds, 0 or more (0 keeps every "
+                         "segment).")
     index, count = shards.parse(args.shard)
     if args.jobs < 0:
         raise InputError(f"--jobs {args.jobs}: give 0 (read the files in this process) or a number of "
@@ -235,7 +268,8 @@ def cmd_detect(args):
                     temp.write_text(labels.lab_text(found.segments), encoding="utf-8")
                     detect_summary.append(summary, records[slot])  # before the rename: a .lab always has its record
                 minutes += records[slot]["duration_s"] / 60
-                print(f"{path}: {100 * records[slot]['voice_fraction']:.1f}% singing -> {lab}")
+                print(f"{detect.shown(path)}: {100 * records[slot]['voice_fraction']:.1f}% singing -> "
+                      f"{detect.shown(lab)}")
             bar.update(done, f"{minutes:.1f} audio min")
             if time.monotonic() - saved_at >= detect_summary.SAVE_EVERY_S:
                 detect_summary.save(summary, records)
@@ -336,9 +370,15 @@ def cmd_ablate(args):
 
 def cmd_show_augment(args):
     from svd import audio, spectrum
+    check_seed(args.seed)
+    path = pathlib.Path(args.audio)
+    out = pathlib.Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise InputError(f"--out {out}: the picture is a PNG file; give a name ending in .png.")
+    if out.exists() and path.exists() and os.path.samefile(out, path):
+        raise InputError(f"--out {out}: is the input audio file itself; give the picture another name.")
     check_writable(args.out, "--out")
     plot.pyplot()
-    path = pathlib.Path(args.audio)
     samples = audio.load(path)
     linear = spectrum.linear_spectrogram(samples)
     dataset.require_excerpt_length(path, len(linear))

@@ -29,6 +29,7 @@ NumPy arrays only: the GPU path (svd/cuda.py) never comes here.
 
 import ctypes
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy
@@ -194,7 +195,10 @@ def parallel_for(fn, blocks):
     Worker w of num_threads() takes blocks w, w + num_threads(), ...; `worker`
     lets fn use per-worker scratch buffers and accumulators. Blocks must not
     depend on each other (they may run in any order, at the same time).
-    Exceptions in a worker are re-raised here.
+    Exceptions in a worker are re-raised here. Whatever ends the call early (an
+    exception in a worker, Ctrl-C or SIGTERM in the caller) first waits for the
+    workers to leave their blocks: they may be in compiled code using the
+    caller's arrays, which would be freed under them.
     """
     global _pool, _caller_blas_threads
     n_workers = min(_num_threads, len(blocks))
@@ -209,12 +213,54 @@ def parallel_for(fn, blocks):
         # call, stealing the cores from our workers.
         _caller_blas_threads = _single_threaded_blas()
 
-    def work(worker):
-        for start, stop in blocks[worker::n_workers]:
-            fn(start, stop, worker)
+    # The workers run compiled code (ctypes releases the GIL) on arrays that only the
+    # caller's frames keep alive. If the caller leaves early (Ctrl-C, SIGTERM, or an
+    # exception in another worker), its frames are freed at once: so first stop the
+    # workers from taking new blocks, and wait for the blocks they are in to end.
+    running = {"workers": 0, "cancelled": False}
+    changed = threading.Condition()
 
-    for future in [_pool.submit(work, w) for w in range(n_workers)]:
-        future.result()
+    def work(worker):
+        with changed:
+            if running["cancelled"]:
+                return
+            running["workers"] += 1
+        try:
+            for start, stop in blocks[worker::n_workers]:
+                if running["cancelled"]:
+                    break
+                fn(start, stop, worker)
+        finally:
+            with changed:
+                running["workers"] -= 1
+                changed.notify_all()
+
+    try:
+        futures = []
+        for w in range(n_workers):
+            futures.append(_pool.submit(work, w))
+        for future in futures:
+            future.result()
+    except BaseException:
+        _cancel_and_wait(running, changed)
+        raise
+
+
+def _cancel_and_wait(running, changed):
+    """Stop parallel_for's workers from starting blocks; return once none is inside one.
+
+    A second Ctrl-C while waiting does not cut the wait short (the blocks take
+    milliseconds); the first interruption is the one raised afterwards.
+    """
+    while True:
+        try:
+            with changed:
+                running["cancelled"] = True
+                while running["workers"]:
+                    changed.wait()
+            return
+        except BaseException:
+            continue
 
 
 def for_each_worker(fn):

@@ -48,27 +48,40 @@ def read_filelist(data_dir, split):
     entries = [(number, name) for number, name in entries if name and not name.startswith("#")]
     if not entries:
         raise InputError(f"{listing}: the filelist is empty; list one audio file name per line.")
-    first_line = {}
+    first = {}  # file identity -> (line, name)
     for number, name in entries:
-        if name in first_line:
-            raise InputError(f"{listing}, line {number}: {name!r} is listed again (first on line "
-                             f"{first_line[name]}); remove the repeated line.")
-        first_line[name] = number
         if not (data_dir / "audio" / name).is_file():
             raise InputError(f"{listing}, line {number}: entry {name!r} has no file {data_dir / 'audio' / name}; "
                              "fix the name or add the audio file.")
+        identity = file_identity(data_dir / "audio" / name)
+        if identity in first:
+            line, earlier = first[identity]
+            alias = "" if earlier == name else f" as {earlier!r}"
+            raise InputError(f"{listing}, line {number}: {name!r} is listed again (first on line {line}{alias}); "
+                             "remove the repeated line.")
+        first[identity] = (number, name)
     return [name for _, name in entries]
 
 
+def file_identity(path):
+    """What makes two paths the same file: (device, inode). './a.wav', 'a.wav', a symbolic link to
+    it and a hard link all have the same one, so no alias gets past the checks above."""
+    status = pathlib.Path(path).stat()
+    return status.st_dev, status.st_ino
+
+
 def check_disjoint(data_dir, splits):
-    """InputError if an audio file is listed in two of the filelists `splits` (split names)."""
-    owner = {}
+    """InputError if an audio file (by identity, aliases included) is listed in two of the filelists `splits`."""
+    owner = {}  # file identity -> (split, name)
     for split in dict.fromkeys(splits):
         for name in read_filelist(data_dir, split):
-            if name in owner:
-                raise InputError(f"{name!r} is listed in both filelists/{owner[name]} and filelists/{split} of "
-                                 f"{data_dir}; a song must be in one split only: remove it from one of them.")
-            owner[name] = split
+            identity = file_identity(pathlib.Path(data_dir) / "audio" / name)
+            if identity in owner:
+                other_split, other_name = owner[identity]
+                alias = "" if other_name == name else f" (as {other_name!r})"
+                raise InputError(f"{name!r} is listed in both filelists/{other_split}{alias} and filelists/{split} "
+                                 f"of {data_dir}; a song must be in one split only: remove it from one of them.")
+            owner[identity] = (split, name)
 
 
 def load_song(data_dir, name, cache_dir):

@@ -122,6 +122,11 @@ def output_stems(relative):
             names[i] = relative[i]
 
 
+def shown(path):
+    """`path` as text that any terminal takes: the bytes of a name that is not UTF-8 become U+FFFD."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def read_spectrogram(path):
     """Decode one audio file: its linear spectrogram, (frames, 513) float32, and its duration in seconds.
 
@@ -165,11 +170,20 @@ def remove_short_segments(is_sing, min_frames):
     return is_sing
 
 
-def model_threshold(model, override):
-    """The threshold to use: `override` if given, else the one stored by `run.py eval`."""
+STORED_THRESHOLD_SLACK = 1e-6
+
+
+def model_threshold(model, override, model_path="MODEL"):
+    """The threshold to use: `override` if given, else the one stored by `run.py eval` (a probability)."""
     if override is not None:
         return override
     if math.isnan(model.threshold):
         raise InputError("the model has no stored threshold; run 'python run.py eval MODEL' once "
                          "(it stores the validation threshold) or pass --threshold.")
+    # 5 would mark nothing as singing, -1 everything. eval's extreme candidates lie 1e-6 outside
+    # the probabilities (svd/evaluate.py `_candidate`), so they may be 1e-6 outside [0, 1].
+    if not -STORED_THRESHOLD_SLACK <= model.threshold <= 1 + STORED_THRESHOLD_SLACK:
+        raise InputError(f"{model_path}: its stored threshold {model.threshold:g} is not a probability in [0, 1] "
+                         f"(edited or damaged); run 'python run.py eval {model_path}' to store a new one, or pass "
+                         "--threshold.")
     return model.threshold

@@ -44,13 +44,14 @@ or that two summaries both claim.
 """
 import collections
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import pathlib
 import re
 
-from svd.atomic import write_text_atomic
+from svd.atomic import write_failed, write_text_atomic
 from svd.errors import InputError
 
 STATUSES = ("done", "skipped", "failed", "pending")
@@ -113,26 +114,51 @@ def journal_of(summary):
     return summary.with_name(f".{summary.name}.journal")
 
 
-def read_latest(summary):
-    """The latest records of a job: its summary's, overlaid by its journal's. {lab: dict}."""
-    return {**read(summary), **read(journal_of(summary))}
+def read_latest(summary, damaged=None):
+    """The latest records of a job: its summary's, overlaid by its journal's. {lab: dict}.
+
+    damaged: a list to which 'FILE, line N' is added for each line that is not a record (see `read`).
+    """
+    return {**read(summary, damaged), **read(journal_of(summary), damaged)}
 
 
-def read(path):
-    """The records of a summary or journal file, the last one per `lab`: {lab: dict} ({} if there is no file)."""
+def read(path, damaged=None):
+    """The records of a summary or journal file, the last one per `lab`: {lab: dict} ({} if there is no file).
+
+    A whole line (one that ends in a newline) that is not a record with the fields above, of
+    the right types, is left out; if `damaged` is a list, 'FILE, line N' is added to it.
+    """
+    path = pathlib.Path(path)
     try:
-        data = pathlib.Path(path).read_bytes()
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
     records = {}
-    for line in data.split(b"\n")[:-1]:  # what follows the last newline is empty, or a line cut short
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):  # after the last newline: a line cut short
         try:
             entry = json.loads(line)
         except ValueError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("lab"), str):
+            entry = None
+        if is_record(entry):
             records[entry["lab"]] = entry
+        elif damaged is not None and line.strip():
+            damaged.append(f"{path.name}, line {number}")
     return records
+
+
+def is_record(entry):
+    """Whether `entry` (parsed JSON) is a summary record: every field there, each of its type."""
+    def number_or_none(value):
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    def text_or_none(value):
+        return value is None or isinstance(value, str)
+
+    return (isinstance(entry, dict) and isinstance(entry.get("lab"), str) and isinstance(entry.get("path"), str)
+            and entry.get("status") in STATUSES
+            and all(number_or_none(entry.get(key)) for key in ("duration_s", "voice_fraction", "threshold"))
+            and (entry.get("segments") is None or type(entry.get("segments")) is int)
+            and text_or_none(entry.get("model_sha256")) and text_or_none(entry.get("error")))
 
 
 def write(path, records):
@@ -150,16 +176,27 @@ def save(summary, records):
 def append(summary, entry):
     """Add one record to the journal of the summary file `summary`, in one write() call."""
     data = _line(entry).encode("utf-8")
-    handle = os.open(journal_of(summary), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    journal = journal_of(summary)
     try:
-        if os.write(handle, data) != len(data):
-            raise OSError(f"{journal_of(summary)}: short write (disk full?)")
-    finally:
-        os.close(handle)
+        handle = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            if os.write(handle, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write, disk full?")
+        finally:
+            os.close(handle)
+    except OSError as error:
+        raise write_failed(journal, error) from None
 
 
 def _line(entry):
-    return json.dumps(entry, ensure_ascii=False) + "\n"
+    """One JSON line; names stay readable (UTF-8), but a file name that is not UTF-8 (lone surrogates,
+    PEP 383) is written as \\udcXX escapes, which read back as the same name."""
+    text = json.dumps(entry, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(entry)
+    return text + "\n"
 
 
 def merge(out_dir):
@@ -167,7 +204,8 @@ def merge(out_dir):
 
     Problems are what makes the table incomplete or ambiguous: a shard with no
     summary, files still `pending`, a `done`/`skipped` file whose .lab is
-    missing, a file in two summaries. InputError if there is no summary, or
+    missing, a file in two summaries, and whole lines that are not records
+    (damaged or edited by hand; they are left out of the table). InputError if there is no summary, or
     summaries of different shard counts (an older split) lie side by side.
     """
     out_dir = pathlib.Path(out_dir)
@@ -186,9 +224,9 @@ def merge(out_dir):
     count = counts[0]
     problems = [f"missing: shard {index}/{count} (no {file_name(index, count)}: not started, or writing "
                 "to another --out-dir)" for index in range(count) if (index, count) not in found]
-    merged, owners = {}, collections.defaultdict(list)
+    merged, owners, damaged = {}, collections.defaultdict(list), []
     for _, path in sorted(found.items()):
-        for lab, entry in read_latest(path).items():
+        for lab, entry in read_latest(path, damaged).items():
             owners[lab].append(path.name)
             merged.setdefault(lab, entry)
     records = [merged[lab] for lab in sorted(merged)]
@@ -196,6 +234,10 @@ def merge(out_dir):
     absent = [entry["lab"] for entry in records
               if entry.get("status") in ("done", "skipped") and not (out_dir / entry["lab"]).is_file()]
     twice = [f"{lab} ({', '.join(names)})" for lab, names in sorted(owners.items()) if len(names) > 1]
+    if damaged:
+        problems.append(f"damaged: {len(damaged)} line(s) are not summary records (edited by hand?) and were "
+                        f"left out: {'; '.join(damaged[:5])}" + ("; ..." if len(damaged) > 5 else "")
+                        + "; fix or delete them, or run their shard again")
     for kind, what, labs in (("missing", "not reached: its shard stopped early; run it again", pending),
                              ("missing", "recorded but its .lab is not there; run its shard again", absent),
                              ("duplicated", "in more than one summary", twice)):

@@ -12,7 +12,9 @@ Checkpoints written during training are model files with extra entries
 import dataclasses
 import json
 import math
+import os
 import pathlib
+import stat
 import zipfile
 
 import numpy as np
@@ -44,6 +46,22 @@ def save(path, model):
     save_npz_atomic(path, arrays)
 
 
+def check_rewritable(path):
+    """InputError unless the model file `path` may be replaced (to store a threshold in it).
+
+    A read-only file (no owner write bit: a model someone protected) is refused even
+    where the folder would allow replacing it, and so is a folder that cannot be written.
+    """
+    path = pathlib.Path(path)
+    if not (path.stat().st_mode & stat.S_IWUSR) or not os.access(path, os.W_OK):
+        raise InputError(f"{path}: the model file is read-only, so the chosen threshold cannot be stored in it; "
+                         f"make it writable (chmod u+w {path}) or pass --no-store-threshold.")
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: its folder {folder} cannot be written, so the chosen threshold cannot be stored "
+                         "in the model; copy the model to a writable folder or pass --no-store-threshold.")
+
+
 def load(path):
     """Read a model file; InputError if it is missing, not a model, of another format, or damaged.
 
@@ -54,7 +72,15 @@ def load(path):
     if not path.is_file():
         raise InputError(f"{path}: model file not found; train one with 'python run.py train --out {path}'.")
     try:
-        with np.load(path, allow_pickle=False) as stored:
+        stored = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise InputError(f"{path}: not a readable model file (corrupt or another file type); "
+                         "retrain or pick the right file.") from None
+    if not isinstance(stored, np.lib.npyio.NpzFile):  # a .npy file: one array, not an archive
+        raise InputError(f"{path}: one NumPy array (a .npy file), not a model file (the .npz that 'run.py train' "
+                         "writes); pick the model file.")
+    try:
+        with stored:
             arrays = {key: stored[key] for key in stored.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         raise InputError(f"{path}: not a readable model file (corrupt or another file type); "

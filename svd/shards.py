@@ -36,6 +36,10 @@ def parse(text):
 
 
 def of_key(key, count):
-    """The shard (0..count-1) of a string key: sha256 of its UTF-8 bytes, first 8 bytes as an integer, mod count."""
-    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % count
+    """The shard (0..count-1) of a string key: sha256 of its UTF-8 bytes, first 8 bytes as an integer, mod count.
+
+    A file name that is not valid UTF-8 reaches Python with its odd bytes as lone surrogates
+    (PEP 383); they are turned back into those bytes, so such a file has a shard like any other.
+    """
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()[:8], "big") % count
 

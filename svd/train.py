@@ -8,17 +8,20 @@ only on (seed, k) (svd/batches.py), resuming from it gives exactly the model
 an uninterrupted run gives.
 """
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import math
+import os
 import pathlib
 import sys
 import time
 
 import numpy as np
 
-from svd import augment, backend, network, normalise, optim, spectrum
+from svd import augment, backend, locks, network, normalise, optim, spectrum
 from svd import model as model_file
+from svd.atomic import WriteFailed, write_failed
 from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng
 from svd.device import CPU
 from svd.errors import InputError
@@ -50,6 +53,53 @@ def checkpoint_path(out_path):
     return out_path.with_name(out_path.name + ".ckpt.npz")
 
 
+def check_checkpoint(out_path, resume):
+    """InputError if a checkpoint of `out_path` is there and `resume` is not asked for (cheap: before loading)."""
+    ckpt = checkpoint_path(out_path)
+    if ckpt.is_file() and not resume:
+        raise InputError(f"{ckpt}: an interrupted run left this checkpoint; pass --resume to continue it, "
+                         "or delete the file to start over.")
+
+
+@contextlib.contextmanager
+def output_lock(out_path):
+    """Hold `<out>.lock` (svd/locks.py: host and process) while a run writes `out_path` and its checkpoint.
+
+    Two runs on one --out would write one checkpoint in turns; the second is refused
+    with an InputError naming the first. A lock left by a killed run is taken over.
+    """
+    path = pathlib.Path(out_path)
+    path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as the model's first write would
+        lock = locks.try_lock(path)
+    except OSError as error:
+        raise write_failed(path, error) from None
+    if lock is None:
+        raise InputError(f"--out {out_path}: another training run is writing it ({locks.describe(path)}); "
+                         "wait for it to end, or pick another --out.")
+    with lock:
+        yield
+
+
+# Peak memory of a training on the CPU grows by about 9.5 MB per excerpt of the mini-batch
+# (measured: 453 MB at --batch 32, 2585 MB at 256); rounded up, with the interpreter's share.
+BYTES_PER_EXCERPT = 10 * 2**20
+BASE_BYTES = 200 * 2**20
+
+
+def check_batch_fits(batch):
+    """InputError if a CPU training with mini-batches of `batch` excerpts needs more memory than the machine has."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return  # unknown machine: let it try
+    needed = BASE_BYTES + batch * BYTES_PER_EXCERPT
+    if needed > total:
+        raise InputError(f"--batch {batch}: a mini-batch that big needs about {needed / 2**30:.0f} GiB of memory, "
+                         f"more than this machine's {total / 2**30:.0f} GiB; lower --batch (the paper uses 32).")
+
+
 def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=False, data_label="",
           device=CPU):
     """Train on `songs` (list of svd.dataset.Song) and write the model to `out_path`.
@@ -64,6 +114,7 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
     for the host in between.
     """
     ckpt = checkpoint_path(out_path)
+    check_checkpoint(out_path, resume)
     mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in songs)
     state = _fresh_state(config, mean, std, data_label)
     if resume and ckpt.is_file():
@@ -73,13 +124,46 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
                              f"{config.updates}; ask for at least {state.update} updates or delete the checkpoint.")
         if not quiet:
             print(f"resuming at update {state.update}", file=sys.stderr)
-    elif ckpt.is_file():
-        raise InputError(f"{ckpt}: an interrupted run left this checkpoint; pass --resume to continue it, "
-                         "or delete the file to start over.")
     aug = augment.Augmentation(**config.augmentation)
     excerpts = TrainingExcerpts(songs, mean, std, aug, config.batch, config.seed,
                                 (config.target_low, config.target_high), device)
     state.params, state.velocity = device.put_all(state.params), device.put_all(state.velocity)
+    try:
+        _train_updates(state, config, excerpts, ckpt, checkpoint_every, quiet, device)
+        final = _save_model(out_path, ckpt, state, device)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (run.py): the checkpoints written so far stay
+        print(f"training interrupted at update {state.update}; {_kept(ckpt, state)}", file=sys.stderr)
+        raise
+    ckpt.unlink(missing_ok=True)  # the finished model supersedes it
+    return final
+
+
+def _save_model(out_path, ckpt, state, device):
+    """Write the finished run's model file; returns the Model.
+
+    A checkpoint of the finished run comes first: should the model file not fit on
+    the disk, `--resume` writes it later without training again.
+    """
+    with contextlib.suppress(WriteFailed):  # the model file is smaller: it may fit still
+        _save_checkpoint(ckpt, state, device)
+    final = model_file.Model(device.get_all(state.params), state.mean, state.std, state.config)
+    try:
+        model_file.save(out_path, final)
+    except WriteFailed as error:
+        raise WriteFailed(f"{error} The training is not lost: {_kept(ckpt, state)}.") from None
+    return final
+
+
+def _kept(ckpt, state):
+    """What of an unfinished run is on disk, and how to continue it (for messages)."""
+    if state.saved_update is None:
+        return "no checkpoint was written yet"
+    return (f"the checkpoint {ckpt} holds update {state.saved_update}; run the same command with --resume "
+            "to continue from it")
+
+
+def _train_updates(state, config, excerpts, ckpt, checkpoint_every, quiet, device):
+    """The updates from state.update to config.updates, in place on `state`; checkpoints on the way."""
     workspace = {}  # the network's big buffers, reused across updates
     losses = _LossLog(device, ckpt)
     # A background thread prepares batch k+1 (gather, augmentation) while the network trains on batch k.
@@ -97,11 +181,11 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
                 losses.read()
             bar.update(state.update, f"loss {losses.smoothed:.4f}")
             if checkpoint:
-                _save_checkpoint(ckpt, state, device)
-    final = model_file.Model(device.get_all(state.params), mean, std, state.config)
-    model_file.save(out_path, final)
-    ckpt.unlink(missing_ok=True)  # the finished model supersedes it
-    return final
+                try:
+                    _save_checkpoint(ckpt, state, device)
+                except WriteFailed as error:
+                    raise WriteFailed(f"{error} Training stopped at update {state.update}; "
+                                      f"{_kept(ckpt, state)}.") from None
 
 
 LOSS_READ_EVERY = 20  # updates between reading the batch losses back from the device
@@ -143,6 +227,7 @@ class _RunState:
     mean: np.ndarray
     std: np.ndarray
     config: dict
+    saved_update: int = None  # the update the checkpoint on disk holds (None: no checkpoint)
 
 
 def _step(state, x, targets, update, config, workspace):
@@ -185,7 +270,7 @@ def _resume_state(ckpt, fresh):
                          "or delete the checkpoint.")
     velocity = {key[len("velocity/"):]: value for key, value in stored.extra.items() if key.startswith("velocity/")}
     update = json.loads(str(stored.extra["progress"]))["update"]
-    return _RunState(stored.params, velocity, update, fresh.mean, fresh.std, fresh.config)
+    return _RunState(stored.params, velocity, update, fresh.mean, fresh.std, fresh.config, saved_update=update)
 
 
 def _differences(stored, fresh):
@@ -203,3 +288,4 @@ def _save_checkpoint(ckpt, state, device):
     extra["progress"] = np.array(json.dumps({"update": state.update, "saved_at": time.time()}))
     model_file.save(ckpt, model_file.Model(device.get_all(state.params), state.mean, state.std, state.config,
                                            extra=extra))
+    state.saved_update = state.update

@@ -5,8 +5,10 @@ assert: exit code 2, no traceback, exactly one line `error: ...` naming the culp
 and (for bad options) nothing new or changed on disk. Cases that need to replace a
 module (matplotlib missing) call run.main in-process instead.
 """
+import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -84,6 +86,16 @@ def break_corpus(corpus, case):
     if case == "listed twice":
         (lists / "train").write_text(f"{song}.wav\n\n{song}.wav\n")
         return "filelists/train, line 3: 'train_sång.wav' is listed again (first on line 1)"
+    if case == "listed twice as ./":
+        (lists / "train").write_text(f"{song}.wav\n./{song}.wav\n")
+        return f"filelists/train, line 2: './{song}.wav' is listed again (first on line 1 as '{song}.wav')"
+    if case == "listed twice through a symbolic link":
+        (audio / "alias.wav").symlink_to(audio / f"{song}.wav")
+        (lists / "train").write_text(f"{song}.wav\nalias.wav\n")
+        return f"filelists/train, line 2: 'alias.wav' is listed again (first on line 1 as '{song}.wav')"
+    if case == "in two splits as ./":
+        (lists / "test").write_text(f"test_sång.wav\n./{song}.wav\n")
+        return f"'./{song}.wav' is listed in both filelists/train (as '{song}.wav') and filelists/test"
     if case == "in two splits":
         (lists / "test").write_text(f"test_sång.wav\n{song}.wav\n")
         return "'train_sång.wav' is listed in both filelists/train and filelists/test"
@@ -103,7 +115,8 @@ def break_corpus(corpus, case):
 
 CASES = ["missing audio", "missing label file", "malformed line", "overlapping segments", "unknown label word",
          "empty filelist", "missing filelist", "corrupt audio", "too short", "nan samples", "empty label file",
-         "labels past the end", "listed twice", "in two splits", "UTF-16 filelist", "Latin-1 filelist"]
+         "labels past the end", "listed twice", "in two splits", "UTF-16 filelist", "Latin-1 filelist",
+         "listed twice as ./", "listed twice through a symbolic link", "in two splits as ./"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -242,6 +255,27 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["eval", "MODEL", "--cache", "AFILE/cache"], "/cache: cannot write in"),
     (["synth", "--out-dir", "AFILE/corpus"], "/corpus: cannot write in"),
     (["show-augment", "SONG", "--out", "AFILE/figure1.png"], "/figure1.png: cannot write in"),
+    # issue 22
+    (["train", "--data", ""], "--data '': an empty path (an unset shell variable?)"),
+    (["eval", "MODEL", "--data", ""], "--data '': an empty path (an unset shell variable?)"),
+    (["train", "--cache", ""], "--cache '': an empty path (an unset shell variable?)"),
+    (["train", "--seed", "-1"], "--seed -1: a seed must be 0 or more"),
+    (["synth", "--seed", "-1", "--out-dir", "TMP/corpus"], "--seed -1: a seed must be 0 or more"),
+    (["show-augment", "SONG", "--seed", "-1", "--out", "TMP/figure1.png"], "--seed -1: a seed must be 0 or more"),
+    (["show-augment", "SONG", "--out", "SONG"], "the picture is a PNG file; give a name ending in .png"),
+    (["show-augment", "PNGSONG", "--out", "PNGSONG"], "is the input audio file itself"),
+    (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--min-segment", "nan"], "--min-segment nan: give a length"),
+    (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--min-segment", "-1"], "--min-segment -1.0: give a length"),
+    (["train", "--batch", "100000"], "--batch 100000: a mini-batch that big needs about"),
+    (["eval", "NPY"], "one NumPy array (a .npy file), not a model file"),
+    (["detect", "NPY", "AUDIO", "--threshold", "0.5"], "one NumPy array (a .npy file), not a model file"),
+    (["detect", "MODEL5", "AUDIO"], "its stored threshold 5 is not a probability in [0, 1]"),
+    (["detect", "MODEL-1", "AUDIO"], "its stored threshold -1 is not a probability in [0, 1]"),
+    (["eval", "MODEL", "--valid-split", "test", "--test-split", "test"], "the threshold would be chosen on the songs"),
+    (["train", "--train-split", "valid"], "--train-split valid: that filelist is held out"),
+    (["bench", "--layers", "--device", "gpu"], "bench --layers times the layers of the fast CPU path"),
+    (["eval", "ROMODEL"], "the model file is read-only, so the chosen threshold cannot be stored in it"),
+    (["train", "--out", "LOCKED"], "another training run is writing it (host"),
 ]
 
 
@@ -249,21 +283,147 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
 def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus, tmp_path, arguments, expected):
     from svd import model as model_file, network
     model = tmp_path / "model.npz"
+    params = network.init_params(np.random.default_rng(0))
+    stats = np.zeros(80, np.float32), np.ones(80, np.float32)
     if "MODEL" in arguments or "AUDIO" in arguments:
-        params = network.init_params(np.random.default_rng(0))
-        model_file.save(model, model_file.Model(params, np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+        model_file.save(model, model_file.Model(params, *stats, {}))
+    for name, threshold in (("MODEL5", 5.0), ("MODEL-1", -1.0)):  # a stored threshold edited by hand
+        if name in arguments:
+            model_file.save(tmp_path / f"{name}.npz", model_file.Model(params, *stats, {}, threshold=threshold))
+    if "NPY" in arguments:
+        np.save(tmp_path / "weights.npy", np.zeros(3))
+    if "ROMODEL" in arguments:
+        model_file.save(tmp_path / "protected.npz", model_file.Model(params, *stats, {}, threshold=0.5))
+        (tmp_path / "protected.npz").chmod(0o444)
+    if "PNGSONG" in arguments:
+        (tmp_path / "song.png").write_bytes((tiny_corpus / "audio" / "test_sång.wav").read_bytes())
+    if "LOCKED" in arguments:  # a live run (this test's own process) holds the output
+        (tmp_path / "locked.npz.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                                              "token": "0"}) + "\n")
     a_file = tmp_path / "a-file"  # a path below a file can never be written
     a_file.write_text("")
     names = {"MODEL": str(model), "TMP": str(tmp_path), "AUDIO": str(tiny_corpus / "audio"), "AFILE": str(a_file),
-             "SONG": str(tiny_corpus / "audio" / "test_sång.wav")}
-    arguments = [names.get(a, a).replace("AFILE", str(a_file)) for a in arguments]
+             "SONG": str(tiny_corpus / "audio" / "test_sång.wav"), "MODEL5": str(tmp_path / "MODEL5.npz"),
+             "MODEL-1": str(tmp_path / "MODEL-1.npz"), "NPY": str(tmp_path / "weights.npy"),
+             "ROMODEL": str(tmp_path / "protected.npz"), "PNGSONG": str(tmp_path / "song.png"),
+             "LOCKED": str(tmp_path / "locked.npz")}
+    arguments = [names.get(a, a).replace("AFILE", str(a_file)).replace("TMP/", f"{tmp_path}/") for a in arguments]
     cache = tmp_path.parent / (tmp_path.name + "-cache")  # outside the tree that must stay unchanged
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     out = ["--out", str(model)] if arguments[0] == "train" and "--out" not in arguments else []
     if arguments[0] == "train" and "--updates" not in arguments:
         out += ["--updates", "1"]  # should a check be missing, fail fast instead of training for long
-    data = [] if arguments[0] in ("detect", "synth", "show-augment") else ["--data", str(tiny_corpus)]
+    no_data = arguments[0] in ("detect", "synth", "show-augment", "bench") or "--data" in arguments
+    data = [] if no_data else ["--data", str(tiny_corpus)]
     quiet = [] if arguments[0] == "show-augment" else ["--quiet"]
     code, _, err = run_cli(arguments + out + data + quiet, tmp_path, cache)
     assert_one_clear_line(code, err, expected)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+# --------------------------------------------------------------------------
+# issue 22: cases that need more than one bad option
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, blamed", [("A-FILE", "SVD_CACHE_DIR"), ("A-FILE/below", "SVD_CACHE_DIR")])
+def test_a_bad_svd_cache_dir_names_the_variable_not_the_option(tiny_corpus, tmp_path, value, blamed):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    code, _, err = run_cli(["check", "--data", tiny_corpus, "--quiet"], tmp_path,
+                           value.replace("A-FILE", str(a_file)))
+    assert_one_clear_line(code, err, f"error: {blamed} {a_file}")
+    assert "--cache" not in err
+
+
+def test_train_refuses_a_left_checkpoint_before_reading_any_audio(tiny_corpus, tmp_path):
+    (tmp_path / "model.npz.ckpt.npz").write_bytes(b"left by an interrupted run")
+    cache = tmp_path / "cache"
+    code, _, err = run_cli(["train", "--data", tiny_corpus, "--out", tmp_path / "model.npz", "--updates", "1",
+                            "--quiet"], tmp_path, cache)
+    assert_one_clear_line(code, err, "an interrupted run left this checkpoint; pass --resume")
+    assert not (cache / "features").exists()   # refused before the training split was decoded
+
+
+def test_eval_reads_the_test_split_before_predicting_the_validation_split(tiny_corpus, tmp_path):
+    from svd import model as model_file, network
+    model = tmp_path / "model.npz"
+    model_file.save(model, model_file.Model(network.init_params(np.random.default_rng(0)),
+                                            np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+    (tiny_corpus / "audio" / "test_sång.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt junk")
+    cache = tmp_path / "cache"
+    code, _, err = run_cli(["eval", model, "--data", tiny_corpus, "--quiet"], tmp_path, cache)
+    assert_one_clear_line(code, err, "test_sång.wav: cannot decode audio")
+    assert list((cache / "features").glob("*.npz")) == []   # the validation song was not even read
+
+
+def write_summary_lines(folder, lines):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def test_detect_merge_names_damaged_and_hand_edited_lines(tmp_path):
+    from svd import detect_summary
+    out = tmp_path / "detections"
+    good = detect_summary.record("a.wav", "a.lab", "done", 0.5, "0" * 64, [(0.0, 2.0, False), (2.0, 4.0, True)])
+    edited = {**good, "lab": "b.lab", "path": "b.wav", "duration_s": "four"}
+    write_summary_lines(out, [json.dumps(good), "{not json", json.dumps(edited)])
+    (out / "a.lab").write_text("0.000 2.000 nosing\n2.000 4.000 sing\n")
+    code, stdout, err = run_cli(["detect-merge", out], tmp_path, tmp_path / "cache")
+    assert_one_clear_line(code, err, "the detection is incomplete or inconsistent")
+    assert "damaged: 2 line(s) are not summary records (edited by hand?) and were left out: summary.jsonl, " \
+           "line 2; summary.jsonl, line 3" in stdout
+    assert "1 files: 1 done" in stdout
+
+
+def test_detect_handles_a_file_name_that_is_not_utf8(tiny_corpus, tmp_path):
+    from svd import model as model_file, network
+    model = tmp_path / "model.npz"
+    model_file.save(model, model_file.Model(network.init_params(np.random.default_rng(0)),
+                                            np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.wav")  # Latin-1 e-acute: not UTF-8
+    with open(odd, "wb") as copy:
+        copy.write((tiny_corpus / "audio" / "test_sång.wav").read_bytes())
+    (folder / "plain.wav").write_bytes((tiny_corpus / "audio" / "valid_sång.wav").read_bytes())
+    out = tmp_path / "out"
+    for shard in ("0/2", "1/2"):
+        code, _, err = run_cli(["detect", model, folder, "--threshold", "0.5", "--out-dir", out, "--quiet",
+                                "--shard", shard], tmp_path, tmp_path / "cache")
+        assert code == 0, err
+    assert sorted(os.listdir(os.fsencode(out))) == [b"caf\xe9.lab", b"plain.lab", b"summary-0-of-2.jsonl",
+                                                    b"summary-1-of-2.jsonl"]
+    code, stdout, err = run_cli(["detect-merge", out], tmp_path, tmp_path / "cache")
+    assert code == 0 and "2 files: 2 done" in stdout, stdout + err
+
+
+def test_an_undecodable_mp3_says_so_without_decoder_noise(tiny_corpus, tmp_path):
+    from svd import model as model_file, network
+    model = tmp_path / "model.npz"
+    model_file.save(model, model_file.Model(network.init_params(np.random.default_rng(0)),
+                                            np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+    (tmp_path / "broken.mp3").write_bytes(np.random.default_rng(0).integers(0, 256, 20000, np.uint8).tobytes())
+    code, _, err = run_cli(["detect", model, tmp_path / "broken.mp3", "--threshold", "0.5", "--out-dir",
+                            tmp_path / "out", "--quiet"], tmp_path, tmp_path / "cache")
+    assert code == 2 and "Traceback" not in err, err
+    assert "broken.mp3: cannot decode audio (its contents are not a format libsndfile recognises); the file " \
+           "is damaged or not really audio" in err
+    assert "Note:" not in err and "does not exist" not in err and "convert it" not in err, err
+
+
+def test_eval_refuses_up_front_a_model_in_a_folder_it_cannot_write(tiny_corpus, tmp_path, capsys, monkeypatch):
+    from svd import model as model_file, network
+    folder = tmp_path / "models"
+    folder.mkdir()
+    model = folder / "model.npz"
+    model_file.save(model, model_file.Model(network.init_params(np.random.default_rng(0)),
+                                            np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+    real_access = os.access   # a read-only folder (os.access, not the mode bits: the tests may run as root)
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if pathlib.Path(path) == folder
+                        and mode & os.W_OK else real_access(path, mode, **kw))
+    code = run.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""    # refused before any prediction, so no table either
+    assert f"its folder {folder} cannot be written, so the chosen threshold cannot be stored" in captured.err
+    assert "--no-store-threshold" in captured.err
+    assert run.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet", "--no-store-threshold"]) == 0
