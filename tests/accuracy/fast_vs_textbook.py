@@ -35,9 +35,12 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-from svd import augment, backend, dataset, network, normalise, optim, spectrum, train  # noqa: E402
-from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng  # noqa: E402
+from training_setup import svd_plain_training  # noqa: E402
+
+from svd import backend, network, optim, train  # noqa: E402
+from svd.batches import STREAM_DROPOUT, stream_rng  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -122,12 +125,7 @@ def main(argv=None):
     parser.add_argument("--json", metavar="FILE", help="write all figures here")
     args = parser.parse_args(argv)
 
-    config = train.TrainConfig(updates=args.updates, seed=args.seed)
-    songs = dataset.load_split(args.data, args.train_split, quiet=True)
-    mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in songs)
-    excerpts = TrainingExcerpts(songs, mean, std, augment.Augmentation(), config.batch, args.seed,
-                                (config.target_low, config.target_high))
-    params = network.init_params(stream_rng(args.seed, STREAM_INIT))
+    config, _, _, excerpts, params = svd_plain_training(args.data, args.train_split, args.seed, args.updates)
     state = (params, optim.init_velocity(params), {})
     snapshots, losses, started = {0: (cast(params, np.float32), cast(state[1], np.float32))}, [], time.time()
     for update in range(args.updates):

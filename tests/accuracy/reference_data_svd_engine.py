@@ -19,7 +19,6 @@ trained on (the two pipelines agree after standardisation: mean |difference|
 generalises like the reference, the fault is in svd's pipeline; if like svd, in
 svd's engine (compare with svd_data_torch_engine.py, the other half).
 """
-import argparse
 import pathlib
 import sys
 import time
@@ -29,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from reference_eval import import_torch_reference, svd_params  # noqa: E402
+from training_setup import training_parser  # noqa: E402
 
 from svd import backend, dataset, network, normalise, optim, spectrum, train  # noqa: E402
 from svd import model as model_file  # noqa: E402
@@ -36,12 +36,7 @@ from svd.batches import STREAM_DROPOUT, STREAM_INIT, stream_rng  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, metavar="DIR", help="corpus in the Jamendo layout")
-    parser.add_argument("--updates", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", required=True, metavar="MODEL", help="svd model file to write")
-    parser.add_argument("--train-split", default="train")
+    parser = training_parser(__doc__.splitlines()[0])
     parser.add_argument("--init", choices=("reference", "svd"), default="reference",
                         help="initial weights (default: the reference's)")
     parser.add_argument("--textbook", action="store_true", help="svd's plain layers instead of the fast CPU path")

@@ -17,7 +17,6 @@ If this model generalises like the reference, the fault is in svd's engine;
 if like svd, in svd's pipeline (compare with reference_data_svd_engine.py, the
 other half). Needs PyTorch and ../shared/tools/torch_reference.py.
 """
-import argparse
 import pathlib
 import sys
 import time
@@ -29,10 +28,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from reference_eval import import_torch_reference, svd_params, torch_state  # noqa: E402
+from training_setup import svd_plain_training, training_parser  # noqa: E402
 
-from svd import augment, backend, dataset, layers, network, normalise, optim, spectrum, train  # noqa: E402
+from svd import backend, layers, network, optim  # noqa: E402
 from svd import model as model_file  # noqa: E402
-from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng  # noqa: E402
+from svd.batches import STREAM_DROPOUT, stream_rng  # noqa: E402
 
 POOLED = (11, 7, 64)  # svd's pool2 output (time, freq, channels), flattened channels-last
 
@@ -78,24 +78,14 @@ def first_batch_check(net, params, excerpts, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, metavar="DIR", help="corpus in the Jamendo layout")
-    parser.add_argument("--updates", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", required=True, metavar="MODEL", help="svd model file to write")
-    parser.add_argument("--train-split", default="train")
+    parser = training_parser(__doc__.splitlines()[0])
     parser.add_argument("--init", choices=("svd", "torch"), default="svd", help="initial weights (default: svd's)")
     parser.add_argument("--reference", metavar="PATH", help="torch_reference.py (default: ../shared/tools/)")
     args = parser.parse_args(argv)
     reference = import_torch_reference(args.reference)
     torch.set_num_threads(2)
 
-    config = train.TrainConfig(updates=args.updates, seed=args.seed)
-    songs = dataset.load_split(args.data, args.train_split, quiet=True)
-    mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in songs)
-    excerpts = TrainingExcerpts(songs, mean, std, augment.Augmentation(), config.batch, args.seed,
-                                (config.target_low, config.target_high))
-    params = network.init_params(stream_rng(args.seed, STREAM_INIT))
+    config, mean, std, excerpts, params = svd_plain_training(args.data, args.train_split, args.seed, args.updates)
     torch.manual_seed(args.seed)
     net = reference.Net()
     if args.init == "svd":

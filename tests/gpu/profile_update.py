@@ -32,7 +32,6 @@ import math
 import pathlib
 import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -40,6 +39,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from svd import backend, bench, cuda, device, network, train  # noqa: E402
+from smoke import emulated_device  # noqa: E402  (tests/gpu, beside this file)
 
 # The pieces of a convolution (svd/cuda.py functions that conv2d_forward / conv2d_backward call).
 PIECES = ("im2col", "bias_leaky_forward", "leaky_backward", "column_sums", "col2im")
@@ -193,18 +193,6 @@ def conv2_pieces(chosen, batch, repeats):
         figures[f"{layer} bias grad: two-level sum ({blocks} parts)"] = median_ms(
             chosen, lambda: a.reshape(blocks, -1, a.shape[1]).sum(axis=1).sum(axis=0), repeats)
     return figures
-
-
-def emulated_device():
-    """The Device of the tests' kernel emulation (NumPy arrays, kernels compiled by g++), installed
-    into svd.cuda; None without g++."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from kernel_emulation import emulator
-    if emulator.compiler() is None:
-        return None
-    library = emulator.Emulator(emulator.build(tempfile.mkdtemp(prefix="svd-emulation-")))
-    cuda._run_kernel = library.run_kernel
-    return device.Device("emulated gpu", np, "cuda")
 
 
 def run(chosen, updates, batch, repeats):
