@@ -276,6 +276,7 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["bench", "--layers", "--device", "gpu"], "bench --layers times the layers of the fast CPU path"),
     (["eval", "ROMODEL"], "the model file is read-only, so the chosen threshold cannot be stored in it"),
     (["train", "--out", "LOCKED"], "another training run is writing it (host"),
+    (["train", "--textbook", "--device", "gpu"], "--textbook runs the plain NumPy layers on the CPU"),
 ]
 
 
