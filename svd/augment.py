@@ -72,8 +72,8 @@ import math
 
 import numpy as np
 
-from svd import backend, spectrum
-from svd.network import EXCERPT_FRAMES  # paper Sec. 3.3: 115 frames, labelled at the centre
+from svd import arrays, backend, spectrum
+from svd.excerpt import EXCERPT_FRAMES  # paper Sec. 3.3: 115 frames, labelled at the centre
 
 # Paper Sec. 4.2: random filter parameter ranges.
 FILTER_MIN_HZ = 150.0
@@ -373,7 +373,7 @@ def _mix_negatives(ops, excerpts, params, draw_negatives, source_width):
     chosen = np.flatnonzero(params["mixed"])
     if len(chosen) == 0:
         return
-    negatives = backend.array_module(excerpts).asarray(draw_negatives(len(chosen)), dtype=np.float32)
+    negatives = arrays.array_module(excerpts).asarray(draw_negatives(len(chosen)), dtype=np.float32)
     if negatives.shape[:2] != (len(chosen), source_width):
         raise ValueError(f"svd/augment.py: draw_negatives({len(chosen)}) returned shape "
                          f"{negatives.shape}; it must return ({len(chosen)}, {source_width}, bins).")
@@ -431,7 +431,7 @@ def augment_batch(linear, aug, rng, mean, std, draw_negatives=None, excerpt_fram
     """
     _check_batch(linear, aug, mean, std, draw_negatives, excerpt_frames)
     ops = backend.ops(linear)  # the warp, gains, mixing, noise and dropout: NumPy here, CUDA kernels on the GPU
-    xp = backend.array_module(linear)
+    xp = arrays.array_module(linear)
     batch = linear.shape[0]
     params = _on_device(draw_parameters(aug, batch, rng), xp)
     if aug.pitch_shift > 0 or aug.time_stretch > 0:

@@ -22,7 +22,7 @@ import numpy as np
 from svd import augment, backend, normalise, spectrum, streams
 from svd.device import CPU
 from svd.errors import InputError
-from svd.network import EXCERPT_FRAMES
+from svd.excerpt import EXCERPT_FRAMES
 
 # The purposes random numbers are drawn for; each (seed, purpose, index) is its own stream.
 STREAM_INIT, STREAM_ORDER, STREAM_AUGMENT, STREAM_DROPOUT = 1, 2, 3, 4

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import soundfile
 
-from svd import audio, augment, backend, batches, dataset, network, predict, spectrum, train
+from svd import audio, augment, backend, batches, dataset, excerpt, network, predict, spectrum, train
 from svd.device import CPU
-from svd.network import EXCERPT_FRAMES
+from svd.excerpt import EXCERPT_FRAMES
 
 
 def median_seconds(work, repeats, clock=time.perf_counter, device=CPU):
@@ -214,7 +214,7 @@ def whole_song_flops_per_frame():
     Per output frame every conv runs once over its frequency positions, and each
     dense layer (dense1 as its time convolution) once: its whole weight matrix.
     """
-    freq, mults = network.INPUT_SHAPE[1], 0
+    freq, mults = excerpt.INPUT_SHAPE[1], 0
     for name in network.CONVS:
         kernel_time, kernel_freq, c_in, c_out = network.PARAM_SHAPES[name + ".w"]
         freq -= kernel_freq - 1

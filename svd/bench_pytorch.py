@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from svd.layers import LEAKINESS
-from svd.network import EXCERPT_FRAMES
+from svd.excerpt import INPUT_SHAPE
 
 
 def network():
@@ -59,7 +59,7 @@ def updates_per_s(repeats, batch=32, gpu=False, tf32=False):
     net = network().to(device).train()
     optimiser = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.95, nesterov=True)
     rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.standard_normal((batch, 1, EXCERPT_FRAMES, 80), dtype=np.float32)).to(device)
+    x = torch.from_numpy(rng.standard_normal((batch, 1) + INPUT_SHAPE, dtype=np.float32)).to(device)
     targets = torch.from_numpy(rng.integers(0, 2, batch).astype(np.float32)).to(device)
 
     def update():

@@ -49,8 +49,8 @@ from collections import OrderedDict
 
 import numpy
 
-from . import network, spectrum
-from .backend import array_module
+from . import excerpt, spectrum
+from .arrays import array_module
 # A matrix product plus a bias (cuBLAS through xp.matmul), and zeros: the textbook code is what the GPU runs.
 from .layers import dense_backward, dense_forward  # noqa: F401
 from .optim import init_velocity  # noqa: F401
@@ -900,7 +900,7 @@ def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
     return out
 
 
-def warp(linear, pitch_factors, stretch_factors, out_frames=network.EXCERPT_FRAMES,
+def warp(linear, pitch_factors, stretch_factors, out_frames=excerpt.EXCERPT_FRAMES,
          out_bins=spectrum.MEL_INPUT_BINS):
     """Pitch shift + time stretch by bilinear resampling (kernels/augment.cu warp).
 

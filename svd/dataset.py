@@ -19,7 +19,7 @@ import numpy as np
 
 from svd import cache, labels, spectrum
 from svd.errors import InputError
-from svd.network import EXCERPT_FRAMES
+from svd.excerpt import EXCERPT_FRAMES
 from svd.progress import Progress
 from svd.textfiles import read_text
 

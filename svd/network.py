@@ -38,12 +38,10 @@ from collections import OrderedDict
 
 import numpy
 
-from . import backend
+from . import arrays, backend
+from .excerpt import INPUT_SHAPE
 from .loss import sigmoid
 
-EXCERPT_FRAMES = 115    # Sec. 3.3: ~1.6 s of context, labelled at the central frame
-CONTEXT_FRAMES = EXCERPT_FRAMES // 2  # 57 frames either side of the labelled frame
-INPUT_SHAPE = (EXCERPT_FRAMES, 80)  # frames x mel bands per excerpt, Sec. 3.3 and 3.1
 DROPOUT = 0.5            # on the inputs of all dense layers, Sec. 3.3
 
 PARAM_SHAPES = OrderedDict([
@@ -142,7 +140,7 @@ def forward(params, x, rng=None, workspace=None):
         logits: (batch,) array; cache: dict layer name -> what its backward needs.
     """
     nn = backend.ops(params["conv1.w"])
-    xp = backend.array_module(params["conv1.w"])
+    xp = arrays.array_module(params["conv1.w"])
     x = xp.asarray(x, dtype=params["conv1.w"].dtype)
     if x.ndim != 3 or x.shape[1:] != INPUT_SHAPE:
         raise ValueError(f"network input must be excerpts of shape (batch, {INPUT_SHAPE[0]}, "
@@ -238,7 +236,7 @@ def predict_proba(params, x, batch_size=64):
     Returns:
         (n,) float32 array of sigmoid(logit).
     """
-    xp = backend.array_module(params["conv1.w"])
+    xp = arrays.array_module(params["conv1.w"])
     workspace = {}
     probs = xp.empty(len(x), dtype=xp.float32)
     for start in range(0, len(x), batch_size):

@@ -13,7 +13,7 @@ which is the usual reformulation of Nesterov's method in terms of the
 
 from collections import OrderedDict
 
-from .backend import array_module
+from .arrays import array_module
 
 MOMENTUM = 0.95  # Sec. 3.3
 

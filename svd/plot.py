@@ -7,7 +7,7 @@ the detected singing segments. `ablation_png` draws the paper's Figure 2 for
 """
 import numpy as np
 
-from svd import augment, network, normalise, spectrum
+from svd import augment, excerpt, normalise, spectrum
 from svd.atomic import replacing
 from svd.errors import InputError
 
@@ -130,7 +130,7 @@ def _augmented_views(linear_song, centre_frame, seed):
                                            curves["filter_gain_db"])
     # Another part of the song: an excerpt not overlapping this one, inside the song where possible.
     frames = np.arange(len(linear_song))
-    excerpt_frames, context = network.EXCERPT_FRAMES, network.EXCERPT_FRAMES // 2
+    excerpt_frames, context = excerpt.EXCERPT_FRAMES, excerpt.EXCERPT_FRAMES // 2
     far = frames[np.abs(frames - centre_frame) >= excerpt_frames]
     inside = far[(far >= context) & (far < len(linear_song) - context)]
     candidates = inside if len(inside) else far if len(far) else frames[[0, -1]]
@@ -209,7 +209,7 @@ def _draw_source(axes, source, centre_frame):
     styles = {1.0: "-", SHOW_FACTORS[0]: "--", SHOW_FACTORS[1]: ":"}
     for factor, style in styles.items():
         # Output frame t reads source offset t / factor; output bin j reads source bin j / factor.
-        half_s = network.EXCERPT_FRAMES / 2 / factor / spectrum.FRAME_RATE_HZ
+        half_s = excerpt.EXCERPT_FRAMES / 2 / factor / spectrum.FRAME_RATE_HZ
         top_hz = spectrum.MEL_INPUT_BINS * spectrum.BIN_HZ / factor
         axes.plot([centre_s - half_s, centre_s - half_s, centre_s + half_s, centre_s + half_s],
                   [0, top_hz, top_hz, 0], color="cyan", ls=style, lw=1.5,

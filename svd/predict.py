@@ -26,9 +26,9 @@ Cost: about 10 MFLOP per frame instead of 485 MFLOP.
 """
 import numpy as np
 
-from svd import backend, evaluate, network, normalise, spectrum
+from svd import arrays, backend, evaluate, network, normalise, spectrum
 from svd.device import CPU
-from svd.network import CONTEXT_FRAMES, EXCERPT_FRAMES
+from svd.excerpt import CONTEXT_FRAMES, EXCERPT_FRAMES
 from svd.loss import sigmoid
 
 CHUNK_FRAMES = 4096  # output frames per chunk: ~0.5 GB of activations at most
@@ -40,7 +40,7 @@ def padded_input(linear, mean, std):
     linear: (frames, 513) float32 linear spectrogram; mean, std: (80,) on the
     same device (NumPy or CuPy arrays); the result is there too.
     """
-    xp = backend.array_module(linear)
+    xp = arrays.array_module(linear)
     features = normalise.normalise(spectrum.log_mel(linear), mean, std)
     silence = xp.broadcast_to(normalise.silence_value(mean, std), (CONTEXT_FRAMES, spectrum.MEL_BANDS))
     return xp.concatenate([silence, features, silence]).astype(np.float32)
@@ -111,7 +111,7 @@ def song_probabilities(params, padded, chunk_frames=CHUNK_FRAMES):
 def _dilated_logits(params, x):
     """Logits of the whole-song network for (frames + 114, 80) input: (frames,)."""
     nn = backend.ops(params["conv1.w"])
-    xp = backend.array_module(params["conv1.w"])
+    xp = arrays.array_module(params["conv1.w"])
     pool_time = network.POOL[0]
     h = xp.asarray(x, params["conv1.w"].dtype)[None, :, :, None]  # (1, T, 80, 1)
     h = _conv(nn, h, params, "conv1", 1)                          # (1, T-2, 78, 64)
@@ -141,7 +141,7 @@ def _conv(nn, h, params, name, time_dilation):
 def _pool(nn, h, time_dilation):
     """The excerpt network's max-pool with stride 1 in time: max over frames t, t+d, t+2d
     (d = time_dilation) and non-overlapping in frequency."""
-    xp = backend.array_module(h)
+    xp = arrays.array_module(h)
     pool_time, pool_freq = network.POOL
     h, _ = nn.maxpool2d_forward(h, pool=(1, pool_freq), stride=(1, pool_freq))
     time_out = h.shape[1] - (pool_time - 1) * time_dilation

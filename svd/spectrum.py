@@ -22,7 +22,7 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from svd.backend import array_module
+from svd.arrays import array_module
 
 # Paper Sec. 3.1.
 SAMPLE_RATE_HZ = 22050

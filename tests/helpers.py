@@ -8,7 +8,7 @@ error. `check_grad` therefore asks for a relative error below 1e-6 with step 1e-
 
 import numpy as np
 
-from svd import layers, network
+from svd import excerpt, layers, network
 
 FD_STEP = 1e-6
 FD_RTOL = 1e-6
@@ -83,7 +83,7 @@ def random_params(rng, dtype=np.float64, bias_scale=0.1):
 
 def random_excerpts(rng, batch, dtype=np.float32):
     """(batch, 115, 80) standard normal network inputs."""
-    return rng.standard_normal((batch,) + network.INPUT_SHAPE).astype(dtype)
+    return rng.standard_normal((batch,) + excerpt.INPUT_SHAPE).astype(dtype)
 
 
 def float32_conv_and_reference(impl, x, w, b, dilation, leaky, rng, need_dx=True):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from helpers import check_grad, naive_conv
-from svd import cpu_blas, fast_cpu, layers, native, network
+from svd import cpu_blas, excerpt, fast_cpu, layers, native, network
 
 @pytest.fixture(autouse=True)
 def numpy_loops():
@@ -243,7 +243,7 @@ def test_whole_network_equals_reference_at_the_papers_shapes(choice, compiled):
             pytest.skip(native.unavailable_reason())
     rng = np.random.default_rng(300)
     params = network.init_params(rng)
-    x = rng.standard_normal((3,) + network.INPUT_SHAPE).astype(np.float32)
+    x = rng.standard_normal((3,) + excerpt.INPUT_SHAPE).astype(np.float32)
     dlogits = rng.standard_normal(3).astype(np.float32)
     results = {}
     for name in ("reference", "fast"):

@@ -9,7 +9,7 @@ training updates on the GPU learn like the CPU's. Skipped without a GPU
 import numpy as np
 import pytest
 
-from svd import backend, device, network, train
+from svd import backend, device, excerpt, network, train
 
 pytestmark = pytest.mark.skipif(device.why_no_gpu() is not None, reason="needs CuPy and a CUDA device")
 
@@ -29,7 +29,7 @@ def test_full_shape_gradients_on_the_gpu_are_as_close_to_float64_as_the_cpus():
     gpu = device.select("gpu")
     rng = np.random.default_rng(500)
     params = network.init_params(rng)
-    x = rng.standard_normal((32,) + network.INPUT_SHAPE).astype(np.float32)
+    x = rng.standard_normal((32,) + excerpt.INPUT_SHAPE).astype(np.float32)
     targets = np.where(rng.random(32) < 0.5, 0.02, 0.98).astype(np.float32)
     cpu_loss, cpu = _loss_and_gradients(params, x, targets)
     gpu_loss, on_gpu = _loss_and_gradients(gpu.put_all(params), gpu.put(x), gpu.put(targets))
@@ -51,7 +51,7 @@ def test_full_shape_gradients_on_the_gpu_are_as_close_to_float64_as_the_cpus():
 def _learnable_batch(update, size=32):
     """A batch of a problem the network can learn: voice = a bright patch at the centre frames."""
     rng = np.random.default_rng([7, update])
-    x = rng.standard_normal((size,) + network.INPUT_SHAPE).astype(np.float32)
+    x = rng.standard_normal((size,) + excerpt.INPUT_SHAPE).astype(np.float32)
     voice = rng.random(size) < 0.5
     x[voice, 50:65, 20:40] += 1.0
     return x, np.where(voice, 0.98, 0.02).astype(np.float32)

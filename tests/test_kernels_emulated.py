@@ -29,7 +29,7 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from kernel_emulation import checks, emulator  # noqa: E402
 
-from svd import cuda  # noqa: E402
+from svd import cuda, excerpt  # noqa: E402
 
 GRIDS = {"launcher-grid": None, "2x32-threads": (2, 32), "1-thread": (1, 1)}
 
@@ -379,7 +379,7 @@ def test_training_updates_through_the_cuda_implementation(cuda_dispatch):
     from svd import backend, network, train
     rng = np.random.default_rng(400)
     start = network.init_params(rng)
-    x = rng.standard_normal((2,) + network.INPUT_SHAPE).astype(np.float32)
+    x = rng.standard_normal((2,) + excerpt.INPUT_SHAPE).astype(np.float32)
     targets = np.array([0.98, 0.02], np.float32)
     want, want_losses = _float64_updates(start, x, targets, 3)
     params = {name: p.copy() for name, p in start.items()}
@@ -400,7 +400,7 @@ def test_whole_song_prediction_through_the_cuda_implementation(cuda_dispatch):
     from svd import backend, network, predict
     rng = np.random.default_rng(401)
     params = network.init_params(rng)
-    padded = rng.standard_normal((300 + 2 * network.CONTEXT_FRAMES, 80)).astype(np.float32)
+    padded = rng.standard_normal((300 + 2 * excerpt.CONTEXT_FRAMES, 80)).astype(np.float32)
     got = predict.song_probabilities(params, padded, chunk_frames=200)
     backend.use("fast")
     want = predict.song_probabilities(params, padded, chunk_frames=200)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from helpers import numeric_grad, random_excerpts, random_params
-from svd import backend, loss, network, optim
+from svd import backend, excerpt, loss, network, optim
 
-INPUT = network.INPUT_SHAPE
+INPUT = excerpt.INPUT_SHAPE
 
 
 @pytest.fixture(scope="module")

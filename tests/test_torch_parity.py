@@ -25,7 +25,7 @@ the loss curve: after the first 100 updates its 50-update means stay within 0.05
 import numpy as np
 import pytest
 
-from svd import backend, network, optim, train
+from svd import backend, excerpt, network, optim, train
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -98,7 +98,7 @@ def torch_logits(t, x, masks):
 def batch(update, dtype):
     """A learnable problem: "voice" when the central 41 frames are louder (shifted by +1)."""
     rng = np.random.default_rng([7, update])
-    x = rng.standard_normal((BATCH,) + network.INPUT_SHAPE).astype(dtype)
+    x = rng.standard_normal((BATCH,) + excerpt.INPUT_SHAPE).astype(dtype)
     loud = rng.random(BATCH) < 0.5
     x[loud, 37:78] += 1.0
     return x, np.where(loud, 0.98, 0.02).astype(dtype)

@@ -30,7 +30,7 @@ first update on, and the float64 row pins the arithmetic to 1e-9.
 import numpy as np
 import pytest
 
-from svd import backend, native, network, optim
+from svd import backend, excerpt, native, network, optim
 
 SEED, BATCH = 2015, 32
 LOSSES = [0.70413465907, 0.705503198845, 0.677372227808, 0.668484814856, 0.70551104518, 0.676767743902,
@@ -59,7 +59,7 @@ def test_updates_match_the_recorded_pytorch_numbers(dtype, rtol, updates, compil
 
 def _check_updates(dtype, rtol, updates):
     rng = np.random.default_rng([SEED, 1])
-    x = rng.standard_normal((BATCH,) + network.INPUT_SHAPE).astype(dtype)
+    x = rng.standard_normal((BATCH,) + excerpt.INPUT_SHAPE).astype(dtype)
     targets = np.where(rng.random(BATCH) < 0.6, 0.98, 0.02).astype(dtype)
     params = network.init_params(np.random.default_rng([SEED, 0]), dtype=dtype)
     nn = backend.ops(params["conv1.w"])

@@ -38,7 +38,7 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from svd import backend, bench, cuda, device, network, train  # noqa: E402
+from svd import backend, bench, cuda, device, excerpt, network, train  # noqa: E402
 from smoke import emulated_device  # noqa: E402  (tests/gpu, beside this file)
 
 # The pieces of a convolution (svd/cuda.py functions that conv2d_forward / conv2d_backward call).
@@ -130,7 +130,7 @@ def profile_updates(chosen, updates, batch, warmup=1):
     rng = np.random.default_rng(0)
     params = chosen.put_all(network.init_params(rng))
     velocity = chosen.put_all(network.init_params(rng))  # any numbers: the step's cost does not depend on them
-    x = chosen.put(rng.standard_normal((batch,) + network.INPUT_SHAPE, dtype=np.float32))
+    x = chosen.put(rng.standard_normal((batch,) + excerpt.INPUT_SHAPE, dtype=np.float32))
     targets = chosen.put((rng.random(batch) < 0.5).astype(np.float32))
     per_update = []
     try:
@@ -168,7 +168,7 @@ def conv2_pieces(chosen, batch, repeats):
     """conv2's pieces on their own at the paper's shape, and three bias-gradient sums (conv1's and
     conv2's dz). Returns {name: median ms}."""
     xp, rng = chosen.xp, np.random.default_rng(1)
-    time_in, freq_in = network.INPUT_SHAPE[0] - 2, network.INPUT_SHAPE[1] - 2  # conv2's input: conv1's output
+    time_in, freq_in = excerpt.INPUT_SHAPE[0] - 2, excerpt.INPUT_SHAPE[1] - 2  # conv2's input: conv1's output
     kernel_time, kernel_freq, c_in, c_out = network.PARAM_SHAPES["conv2.w"]
     rows = batch * (time_in - kernel_time + 1) * (freq_in - kernel_freq + 1)
     x = chosen.put(rng.standard_normal((batch, time_in, freq_in, c_in), dtype=np.float32))

@@ -21,7 +21,7 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from svd import backend, cuda, device, network, train  # noqa: E402
+from svd import backend, cuda, device, excerpt, network, train  # noqa: E402
 
 UPDATES = 3
 
@@ -90,7 +90,7 @@ def main(argv=None):
             print(f"compiled kernels/{family}.cu in {time.perf_counter() - started:.2f} s")
     rng = np.random.default_rng(24)
     start = network.init_params(rng)
-    batches = [(rng.standard_normal((args.batch,) + network.INPUT_SHAPE, dtype=np.float32),
+    batches = [(rng.standard_normal((args.batch,) + excerpt.INPUT_SHAPE, dtype=np.float32),
                 np.where(rng.random(args.batch) < 0.5, 0.02, 0.98).astype(np.float32)) for _ in range(UPDATES)]
     on_device = updates(chosen, start, batches)
     previous = backend.use(None)
