@@ -16,11 +16,11 @@ counts, so an interrupted ablation resumes where it stopped:
   re-evaluated if it was trained with the current settings, else retrained;
 - an interrupted training continues from its checkpoint (svd/train.py).
 
-Many jobs, one folder (`--shard I/N`, svd/shards.py): the unit of work is a
+Many jobs, one folder (`--shard I/N`, svd/jobs/shards.py): the unit of work is a
 *model* (a trained configuration, seed[, fold]) with the runs that use it (the
 configuration and its `+tta`). Units are dealt out in turn, unit k (seeds
 outermost) to shard k mod N. While a job works on a unit it holds the lock file
-`<unit>.lock` (svd/locks.py, naming host and process); a job finding a live lock
+`<unit>.lock` (svd/jobs/locks.py, naming host and process); a job finding a live lock
 leaves that unit to its holder, and a stale one (its job died) is taken over.
 Result files are checked again once the lock is held, so a finished run is
 never redone. Every job then reports all the runs finished in the folder, from
@@ -55,8 +55,9 @@ import sys
 import numpy as np
 import scipy.stats
 
-from svd import augment, dataset, evaluate, locks, predict, train
-from svd import model as model_file
+from svd import augment, dataset, evaluate, predict, train
+from svd.jobs import locks
+from svd import model_file
 from svd.atomic import write_text_atomic
 from svd.device import CPU
 from svd.errors import InputError

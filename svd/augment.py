@@ -72,7 +72,7 @@ import math
 
 import numpy as np
 
-from svd import arrays, backend, spectrum
+from svd import arrays, spectrum
 from svd.excerpt import EXCERPT_FRAMES  # paper Sec. 3.3: 115 frames, labelled at the centre
 
 # Paper Sec. 4.2: random filter parameter ranges.
@@ -413,9 +413,11 @@ def _on_device(params, xp):
     return {**params, **dict(zip(_DEVICE_DRAWS, packed))}
 
 
-def augment_batch(linear, aug, rng, mean, std, draw_negatives=None, excerpt_frames=EXCERPT_FRAMES):
+def augment_batch(ops, linear, aug, rng, mean, std, draw_negatives=None, excerpt_frames=EXCERPT_FRAMES):
     """Turn a batch of linear excerpts into augmented, normalised network input (Sec. 4).
 
+    ops: the operations for linear's arrays, `backend.ops(linear)`: the warp, gains,
+        mixing, noise and dropout run through it (NumPy here, CUDA kernels on a GPU).
     linear: (batch, source_frames(aug, excerpt_frames), LINEAR_BINS) float32
         magnitudes, the labelled frame at row source_frames // 2 (wider odd
         widths work too); a NumPy array, or a CuPy array (then every step runs
@@ -430,7 +432,6 @@ def augment_batch(linear, aug, rng, mean, std, draw_negatives=None, excerpt_fram
     plus noise and dropout.
     """
     _check_batch(linear, aug, mean, std, draw_negatives, excerpt_frames)
-    ops = backend.ops(linear)  # the warp, gains, mixing, noise and dropout: NumPy here, CUDA kernels on the GPU
     xp = arrays.array_module(linear)
     batch = linear.shape[0]
     params = _on_device(draw_parameters(aug, batch, rng), xp)
@@ -463,22 +464,3 @@ def _mel_filterbank(xp):
 
 _MEL_FILTERBANKS = {np: _MEL_FILTERBANK}
 
-
-def _benchmark(batch=32, repeats=30):
-    """Print the median time of `augment_batch` with PAPER_COMBINATION (python -m svd.augment)."""
-    import time
-    rng = np.random.default_rng(0)
-    linear = rng.random((batch, source_frames(PAPER_COMBINATION), spectrum.LINEAR_BINS), dtype=np.float32)
-    mean, std = np.zeros(spectrum.MEL_BANDS, np.float32), np.ones(spectrum.MEL_BANDS, np.float32)
-    times_ms = []
-    for i in range(repeats + 5):  # the first 5 are warm-up
-        start = time.perf_counter()
-        augment_batch(linear, PAPER_COMBINATION, rng, mean, std)
-        if i >= 5:
-            times_ms.append(1e3 * (time.perf_counter() - start))
-    print(f"augment_batch, PAPER_COMBINATION, batch {batch}: median {np.median(times_ms):.1f} ms "
-          f"(min {min(times_ms):.1f}, max {max(times_ms):.1f}) over {repeats} batches")
-
-
-if __name__ == "__main__":
-    _benchmark()

@@ -26,6 +26,7 @@ from svd.excerpt import EXCERPT_FRAMES
 
 # The purposes random numbers are drawn for; each (seed, purpose, index) is its own stream.
 STREAM_INIT, STREAM_ORDER, STREAM_AUGMENT, STREAM_DROPOUT = 1, 2, 3, 4
+TARGETS = (0.02, 0.98)  # Sec. 3.3: the targets of no-voice and voice frames
 
 
 def stream_rng(seed, stream, index=0):
@@ -66,30 +67,6 @@ class PositionSampler:
         return out
 
 
-def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
-    """Excerpts cut out of all songs at once: (batch, width, bins) float32.
-
-    songs: (total_frames, bins) float32, every song's rows one after the other;
-    song s is rows song_starts[s]:song_starts[s + 1] (song_starts: (n_songs + 1,)
-    int, cumulative lengths from 0). Excerpt e is centred on frame centre[e] of
-    song song_index[e]:
-
-        out[e, w] = songs[song_starts[s] + f]  if 0 <= f < length of song s
-                  = pad                        otherwise (beyond the song's ends)
-        with s = song_index[e], f = centre[e] - width // 2 + w.
-
-    pad: (bins,) or a number. Training centres lie far enough inside their
-    songs that `pad` is never read; prediction pads songs itself.
-    """
-    song_starts = np.asarray(song_starts)
-    song_index, centre = np.asarray(song_index), np.asarray(centre)
-    first, stop = song_starts[song_index][:, None], song_starts[song_index + 1][:, None]
-    rows = first + centre[:, None] + np.arange(width) - width // 2         # (batch, width)
-    inside = (rows >= first) & (rows < stop)
-    excerpts = songs[np.where(inside, rows, 0)]                             # (batch, width, bins)
-    return np.where(inside[..., None], excerpts, np.asarray(pad, np.float32)).astype(np.float32, copy=False)
-
-
 def _linear_store(songs):
     """All songs' linear spectrograms one after the other: (total_frames, bins) float32.
 
@@ -128,11 +105,11 @@ class TrainingExcerpts:
     random numbers.
     """
 
-    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=(0.02, 0.98), device=CPU):
+    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=TARGETS, device=CPU):
         self.aug, self.seed, self.device = aug, seed, device
         self.handoff = streams.Handoff(device.xp)  # batches made on another thread: svd/streams.py
         self.mean, self.std = device.put(np.asarray(mean, np.float32)), device.put(np.asarray(std, np.float32))
-        self.target_values = np.asarray(targets, np.float32)  # paper Sec. 3.3: 0.02 / 0.98
+        self.target_values = np.asarray(targets, np.float32)
         self.width = augment.source_frames(aug, EXCERPT_FRAMES) if self.uses_linear else EXCERPT_FRAMES
         half = self.width // 2
         lengths = np.array([len(song.targets) for song in songs])
@@ -188,4 +165,4 @@ class TrainingExcerpts:
             if len(self.negatives) == 0:
                 raise InputError("--mix-prob needs voice-free frames in the training songs, and they have none.")
             return self._gather(rng.choice(self.negatives, size=n))
-        return augment.augment_batch(excerpts, self.aug, rng, self.mean, self.std, draw_negatives), targets
+        return augment.augment_batch(backend.ops(excerpts), excerpts, self.aug, rng, self.mean, self.std, draw_negatives), targets

@@ -105,7 +105,7 @@ def augment_batches_per_s(repeats, batch=32, device=CPU):
     mean, std = device.put(np.zeros(spectrum.MEL_BANDS, np.float32)), device.put(np.ones(spectrum.MEL_BANDS, np.float32))
 
     def one_batch():  # reading one number back waits for a GPU to finish the batch
-        float(augment.augment_batch(linear, aug, rng, mean, std)[0, 0, 0])
+        float(augment.augment_batch(backend.ops(linear), linear, aug, rng, mean, std)[0, 0, 0])
     with device.active():
         return 1 / median_seconds(one_batch, repeats, device=device)
 

@@ -9,12 +9,11 @@ import math
 import os
 import pathlib
 import sys
-import time
 
-from svd import (augment, bench, cache, dataset, detect, detect_summary, device, evaluate, labels, plot, predict,
-                 readahead, shards, synth, train)
-from svd import model as model_file
-from svd.atomic import check_writable, replacing, write_text_atomic
+from svd import augment, bench, cache, dataset, detect, device, evaluate, plot, predict, synth, train
+from svd.jobs import detect_summary, detection, shards
+from svd import model_file
+from svd.atomic import check_writable, write_text_atomic
 from svd.errors import InputError
 from svd.progress import Progress
 
@@ -242,71 +241,15 @@ def cmd_detect(args):
              if shards.of_key(below.as_posix(), count) == index]
     out_dir = pathlib.Path(args.out_dir)
     summary = out_dir / detect_summary.file_name(index, count)
-    model_sha256 = detect_summary.sha256_of(args.model)
-    records, todo = _plan_detection(share, out_dir, summary, args.plot, args.overwrite, threshold, model_sha256)
+    job = detection.Job(model, detect_summary.sha256_of(args.model), threshold, factors, args.min_segment, args.plot,
+                        where, args.jobs, args.quiet)
+    records, todo = detection.plan(share, out_dir, summary, job, args.overwrite)
     if not args.quiet:
         print(f"detect: {len(share)} files" + (f" of {len(files)} in shard {index}/{count}" if count > 1 else "")
               + f", {len(share) - len(todo)} with outputs already (skipped), {len(todo)} to do", file=sys.stderr)
-    failed, minutes, saved_at = 0, 0.0, time.monotonic()
-    reading = readahead.read_ahead(detect.read_spectrogram, [share[slot][0] for slot in todo], args.jobs)
-    with Progress("detecting", len(todo), "files", quiet=args.quiet) as bar:
-        for done, (slot, (path, result)) in enumerate(zip(todo, reading), start=1):
-            stem = share[slot][1]
-            if isinstance(result, InputError):
-                failed += 1
-                records[slot] = {**records[slot], "status": "failed", "error": str(result)}
-                detect_summary.append(summary, records[slot])
-                bar.note(f"failed: {result}")
-            else:
-                found = detect.detect_spectrogram(model, path, *result, threshold, factors, args.min_segment, where)
-                if args.plot:
-                    plot.detection_png(found, out_dir / stem.parent / (stem.name + ".png"))
-                records[slot] = detect_summary.record(path, records[slot]["lab"], "done", threshold, model_sha256,
-                                                      found.segments)
-                lab = out_dir / records[slot]["lab"]
-                with replacing(lab) as temp:
-                    temp.write_text(labels.lab_text(found.segments), encoding="utf-8")
-                    detect_summary.append(summary, records[slot])  # before the rename: a .lab always has its record
-                minutes += records[slot]["duration_s"] / 60
-                print(f"{detect.shown(path)}: {100 * records[slot]['voice_fraction']:.1f}% singing -> "
-                      f"{detect.shown(lab)}")
-            bar.update(done, f"{minutes:.1f} audio min")
-            if time.monotonic() - saved_at >= detect_summary.SAVE_EVERY_S:
-                detect_summary.save(summary, records)
-                saved_at = time.monotonic()
-    detect_summary.save(summary, records)
-    print(f"detect: {len(todo) - failed} done, {len(share) - len(todo)} skipped, {failed} failed; "
-          f"summary in {summary}", file=sys.stderr)
+    failed = detection.detect_files(share, records, todo, out_dir, summary, job)
     if failed:
         raise InputError(f"{failed} of {len(share)} files could not be processed (see the lines above).")
-
-
-def _plan_detection(share, out_dir, summary, plot_too, overwrite, threshold, model_sha256):
-    """Which files of this job to do; saves the summary's first version (svd/detect_summary.py step 1).
-
-    share: [(audio path, output stem)] of this job. A file whose outputs (.lab,
-    and .png if plot_too) are there and whose .lab reads back is skipped, unless
-    `overwrite`. Returns (records: one summary dict per file of `share`, todo:
-    the indices into `share` of the files to do).
-    """
-    earlier = detect_summary.read_latest(summary)
-    records, todo = [], []
-    for slot, (path, stem) in enumerate(share):
-        lab = (stem.parent / (stem.name + ".lab")).as_posix()
-        outputs = [out_dir / lab] + ([out_dir / stem.parent / (stem.name + ".png")] if plot_too else [])
-        segments = None
-        if not overwrite and all(output.is_file() for output in outputs):
-            try:
-                segments = labels.read_lab(out_dir / lab)
-            except InputError:
-                segments = None  # damaged by hand, not by us (our writes are atomic): redo it
-        if segments is None:
-            records.append(detect_summary.record(path, lab, "pending", threshold, model_sha256))
-            todo.append(slot)
-        else:
-            records.append(detect_summary.skipped(path, lab, segments, earlier.get(lab)))
-    detect_summary.save(summary, records)
-    return records, todo
 
 
 def cmd_detect_merge(args):

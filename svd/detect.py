@@ -8,7 +8,7 @@ averaged over pitch-shifted copies (test-time augmentation, paper Sec. 5.4).
 
 Reading a file (`read_spectrogram`: decode, resample, STFT) and running the
 network on it (`detect_spectrogram`) are separate steps, so that many files can
-be read ahead in worker processes (svd/readahead.py) while one process predicts.
+be read ahead in worker processes (svd/jobs/readahead.py) while one process predicts.
 """
 import collections
 import dataclasses
@@ -94,7 +94,7 @@ def relative_paths(files, inputs):
 
     A named folder counts as holding its own files, a named file is held by its
     folder. This is what the output tree mirrors (`output_stems`) and what
-    decides a file's shard (svd/shards.py).
+    decides a file's shard (svd/jobs/shards.py).
     """
     bases = [os.path.abspath(p) if pathlib.Path(p).is_dir() else os.path.dirname(os.path.abspath(p))
              for p in inputs]

@@ -16,6 +16,9 @@ from collections import OrderedDict
 from .arrays import array_module
 
 MOMENTUM = 0.95  # Sec. 3.3
+LEARNING_RATE = 0.01  # Sec. 3.3: the initial rate ...
+LR_DECAY = 0.85  # ... scaled by this factor ...
+LR_EVERY = 2000  # ... every this many updates
 
 
 def init_velocity(params):
@@ -46,6 +49,6 @@ def nesterov_momentum(params, grads, velocity, learning_rate, momentum=MOMENTUM)
         p -= learning_rate * g   # p <- p + mu v - eta g
 
 
-def learning_rate(update, base=0.01, decay=0.85, every=2000):
+def learning_rate(update, base=LEARNING_RATE, decay=LR_DECAY, every=LR_EVERY):
     """Learning rate for update number `update` (0-based): base * decay^(update // every)."""
     return base * decay ** (update // every)

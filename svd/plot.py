@@ -7,7 +7,7 @@ the detected singing segments. `ablation_png` draws the paper's Figure 2 for
 """
 import numpy as np
 
-from svd import augment, excerpt, normalise, spectrum
+from svd import augment, backend, excerpt, normalise, spectrum
 from svd.atomic import replacing
 from svd.errors import InputError
 
@@ -137,8 +137,8 @@ def _augmented_views(linear_song, centre_frame, seed):
     partner = int(rng.choice(candidates))
     mixed = augment.mix(original, augment.warp(excerpt(partner), [1.0], [1.0]), [SHOW_MIX_FRACTION])
     # Dropout and noise act on the normalised mel input: the real batch function does them.
-    dropped = augment.augment_batch(source, augment.Augmentation(input_dropout=0.2), rng, mean, std)
-    noisy = augment.augment_batch(source, augment.Augmentation(noise_sigma=0.2), rng, mean, std)
+    dropped = augment.augment_batch(backend.ops(source), source, augment.Augmentation(input_dropout=0.2), rng, mean, std)
+    noisy = augment.augment_batch(backend.ops(source), source, augment.Augmentation(noise_sigma=0.2), rng, mean, std)
     partner_s = float(spectrum.frame_times_s(partner + 1)[-1])
     views = [("(b) original", mel(original)[0]), ("(c) dropout 20%", dropped[0]),
              ("(c) Gaussian noise σ 0.2", noisy[0])]

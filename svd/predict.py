@@ -49,7 +49,7 @@ def padded_input(linear, mean, std):
 def probabilities(model, linear, pitch_factors=(1.0,), device=CPU):
     """Voice probability per frame of a song, averaged over pitch-shifted copies (1.0 = unchanged; Sec. 5.4).
 
-    model: svd.model.Model; linear: (frames, 513) float32; returns (frames,)
+    model: svd.model_file.Model; linear: (frames, 513) float32; returns (frames,)
     float32 on the host. device: svd.device.Device everything runs on: the
     song and the weights are copied there once, and the pitch shifts, log-mel,
     normalisation and network run there.

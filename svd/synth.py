@@ -35,11 +35,12 @@ import scipy.signal
 import soundfile
 
 from svd import labels
+from svd.spectrum import SAMPLE_RATE_HZ
 from svd.atomic import existing_ancestor, temporary
 from svd.errors import InputError
 from svd.progress import Progress
 
-SAMPLE_RATE_HZ = 22050          # the paper's input rate (Sec. 3.1)
+
 CONTROL_RATE_HZ = 1000          # grid of pitch and loudness contours
 PEAK_DBFS = -1.0                # every clip is peak-normalised to this level
 MAX_PARTIAL_HZ = 10000.0        # harmonics above are dropped: below Nyquist, so nothing aliases

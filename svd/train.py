@@ -19,10 +19,11 @@ import time
 
 import numpy as np
 
-from svd import augment, backend, locks, network, normalise, optim, spectrum
-from svd import model as model_file
+from svd import augment, backend, network, normalise, optim, spectrum
+from svd.jobs import locks
+from svd import model_file
 from svd.atomic import WriteFailed, write_failed
-from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng
+from svd.batches import STREAM_DROPOUT, STREAM_INIT, TARGETS, TrainingExcerpts, stream_rng
 from svd.device import CPU
 from svd.errors import InputError
 from svd.progress import Progress
@@ -33,12 +34,12 @@ class TrainConfig:
     """Every training hyperparameter; defaults from paper Sec. 3.3 (augmentation: Sec. 4)."""
     updates: int = 40000
     batch: int = 32
-    lr: float = 0.01
-    lr_decay: float = 0.85
-    lr_every: int = 2000
-    momentum: float = 0.95
-    target_low: float = 0.02
-    target_high: float = 0.98
+    lr: float = optim.LEARNING_RATE
+    lr_decay: float = optim.LR_DECAY
+    lr_every: int = optim.LR_EVERY
+    momentum: float = optim.MOMENTUM
+    target_low: float = TARGETS[0]
+    target_high: float = TARGETS[1]
     seed: int = 0
     augmentation: dict = dataclasses.field(default_factory=dict)  # svd.augment.Augmentation fields
 
@@ -63,7 +64,7 @@ def check_checkpoint(out_path, resume):
 
 @contextlib.contextmanager
 def output_lock(out_path):
-    """Hold `<out>.lock` (svd/locks.py: host and process) while a run writes `out_path` and its checkpoint.
+    """Hold `<out>.lock` (svd/jobs/locks.py: host and process) while a run writes `out_path` and its checkpoint.
 
     Two runs on one --out would write one checkpoint in turns; the second is refused
     with an InputError naming the first. A lock left by a killed run is taken over.
@@ -104,7 +105,7 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
           device=CPU):
     """Train on `songs` (list of svd.dataset.Song) and write the model to `out_path`.
 
-    Returns the svd.model.Model written (host arrays). With resume=True,
+    Returns the svd.model_file.Model written (host arrays). With resume=True,
     continues from checkpoint_path(out_path) if it exists (its configuration
     must match). device: svd.device.Device holding the weights, momentum,
     the song store and the batches during training (each batch is gathered and

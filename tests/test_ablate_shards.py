@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import run
-from svd import ablate, locks, train
+from svd import ablate, train
+from svd.jobs import locks
 from conftest import dead_pid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -9,7 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from svd import augment, spectrum
+from svd import augment, backend, spectrum
+
+
+def augment_batch(linear, *args, **kwargs):
+    """augment.augment_batch with the operations the dispatch chooses for `linear`."""
+    return augment.augment_batch(backend.ops(linear), linear, *args, **kwargs)
 
 MEL_BINS = spectrum.MEL_INPUT_BINS
 ZERO_MEAN = np.zeros(spectrum.MEL_BANDS, np.float32)
@@ -162,7 +167,7 @@ def test_loudness_is_an_exact_log_offset_above_the_floor():
     linear[:, 1] *= 1e-9  # a frame near the floor
     linear[:, 2] = 0.0  # silence stays at the floor
     aug = augment.Augmentation(loudness_db=12.0)
-    out = augment.augment_batch(linear, aug, np.random.default_rng(7), ZERO_MEAN, UNIT_STD, excerpt_frames=5)
+    out = augment_batch(linear, aug, np.random.default_rng(7), ZERO_MEAN, UNIT_STD, excerpt_frames=5)
     gain_db = augment.draw_parameters(aug, 16, np.random.default_rng(7))["loudness_db"]
     assert np.all(np.abs(gain_db) <= 12.0) and np.ptp(gain_db) > 6.0
     clean = spectrum.log_mel(linear)
@@ -199,7 +204,7 @@ def test_filter_gain_is_applied_to_linear_magnitudes():
     np.testing.assert_allclose(20 * np.log10(gains), expected_db, atol=1e-4)
     assert np.all((params["filter_mu_hz"] >= 150) & (params["filter_mu_hz"] < 8000))
     assert np.all((params["filter_sigma_semitones"] >= 5) & (params["filter_sigma_semitones"] < 7))
-    out = augment.augment_batch(linear, aug, np.random.default_rng(5), ZERO_MEAN, UNIT_STD, excerpt_frames=3)
+    out = augment_batch(linear, aug, np.random.default_rng(5), ZERO_MEAN, UNIT_STD, excerpt_frames=3)
     want = spectrum.log_mel(np.broadcast_to(gains[:, None, :], (4, 3, MEL_BINS)))
     np.testing.assert_allclose(out, want, atol=1e-5)
 
@@ -226,7 +231,7 @@ def test_mixing_uses_only_draw_negatives_and_respects_q():
         return np.full((n, frames, spectrum.LINEAR_BINS), b_level, np.float32)
 
     aug = augment.Augmentation(mix_prob=q)
-    out = augment.augment_batch(linear, aug, np.random.default_rng(8), ONES_LOG_MEL, UNIT_STD,
+    out = augment_batch(linear, aug, np.random.default_rng(8), ONES_LOG_MEL, UNIT_STD,
                                 draw_negatives, excerpt_frames=frames)
     level = np.exp(out.astype(np.float64))  # the constant linear level of each example
     assert np.allclose(level, level[:, :1, :1], rtol=1e-4)  # one blend per example
@@ -250,7 +255,7 @@ def test_mixing_uses_the_centre_frames_of_the_raw_negative():
     def draw_negatives(n):
         return np.broadcast_to(ramp, (n, width, spectrum.LINEAR_BINS)).copy()
 
-    out = augment.augment_batch(silence, augment.Augmentation(mix_prob=1.0), np.random.default_rng(19),
+    out = augment_batch(silence, augment.Augmentation(mix_prob=1.0), np.random.default_rng(19),
                                 ONES_LOG_MEL, UNIT_STD, draw_negatives, excerpt_frames=frames)
     level = np.exp(out.astype(np.float64))[:, :, 0]  # f * (t + 1) for the centre frames t = 2, 3, 4
     np.testing.assert_allclose(level / level[:, :1], np.broadcast_to([1.0, 4 / 3, 5 / 3], (50, 3)), rtol=1e-4)
@@ -259,7 +264,7 @@ def test_mixing_uses_the_centre_frames_of_the_raw_negative():
 def test_mixing_needs_draw_negatives():
     linear = np.ones((2, 115, spectrum.LINEAR_BINS), np.float32)
     with pytest.raises(ValueError, match="draw_negatives"):
-        augment.augment_batch(linear, augment.Augmentation(mix_prob=0.5), np.random.default_rng(0),
+        augment_batch(linear, augment.Augmentation(mix_prob=0.5), np.random.default_rng(0),
                               ZERO_MEAN, UNIT_STD)
 
 
@@ -274,7 +279,7 @@ def constant_input(batch, frames):
 def test_input_dropout_zeroes_at_rate_p_without_rescaling():
     p = 0.2
     linear, mean = constant_input(500, 5)
-    out = augment.augment_batch(linear, augment.Augmentation(input_dropout=p), np.random.default_rng(9),
+    out = augment_batch(linear, augment.Augmentation(input_dropout=p), np.random.default_rng(9),
                                 mean, UNIT_STD, excerpt_frames=5)
     dropped = out == 0.0
     assert np.all(np.abs(out[~dropped] - 1.0) < 1e-5)  # survivors untouched
@@ -285,7 +290,7 @@ def test_input_dropout_zeroes_at_rate_p_without_rescaling():
 def test_gaussian_noise_has_sigma():
     sigma = 0.2
     linear, mean = constant_input(500, 5)
-    out = augment.augment_batch(linear, augment.Augmentation(noise_sigma=sigma), np.random.default_rng(10),
+    out = augment_batch(linear, augment.Augmentation(noise_sigma=sigma), np.random.default_rng(10),
                                 mean, UNIT_STD, excerpt_frames=5)
     noise = out.astype(np.float64) - 1.0
     n = noise.size
@@ -303,9 +308,9 @@ def test_paper_combination_batch_shape_and_reproducibility():
     linear = np.random.default_rng(11).random((6, width, spectrum.LINEAR_BINS), dtype=np.float32)
     mean = np.random.default_rng(12).normal(size=80).astype(np.float32)
     std = np.random.default_rng(13).uniform(0.5, 2, size=80).astype(np.float32)
-    first = augment.augment_batch(linear, aug, np.random.default_rng(42), mean, std)
-    again = augment.augment_batch(linear, aug, np.random.default_rng(42), mean, std)
-    other = augment.augment_batch(linear, aug, np.random.default_rng(43), mean, std)
+    first = augment_batch(linear, aug, np.random.default_rng(42), mean, std)
+    again = augment_batch(linear, aug, np.random.default_rng(42), mean, std)
+    other = augment_batch(linear, aug, np.random.default_rng(43), mean, std)
     assert first.shape == (6, 115, 80) and first.dtype == np.float32
     assert np.all(np.isfinite(first))
     np.testing.assert_array_equal(first, again)
@@ -324,7 +329,7 @@ def test_all_methods_together_are_reproducible():
         def draw_negatives(n):  # the lead's version may draw from the same generator
             return rng.random((n, width, spectrum.LINEAR_BINS), dtype=np.float32)
 
-        return augment.augment_batch(linear, aug, rng, ZERO_MEAN, UNIT_STD, draw_negatives)
+        return augment_batch(linear, aug, rng, ZERO_MEAN, UNIT_STD, draw_negatives)
 
     np.testing.assert_array_equal(run(1), run(1))
     assert not np.allclose(run(1), run(2))
@@ -336,7 +341,7 @@ def test_all_methods_together_are_reproducible():
 def test_batch_composes_warp_then_gains_then_log_mel(aug):
     width = augment.source_frames(aug)
     linear = np.random.default_rng(17).random((4, width, spectrum.LINEAR_BINS), dtype=np.float32)
-    out = augment.augment_batch(linear, aug, np.random.default_rng(18), ZERO_MEAN, UNIT_STD)
+    out = augment_batch(linear, aug, np.random.default_rng(18), ZERO_MEAN, UNIT_STD)
     params = augment.draw_parameters(aug, 4, np.random.default_rng(18))
     warped = augment.warp(linear, params["pitch_factors"], params["stretch_factors"])
     want = spectrum.log_mel(warped * augment.amplitude_gains(params)[:, None, :])
@@ -348,7 +353,7 @@ def test_no_augmentation_is_plain_normalised_log_mel():
     linear = rng.random((3, 115, spectrum.LINEAR_BINS), dtype=np.float32)
     mean = rng.normal(size=80).astype(np.float32)
     std = rng.uniform(0.5, 2, size=80).astype(np.float32)
-    out = augment.augment_batch(linear, augment.Augmentation(), rng, mean, std)
+    out = augment_batch(linear, augment.Augmentation(), rng, mean, std)
     np.testing.assert_allclose(out, (spectrum.log_mel(linear) - mean) / std, atol=1e-5)
 
 
@@ -363,5 +368,5 @@ def test_invalid_strengths_raise_value_error(field, value):
 def test_wrong_source_width_raises_value_error():
     linear = np.ones((2, 115, spectrum.LINEAR_BINS), np.float32)
     with pytest.raises(ValueError, match="source_frames"):
-        augment.augment_batch(linear, augment.PAPER_COMBINATION, np.random.default_rng(0),
+        augment_batch(linear, augment.PAPER_COMBINATION, np.random.default_rng(0),
                               ZERO_MEAN, UNIT_STD)

@@ -176,7 +176,7 @@ def _damage(arrays, case):
                                   "broken config", "diverged weights"])
 @pytest.mark.parametrize("command", ["eval", "detect"])
 def test_a_damaged_model_file_is_refused_before_any_work(tiny_corpus, tmp_path, command, case):
-    from svd import model as model_file, network
+    from svd import model_file, network
     path = tmp_path / "model.npz"
     model_file.save(path, model_file.Model(network.init_params(np.random.default_rng(0)),
                                            np.zeros(80, np.float32), np.ones(80, np.float32), {}))
@@ -193,7 +193,7 @@ def test_a_damaged_model_file_is_refused_before_any_work(tiny_corpus, tmp_path, 
 
 
 def test_missing_matplotlib_is_reported_before_the_first_file(tiny_corpus, tmp_path, capsys, monkeypatch):
-    from svd import model as model_file, network
+    from svd import model_file, network
     path = tmp_path / "model.npz"
     model_file.save(path, model_file.Model(network.init_params(np.random.default_rng(0)),
                                            np.zeros(80, np.float32), np.ones(80, np.float32), {}))
@@ -282,7 +282,7 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
 
 @pytest.mark.parametrize("arguments, expected", BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
 def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus, tmp_path, arguments, expected):
-    from svd import model as model_file, network
+    from svd import model_file, network
     model = tmp_path / "model.npz"
     params = network.init_params(np.random.default_rng(0))
     stats = np.zeros(80, np.float32), np.ones(80, np.float32)
@@ -346,7 +346,7 @@ def test_train_refuses_a_left_checkpoint_before_reading_any_audio(tiny_corpus, t
 
 
 def test_eval_reads_the_test_split_before_predicting_the_validation_split(tiny_corpus, tmp_path):
-    from svd import model as model_file, network
+    from svd import model_file, network
     model = tmp_path / "model.npz"
     model_file.save(model, model_file.Model(network.init_params(np.random.default_rng(0)),
                                             np.zeros(80, np.float32), np.ones(80, np.float32), {}))
@@ -363,7 +363,7 @@ def write_summary_lines(folder, lines):
 
 
 def test_detect_merge_names_damaged_and_hand_edited_lines(tmp_path):
-    from svd import detect_summary
+    from svd.jobs import detect_summary
     out = tmp_path / "detections"
     good = detect_summary.record("a.wav", "a.lab", "done", 0.5, "0" * 64, [(0.0, 2.0, False), (2.0, 4.0, True)])
     edited = {**good, "lab": "b.lab", "path": "b.wav", "duration_s": "four"}
@@ -377,7 +377,7 @@ def test_detect_merge_names_damaged_and_hand_edited_lines(tmp_path):
 
 
 def test_detect_handles_a_file_name_that_is_not_utf8(tiny_corpus, tmp_path):
-    from svd import model as model_file, network
+    from svd import model_file, network
     model = tmp_path / "model.npz"
     model_file.save(model, model_file.Model(network.init_params(np.random.default_rng(0)),
                                             np.zeros(80, np.float32), np.ones(80, np.float32), {}))
@@ -399,7 +399,7 @@ def test_detect_handles_a_file_name_that_is_not_utf8(tiny_corpus, tmp_path):
 
 
 def test_an_undecodable_mp3_says_so_without_decoder_noise(tiny_corpus, tmp_path):
-    from svd import model as model_file, network
+    from svd import model_file, network
     model = tmp_path / "model.npz"
     model_file.save(model, model_file.Model(network.init_params(np.random.default_rng(0)),
                                             np.zeros(80, np.float32), np.ones(80, np.float32), {}))
@@ -413,7 +413,7 @@ def test_an_undecodable_mp3_says_so_without_decoder_noise(tiny_corpus, tmp_path)
 
 
 def test_eval_refuses_up_front_a_model_in_a_folder_it_cannot_write(tiny_corpus, tmp_path, capsys, monkeypatch):
-    from svd import model as model_file, network
+    from svd import model_file, network
     folder = tmp_path / "models"
     folder.mkdir()
     model = folder / "model.npz"

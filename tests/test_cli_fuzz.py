@@ -79,7 +79,7 @@ def test_the_harness_covers_every_command_but_bench():
 
 @pytest.mark.parametrize("command, option, value", cases(), ids=[f"{c} {o} {v!r}" for c, o, v in cases()])
 def test_an_odd_option_value_ends_cleanly(tiny_corpus, tmp_path, command, option, value):
-    from svd import model as model_file, network
+    from svd import model_file, network
     work = tmp_path / "work"
     work.mkdir()
     model = tmp_path / "model.npz"

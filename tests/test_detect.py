@@ -6,7 +6,7 @@ import pytest
 
 import run
 from svd import dataset, detect, labels, network, normalise, predict, spectrum
-from svd import model as model_file
+from svd import model_file
 from conftest import write_filelist, write_song
 
 

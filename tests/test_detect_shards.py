@@ -18,7 +18,8 @@ import pytest
 import soundfile
 
 import run
-from svd import detect, detect_summary, labels, shards
+from svd import detect, labels
+from svd.jobs import detect_summary, shards
 from conftest import write_filelist, write_song
 from test_detect import untrained_model
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import run
-from svd import model as model_file
+from svd import model_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TRAIN = ["--updates", "2", "--batch", "2", "--checkpoint-every", "1", "--quiet"]

@@ -244,7 +244,7 @@ def check_signals(tmp_path, args_in, anchor_in, check_outputs):
 
 
 def test_train_ends_cleanly_on_sigint_and_sigterm_and_keeps_its_checkpoint(tmp_path, corpus):
-    from svd import model as model_file
+    from svd import model_file
 
     def check_outputs(out, code, err):
         model, ckpt = out / "model.npz", out / "model.npz.ckpt.npz"

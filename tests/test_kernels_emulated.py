@@ -417,11 +417,11 @@ def test_augmentation_batch_through_the_cuda_implementation(cuda_dispatch):
     linear = rng.random((6, augment.source_frames(aug), spectrum.LINEAR_BINS), dtype=np.float32)
     negatives = rng.random((6, augment.source_frames(aug), spectrum.LINEAR_BINS), dtype=np.float32)
     mean, std = np.zeros(80, np.float32), np.ones(80, np.float32)
-    got = augment.augment_batch(linear, aug, np.random.default_rng(5), mean, std, lambda n: negatives[:n])
+    got = augment.augment_batch(backend.ops(linear), linear, aug, np.random.default_rng(5), mean, std, lambda n: negatives[:n])
     kernels = {name for _, name, _, _ in cuda_dispatch.launches}
     assert {"warp", "filter_gains", "apply_gains", "mix_negatives"} <= kernels, kernels
     backend.use("fast")
-    want = augment.augment_batch(linear, aug, np.random.default_rng(5), mean, std, lambda n: negatives[:n])
+    want = augment.augment_batch(backend.ops(linear), linear, aug, np.random.default_rng(5), mean, std, lambda n: negatives[:n])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -439,7 +439,7 @@ def test_a_training_run_on_the_gpu_device_resumes_exactly(emulated, emulated_gpu
     resumed, it writes exactly the model of an uninterrupted run (weights, momentum and
     update count travel host <-> device through the checkpoint)."""
     from svd import dataset, train
-    from svd import model as model_file
+    from svd import model_file
     songs = dataset.load_split(tiny_corpus, "train", tmp_path / "cache", quiet=True)
     config = train.TrainConfig(updates=4, batch=2, seed=3)
     whole = train.train(songs, config, tmp_path / "whole.npz", quiet=True, device=emulated_gpu)
@@ -466,7 +466,7 @@ def test_prediction_with_tta_on_the_gpu_device_equals_the_cpu(emulated, emulated
     shift, log-mel and network all on the device), equals the CPU device's result within
     float32 rounding (1e-5)."""
     from svd import device, network, predict
-    from svd import model as model_file
+    from svd import model_file
     rng = np.random.default_rng(403)
     model = model_file.Model(network.init_params(rng), np.zeros(80, np.float32), np.ones(80, np.float32), {})
     linear = rng.random((260, 513), dtype=np.float32)

@@ -6,7 +6,7 @@ import pytest
 
 import run
 from svd import backend, batches, dataset, device, spectrum, train
-from svd import model as model_file
+from svd import model_file
 from svd.errors import InputError
 
 

@@ -11,7 +11,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from reference_eval import FOLDS, fold_settings, reference_model  # noqa: E402
 
 from svd import ablate, predict  # noqa: E402
-from svd import model as model_file  # noqa: E402
+from svd import model_file  # noqa: E402
 
 
 def main(out):

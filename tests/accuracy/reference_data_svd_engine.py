@@ -31,7 +31,7 @@ from reference_eval import import_torch_reference, svd_params  # noqa: E402
 from training_setup import training_parser  # noqa: E402
 
 from svd import backend, dataset, network, normalise, optim, spectrum, train  # noqa: E402
-from svd import model as model_file  # noqa: E402
+from svd import model_file  # noqa: E402
 from svd.batches import STREAM_DROPOUT, STREAM_INIT, stream_rng  # noqa: E402
 
 

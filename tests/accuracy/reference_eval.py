@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from svd import ablate, network, normalise, spectrum  # noqa: E402
-from svd import model as model_file  # noqa: E402
+from svd import model_file  # noqa: E402
 
 
 def svd_params(state):

@@ -19,7 +19,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from reference_eval import svd_params  # noqa: E402
 
 from svd import dataset, normalise, spectrum  # noqa: E402
-from svd import model as model_file  # noqa: E402
+from svd import model_file  # noqa: E402
 
 
 def main(argv=None):

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from svd import ablate, dataset, evaluate, predict  # noqa: E402
-from svd import model as model_file  # noqa: E402
+from svd import model_file  # noqa: E402
 
 
 def song_row(smoothed, targets, stored_threshold):

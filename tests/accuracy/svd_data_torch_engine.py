@@ -31,7 +31,7 @@ from reference_eval import import_torch_reference, svd_params, torch_state  # no
 from training_setup import svd_plain_training, training_parser  # noqa: E402
 
 from svd import backend, layers, network, optim  # noqa: E402
-from svd import model as model_file  # noqa: E402
+from svd import model_file  # noqa: E402
 from svd.batches import STREAM_DROPOUT, stream_rng  # noqa: E402
 
 POOLED = (11, 7, 64)  # svd's pool2 output (time, freq, channels), flattened channels-last

@@ -18,7 +18,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from reference_eval import FOLDS, fold_settings, reference_model  # noqa: E402
 
 from svd import ablate, evaluate, predict  # noqa: E402
-from svd import model as model_file  # noqa: E402
+from svd import model_file  # noqa: E402
 
 GRID = np.arange(1, 1000) / 1000  # the reference's candidate thresholds
 

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-from svd import model as model_file  # noqa: E402
+from svd import model_file  # noqa: E402
 
 
 def differences(first, second):

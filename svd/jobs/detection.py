@@ -1,0 +1,115 @@
+"""Detecting the singing in many files: which to do, the loop over them, and what survives a kill.
+
+`run.py detect` hands this module its share of the input files (all of them,
+or those of its `--shard I/N`) as (audio path, output stem) pairs. `plan`
+decides which files still need doing and saves the job's summary
+(svd/jobs/detect_summary.py, step 1); `detect_files` reads them ahead in
+worker processes (svd/jobs/readahead.py), runs the detector on each
+(svd/detect.py) and writes, per file, `<stem>.lab` (and `<stem>.png` with a
+picture), appending each file's record to the summary's journal just before
+its `.lab` is renamed into place, so that every `.lab` on disk has a record
+whenever the job is killed.
+"""
+import dataclasses
+import sys
+import time
+
+from svd import detect, labels, plot
+from svd.atomic import replacing
+from svd.errors import InputError
+from svd.jobs import detect_summary, readahead
+from svd.progress import Progress
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What one detect job does with each file.
+
+    model: svd.model_file.Model; model_sha256: its file's SHA-256 (recorded);
+    threshold: the decision threshold; pitch_factors: TTA factors, (1.0,)
+    without; min_segment_s: shorter segments are absorbed; plot: also write a
+    picture; device: svd.device.Device; jobs: worker processes reading ahead
+    (0: read in this process).
+    """
+    model: object
+    model_sha256: str
+    threshold: float
+    pitch_factors: tuple
+    min_segment_s: float
+    plot: bool
+    device: object
+    jobs: int
+    quiet: bool
+
+
+def outputs_of(stem, plot_too):
+    """The `.lab` (relative to --out-dir, as a POSIX string) and the relative paths of all outputs of a file."""
+    lab = (stem.parent / (stem.name + ".lab")).as_posix()
+    return lab, [lab] + ([(stem.parent / (stem.name + ".png")).as_posix()] if plot_too else [])
+
+
+def plan(share, out_dir, summary, job, overwrite):
+    """Which files of this job to do; saves the summary's first version (svd/jobs/detect_summary.py step 1).
+
+    share: [(audio path, output stem)] of this job. A file whose outputs (.lab,
+    and .png if job.plot) are there and whose .lab reads back is skipped, unless
+    `overwrite`. Returns (records: one summary dict per file of `share`, todo:
+    the indices into `share` of the files to do).
+    """
+    earlier = detect_summary.read_latest(summary)
+    records, todo = [], []
+    for slot, (path, stem) in enumerate(share):
+        lab, outputs = outputs_of(stem, job.plot)
+        segments = None
+        if not overwrite and all((out_dir / output).is_file() for output in outputs):
+            try:
+                segments = labels.read_lab(out_dir / lab)
+            except InputError:
+                segments = None  # damaged by hand, not by us (our writes are atomic): redo it
+        if segments is None:
+            records.append(detect_summary.record(path, lab, "pending", job.threshold, job.model_sha256))
+            todo.append(slot)
+        else:
+            records.append(detect_summary.skipped(path, lab, segments, earlier.get(lab)))
+    detect_summary.save(summary, records)
+    return records, todo
+
+
+def detect_files(share, records, todo, out_dir, summary, job):
+    """Runs the detector on share[slot] for each slot of `todo` (from `plan`); returns the number that failed.
+
+    A file that cannot be read is recorded as failed and the job goes on; the
+    summary is saved whole every detect_summary.SAVE_EVERY_S and at the end.
+    """
+    failed, minutes, saved_at = 0, 0.0, time.monotonic()
+    reading = readahead.read_ahead(detect.read_spectrogram, [share[slot][0] for slot in todo], job.jobs)
+    with Progress("detecting", len(todo), "files", quiet=job.quiet) as bar:
+        for done, (slot, (path, result)) in enumerate(zip(todo, reading), start=1):
+            stem = share[slot][1]
+            if isinstance(result, InputError):
+                failed += 1
+                records[slot] = {**records[slot], "status": "failed", "error": str(result)}
+                detect_summary.append(summary, records[slot])
+                bar.note(f"failed: {result}")
+            else:
+                found = detect.detect_spectrogram(job.model, path, *result, job.threshold, job.pitch_factors,
+                                                  job.min_segment_s, job.device)
+                if job.plot:
+                    plot.detection_png(found, out_dir / stem.parent / (stem.name + ".png"))
+                records[slot] = detect_summary.record(path, records[slot]["lab"], "done", job.threshold,
+                                                      job.model_sha256, found.segments)
+                lab = out_dir / records[slot]["lab"]
+                with replacing(lab) as temp:
+                    temp.write_text(labels.lab_text(found.segments), encoding="utf-8")
+                    detect_summary.append(summary, records[slot])  # before the rename: a .lab always has its record
+                minutes += records[slot]["duration_s"] / 60
+                print(f"{detect.shown(path)}: {100 * records[slot]['voice_fraction']:.1f}% singing -> "
+                      f"{detect.shown(lab)}")
+            bar.update(done, f"{minutes:.1f} audio min")
+            if time.monotonic() - saved_at >= detect_summary.SAVE_EVERY_S:
+                detect_summary.save(summary, records)
+                saved_at = time.monotonic()
+    detect_summary.save(summary, records)
+    print(f"detect: {len(todo) - failed} done, {len(share) - len(todo)} skipped, {failed} failed; "
+          f"summary in {summary}", file=sys.stderr)
+    return failed
