@@ -27,14 +27,15 @@ AUGMENT_OPTIONS = (  # (option, Augmentation field, help) -- paper Sec. 4
 PAPER_AUGMENTATION = {name: value for name, value in dataclasses.asdict(augment.PAPER_COMBINATION).items() if value}
 
 
-def common_options(parser, data=True):
+def common_options(parser, data=True, cache=True):
     if data:
         parser.add_argument("--data", metavar="DIR",
                             help="corpus in the Jamendo layout (audio/, labels/, filelists/); default: the "
                                  "synthetic corpus, generated into the cache directory on first use")
-    parser.add_argument("--cache", metavar="DIR",
-                        help="cache directory for features and the default corpus "
-                             "(default: $SVD_CACHE_DIR or ~/.cache/svd)")
+    if cache:
+        parser.add_argument("--cache", metavar="DIR",
+                            help="cache directory for features and the default corpus "
+                                 "(default: $SVD_CACHE_DIR or ~/.cache/svd)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -70,7 +71,7 @@ def build_parser():
                    "train/valid/test (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of each clip in seconds "
                    "(default: %(default)s)")
-    common_options(p, data=False)
+    common_options(p, data=False, cache=False)
 
     p = sub.add_parser("check", help="validate a corpus and cache its features",
                        description="Read every filelist, label file and audio file of a corpus, report the "
@@ -165,7 +166,7 @@ def build_parser():
                    "threshold and segments (needs matplotlib)")
     tta_options(p)
     device_option(p)
-    common_options(p, data=False)
+    common_options(p, data=False, cache=False)
 
     p = sub.add_parser("detect-merge", help="join the summaries of detect shards; name missing files",
                        description="Join the summary-I-of-N.jsonl (or summary.jsonl) files of one --out-dir into "

@@ -1,120 +1,102 @@
 """The one place that decides which implementation of the network's operations runs.
 
 Three implementations compute the same operations with the same arguments and
-results (within float32 rounding; their caches are their own):
+results (within float32 rounding; their caches are their own). Each is a table
+written out below, so that "go to definition" leads from an operation to the
+function that runs:
 
-    reference  svd/layers.py, svd/loss.py, svd/optim.py (and the augmentation
-               steps of svd/augment.py, the excerpt gather of svd/batches.py):
-               plain array code, the textbook
-    fast       svd/fast_cpu.py for the convolution, max-pool and dense layers
-               (blocked, threaded, BLAS through ctypes; compiled C where a C
-               compiler is found: svd/winograd.py, single_channel_conv.py,
-               max_pool.py, built by svd/native.py), the reference for the rest;
-               NumPy arrays only
-    cuda       svd/cuda.py: the project's CUDA kernels; CuPy arrays (or NumPy
+    REFERENCE  svd/layers.py, svd/loss.py, svd/optim.py, the augmentation steps
+               of svd/augment.py and the excerpt gather of svd/excerpt.py:
+               plain array code, the textbook; NumPy or CuPy arrays
+    FAST       svd/fast/ for the convolution, max-pool and dense layers
+               (blocked, threaded, BLAS through ctypes, compiled C where a C
+               compiler is found), the reference for the rest; NumPy arrays
+    CUDA       svd/cuda/: the project's CUDA kernels; CuPy arrays (or NumPy
                arrays under the CPU kernel emulator of the tests)
 
-`ops(array)` returns the operations for an array: the explicit choice made
-with `use(name)` if there is one, else `cuda` for a CuPy array and `fast` for
-a NumPy array. network.py, predict.py, train.py and augment.py call every
-operation through it and never name an implementation. Adding a fourth implementation
-means one module with the functions of OPERATIONS and one branch in `implementation`.
-
-`array_module(x)` gives numpy or cupy, whichever owns x, for the array code
-that is the same everywhere. CuPy is imported only if it is installed.
+`ops(array)` returns the table for an array: the one chosen with `use(...)` if
+there is one, else CUDA for a CuPy array and FAST for a NumPy array.
+network.py, predict.py, train.py and batches.py call every operation through
+it and never name an implementation; augment.augment_batch receives its table
+from its caller. Adding a fourth implementation means one table here and one
+branch in `ops`.
 """
-
-import contextlib
 import types
 
-import numpy
+from svd import arrays, augment, cuda, excerpt, fast, layers, loss, optim
 
-try:  # A GPU is optional: without CuPy every array is a NumPy array.
-    import cupy
-except ImportError:
-    cupy = None
-
-IMPLEMENTATIONS = ("reference", "fast", "cuda")
-
-# Every implementation provides all of these, with the interfaces of svd/layers.py,
-# svd/loss.py, svd/optim.py and svd/augment.py.
-OPERATIONS = (
-    "conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-    "dense_forward", "dense_backward", "leaky_relu_forward", "leaky_relu_backward",
-    "dropout_forward", "dropout_backward",
-    "sigmoid_cross_entropy_forward", "sigmoid_cross_entropy_backward",
-    "init_velocity", "nesterov_momentum",
-    "warp", "amplitude_gains", "apply_gains", "mix_negatives",  # the augmentation's heavy steps (svd/augment.py)
-    "add_noise", "drop_inputs", "pitch_shift_song",
-    "gather_excerpts",  # cutting training excerpts out of the song store (svd/batches.py)
+REFERENCE = types.SimpleNamespace(
+    name="reference",
+    conv2d_forward=layers.conv2d_forward, conv2d_backward=layers.conv2d_backward,
+    maxpool2d_forward=layers.maxpool2d_forward, maxpool2d_backward=layers.maxpool2d_backward,
+    dense_forward=layers.dense_forward, dense_backward=layers.dense_backward,
+    leaky_relu_forward=layers.leaky_relu_forward, leaky_relu_backward=layers.leaky_relu_backward,
+    dropout_forward=layers.dropout_forward, dropout_backward=layers.dropout_backward,
+    sigmoid_cross_entropy_forward=loss.sigmoid_cross_entropy_forward,
+    sigmoid_cross_entropy_backward=loss.sigmoid_cross_entropy_backward,
+    init_velocity=optim.init_velocity, nesterov_momentum=optim.nesterov_momentum,
+    warp=augment.warp, amplitude_gains=augment.amplitude_gains, apply_gains=augment.apply_gains,
+    mix_negatives=augment.mix_negatives, add_noise=augment.add_noise, drop_inputs=augment.drop_inputs,
+    pitch_shift_song=augment.pitch_shift_song,
+    gather_excerpts=excerpt.gather_excerpts,
 )
 
-_chosen = None  # set by use(); None: by the arrays' device
+FAST = types.SimpleNamespace(**{
+    **vars(REFERENCE),  # the rectifier, dropout, loss, optimiser and augmentation have no faster version
+    "name": "fast",
+    "conv2d_forward": fast.conv2d_forward, "conv2d_backward": fast.conv2d_backward,
+    "maxpool2d_forward": fast.maxpool2d_forward, "maxpool2d_backward": fast.maxpool2d_backward,
+    "dense_forward": fast.dense_forward, "dense_backward": fast.dense_backward,
+})
+
+CUDA = types.SimpleNamespace(
+    name="cuda",
+    conv2d_forward=cuda.conv2d_forward, conv2d_backward=cuda.conv2d_backward,
+    maxpool2d_forward=cuda.maxpool2d_forward, maxpool2d_backward=cuda.maxpool2d_backward,
+    dense_forward=cuda.dense_forward, dense_backward=cuda.dense_backward,
+    leaky_relu_forward=cuda.leaky_relu_forward, leaky_relu_backward=cuda.leaky_relu_backward,
+    dropout_forward=cuda.dropout_forward, dropout_backward=cuda.dropout_backward,
+    sigmoid_cross_entropy_forward=cuda.sigmoid_cross_entropy_forward,
+    sigmoid_cross_entropy_backward=cuda.sigmoid_cross_entropy_backward,
+    init_velocity=cuda.init_velocity, nesterov_momentum=cuda.nesterov_momentum,
+    warp=cuda.warp, amplitude_gains=cuda.amplitude_gains, apply_gains=cuda.apply_gains,
+    mix_negatives=cuda.mix_negatives, add_noise=cuda.add_noise, drop_inputs=cuda.drop_inputs,
+    pitch_shift_song=cuda.pitch_shift_song,
+    gather_excerpts=cuda.gather_excerpts,
+)
+
+IMPLEMENTATIONS = {"reference": REFERENCE, "fast": FAST, "cuda": CUDA}
+OPERATIONS = tuple(name for name in vars(REFERENCE) if name != "name")
+
+_chosen = None  # a table chosen by use(); None: by the arrays' device
 
 
-def array_module(x):
-    """The array module (numpy or cupy) that owns array `x`."""
-    if cupy is not None:
-        return cupy.get_array_module(x)
-    return numpy
-
-
-def use(name):
-    """Run every operation with implementation `name` (one of IMPLEMENTATIONS), or None
-    to choose by the arrays' device again. Returns the previous choice."""
+def use(choice):
+    """Run every operation with `choice`: a name of IMPLEMENTATIONS or a table like them (svd/bench.py
+    passes one whose functions time themselves), or None to choose by the arrays' device again.
+    Returns the previous choice (a table or None), for use(previous) afterwards."""
     global _chosen
-    if name is not None and name not in IMPLEMENTATIONS:
-        raise ValueError(f"unknown implementation {name!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
-    previous, _chosen = _chosen, name
+    if isinstance(choice, str):
+        if choice not in IMPLEMENTATIONS:
+            raise ValueError(f"unknown implementation {choice!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
+        choice = IMPLEMENTATIONS[choice]
+    previous, _chosen = _chosen, choice
     return previous
 
 
-def implementation_for(x):
-    """The name of the implementation that `ops(x)` returns."""
+def ops(x):
+    """The operations (a table of the functions of OPERATIONS) for arrays like `x`."""
     if _chosen is not None:
         return _chosen
-    return "cuda" if array_module(x) is not numpy else "fast"
+    return FAST if arrays.array_module(x).__name__ == "numpy" else CUDA
 
 
-def ops(x):
-    """The operations (a namespace with the functions of OPERATIONS) for arrays like `x`."""
-    return implementation(implementation_for(x))
+def wrapped(table, wrap):
+    """A copy of `table` that runs wrap(name, function) in place of each operation (svd/bench.py times
+    every layer call with it: backend.use(backend.wrapped(backend.FAST, timer)))."""
+    return types.SimpleNamespace(name=table.name, **{op: wrap(op, getattr(table, op)) for op in OPERATIONS})
 
 
-_TABLES = {}
-
-
-def implementation(name):
-    """The operations of implementation `name` (one of IMPLEMENTATIONS) as a namespace, built once."""
-    if name not in _TABLES:
-        from svd import augment, batches, layers, loss, optim
-        reference = {op: getattr(module, op) for module in (layers, loss, optim, augment, batches)
-                     for op in OPERATIONS if hasattr(module, op)}
-        if name == "reference":
-            table = reference
-        elif name == "fast":
-            from svd import fast_cpu
-            table = {**reference, **{op: getattr(fast_cpu, op) for op in fast_cpu.OPERATIONS}}
-        else:
-            from svd import cuda
-            table = {op: getattr(cuda, op) for op in OPERATIONS}
-        _TABLES[name] = types.SimpleNamespace(name=name, **table)
-    return _TABLES[name]
-
-
-def fast_cpu_compiled():
-    """None if the fast CPU path's compiled C (svd/native.py) runs here, else why not."""
-    from svd import native
-    return native.unavailable_reason()
-
-
-@contextlib.contextmanager
-def wrapped(name, wrap):
-    """Inside the block, implementation `name` runs wrap(op, function) in place of each of its
-    operations (svd/bench.py times every layer call this way); restored on exit."""
-    table = implementation(name)
-    _TABLES[name] = types.SimpleNamespace(name=name, **{op: wrap(op, getattr(table, op)) for op in OPERATIONS})
-    try:
-        yield
-    finally:
-        _TABLES[name] = table
+def fast_compiled_missing():
+    """None if the fast CPU path's compiled C runs here, else why not (svd/fast/build.py)."""
+    return fast.unavailable_reason()

@@ -120,6 +120,7 @@ def cmd_eval(args):
     if args.threshold is None and args.store_threshold and not args.tta:
         model_file.check_rewritable(args.model)
     where = device.select(args.device, args.quiet)
+    args.data = _model_corpus(args.model, model, args.data, args.quiet)
     data_dir = _data_dir(args, [args.valid_split, args.test_split])
     # Every test file is read (and its features cached) before the validation songs are predicted,
     # so that an unreadable one stops the command before the long work, not after it.
@@ -144,6 +145,28 @@ def cmd_eval(args):
         model_file.save(args.model, model)
         print(f"stored threshold {table['threshold']:.4f} in {args.model} (for 'run.py detect')")
     return table
+
+
+def _model_corpus(model_path, model, data, quiet):
+    """The corpus to evaluate on: --data if given, else the one the model was trained on (recorded in it).
+
+    Says in one line which it is, and when --data differs from the model's corpus.
+    """
+    recorded = model.config.get("data") or None
+    if data is None and recorded is None:
+        return None  # a model from before corpora were recorded: the default corpus, as ever
+    if data is None:
+        if not pathlib.Path(recorded).is_dir():
+            raise InputError(f"{model_path} was trained on {recorded}, which is not there any more; "
+                             "name the corpus to evaluate on with --data DIR.")
+        if not quiet:
+            print(f"eval: on {recorded}, the corpus {model_path} was trained on (--data DIR for another)",
+                  file=sys.stderr)
+        return recorded
+    if recorded is not None and data.strip() and not quiet and \
+            pathlib.Path(data).resolve() != pathlib.Path(recorded).resolve():
+        print(f"eval: on {data}, not on {recorded}, the corpus {model_path} was trained on", file=sys.stderr)
+    return data
 
 
 def check_threshold(threshold):
@@ -231,7 +254,13 @@ def cmd_detect(args):
     if not inputs:
         raise InputError("no inputs: name audio files or folders, or give --files-from LIST.")
     where = device.select(args.device, args.quiet)
-    files = detect.audio_files(inputs)
+    passed_over = []
+    files = detect.audio_files(inputs, passed_over)
+    if passed_over:
+        kinds = collections.Counter(path.suffix.lower() for path in passed_over)
+        print(f"detect: passed over {len(passed_over)} files in formats this program cannot decode ("
+              + ", ".join(f"{count} {suffix}" for suffix, count in sorted(kinds.items()))
+              + "); convert them to .flac or .wav first (e.g. ffmpeg -i song.m4a song.flac)", file=sys.stderr)
     if not files:
         raise InputError(f"no audio files found in {' '.join(map(str, inputs))}; "
                          f"expected one of {', '.join(sorted(detect.AUDIO_SUFFIXES))}.")
@@ -255,6 +284,9 @@ def cmd_detect(args):
 def cmd_detect_merge(args):
     records, problems = detect_summary.merge(args.out_dir)
     out = pathlib.Path(args.out) if args.out else pathlib.Path(args.out_dir) / "summary-all.jsonl"
+    if out.suffix != ".jsonl":
+        raise InputError(f"--out {out}: the merged summary is JSON lines, one record per file; give a name ending "
+                         "in .jsonl.")
     check_writable(out, "--out")
     detect_summary.write(out, records)
     statuses = collections.Counter(entry.get("status") for entry in records)

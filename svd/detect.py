@@ -25,6 +25,8 @@ from svd.errors import InputError
 from svd.textfiles import decode, read_text
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf"}
+# Audio (and video) formats libsndfile does not decode: a folder walk passes them over and says so.
+OTHER_MEDIA_SUFFIXES = {".m4a", ".aac", ".mp4", ".opus", ".wma", ".webm", ".mka", ".ape", ".alac", ".ac3", ".amr"}
 
 
 @dataclasses.dataclass
@@ -43,16 +45,21 @@ class Detection:
     threshold: float
 
 
-def audio_files(paths):
+def audio_files(paths, passed_over=None):
     """Expand files and directories (walked recursively, audio suffixes only) into a file list.
 
     Each directory's files are sorted; a file reached twice (named twice, or
-    inside two named directories) is listed once.
+    inside two named directories) is listed once. passed_over: a list to which
+    the files of a walked directory are added that look like audio in a format
+    this program cannot decode (OTHER_MEDIA_SUFFIXES), so that the caller can say so.
     """
     found = {}
     for path in map(pathlib.Path, paths):
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            inside = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
+            if passed_over is not None:
+                passed_over.extend(p for p in files if p.suffix.lower() in OTHER_MEDIA_SUFFIXES)
         elif path.exists():
             inside = [path]
         else:

@@ -180,7 +180,7 @@ def _train_updates(state, config, excerpts, ckpt, checkpoint_every, quiet, devic
             checkpoint = state.update % checkpoint_every == 0 and state.update < config.updates
             if checkpoint or state.update % LOSS_READ_EVERY == 0 or state.update == config.updates:
                 losses.read()
-            bar.update(state.update, f"loss {losses.smoothed:.4f}")
+            bar.update(state.update, "" if math.isnan(losses.smoothed) else f"loss {losses.smoothed:.4f}")
             if checkpoint:
                 try:
                     _save_checkpoint(ckpt, state, device)

@@ -23,11 +23,11 @@ from svd import backend, cpu_blas
 def nn(request):
     """The layer operations of one implementation (the fast one also with sequential blocks)."""
     if request.param != "fast-one-thread":
-        yield backend.implementation(request.param)
+        yield backend.IMPLEMENTATIONS[request.param]
         return
     old = cpu_blas.num_threads()
     cpu_blas.set_num_threads(1)
-    yield backend.implementation("fast")
+    yield backend.IMPLEMENTATIONS["fast"]
     cpu_blas.set_num_threads(old)
 
 

@@ -179,13 +179,13 @@ def test_train_textbook_runs_the_plain_layers_and_matches_the_fast_path(tiny_cor
     real_update_step = train.update_step
 
     def spy(params, *args, **kwargs):
-        seen.append(backend.implementation_for(params["conv1.w"]))
+        seen.append(backend.ops(params["conv1.w"]).name)
         return real_update_step(params, *args, **kwargs)
     monkeypatch.setattr(train, "update_step", spy)
     textbook = train.train(songs, tiny_config(updates=3), tmp_path / "textbook.npz", quiet=True,
                            device=device.TEXTBOOK)
     assert seen == ["reference"] * 3
-    assert backend.implementation_for(textbook.params["conv1.w"]) == "fast"  # the choice ends with the run
+    assert backend.ops(textbook.params["conv1.w"]).name == "fast"  # the choice ends with the run
     # Three float32 updates at learning rate 0.01 move the weights by ~1e-3; the two paths round
     # differently by ~1e-6 of that.
     for name in fast.params:

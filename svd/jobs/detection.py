@@ -53,11 +53,13 @@ def plan(share, out_dir, summary, job, overwrite):
 
     share: [(audio path, output stem)] of this job. A file whose outputs (.lab,
     and .png if job.plot) are there and whose .lab reads back is skipped, unless
-    `overwrite`. Returns (records: one summary dict per file of `share`, todo:
+    `overwrite`; outputs whose summary record names another model or threshold
+    are refused (InputError), so that one folder never mixes two detectors
+    without a word. Returns (records: one summary dict per file of `share`, todo:
     the indices into `share` of the files to do).
     """
     earlier = detect_summary.read_latest(summary)
-    records, todo = [], []
+    records, todo, foreign, unknown = [], [], [], 0
     for slot, (path, stem) in enumerate(share):
         lab, outputs = outputs_of(stem, job.plot)
         segments = None
@@ -71,6 +73,20 @@ def plan(share, out_dir, summary, job, overwrite):
             todo.append(slot)
         else:
             records.append(detect_summary.skipped(path, lab, segments, earlier.get(lab)))
+            made_by = records[-1]["model_sha256"], records[-1]["threshold"]
+            if made_by[0] is None:
+                unknown += 1
+            elif made_by != (job.model_sha256, job.threshold):
+                foreign.append((lab, *made_by))
+    if foreign:
+        lab, model_sha256, threshold = foreign[0]
+        raise InputError(f"{out_dir}: {len(foreign)} of the outputs there were made by another model or threshold "
+                         f"(e.g. {lab}: model {model_sha256[:12]}, threshold {threshold:.4f}; now model "
+                         f"{job.model_sha256[:12]}, threshold {job.threshold:.4f}); pass --overwrite to redo "
+                         "them, or choose another --out-dir.")
+    if unknown and not job.quiet:
+        print(f"detect: {unknown} files have outputs that no summary says how they were made; they are kept "
+              "(--overwrite redoes them)", file=sys.stderr)
     detect_summary.save(summary, records)
     return records, todo
 

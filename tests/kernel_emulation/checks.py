@@ -357,7 +357,7 @@ def check_mix_like_augment_batch(xp, rng):
     chosen = np.flatnonzero(params["mixed"])
     negatives = rng.random((len(chosen), src_frames, spectrum.LINEAR_BINS), dtype=np.float32)
     expected = excerpts.copy()
-    augment._mix_negatives(backend.implementation("reference"), expected, params, lambda n: negatives, src_frames)
+    augment._mix_negatives(backend.IMPLEMENTATIONS["reference"], expected, params, lambda n: negatives, src_frames)
     out = cuda.mix_negatives(xp.asarray(excerpts), xp.asarray(chosen), xp.asarray(negatives),
                              xp.asarray(params["mix_fractions"][chosen]))
     assert_close(out, expected, EXACT, "mix_negatives vs augment._mix_negatives")
