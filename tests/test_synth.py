@@ -137,9 +137,9 @@ def test_vocal_layout_alternates_within_the_voice_fraction(seed):
     assert segments[0][0] == 0.0 and segments[-1][1] == seconds
     for (_, end, label), (next_start, _, next_label) in zip(segments, segments[1:]):
         assert end == next_start and label != next_label
-    assert min(end - start for start, end, _ in segments) >= synth.corpus.MIN_SEGMENT_S
+    assert min(end - start for start, end, _ in segments) >= synth.clip.MIN_SEGMENT_S
     sung_s = sum(end - start for start, end, label in segments if label == "sing")
-    assert synth.corpus.VOICE_FRACTION[0] <= sung_s / seconds <= synth.corpus.VOICE_FRACTION[1]
+    assert synth.clip.VOICE_FRACTION[0] <= sung_s / seconds <= synth.clip.VOICE_FRACTION[1]
 
 
 def test_progress_is_reported_after_each_clip(tmp_path):
