@@ -12,7 +12,7 @@ temporary, so every temporary names its writer:
     .<name>.<host>-<pid>.<random><suffix>     e.g. .model.npz.1f3a09c2-4711.k2x9a_qz.tmp
 
 (<host>: 8 hex digits of a hash of the host name; <suffix>: `.tmp` for files,
-`.partial` for the corpus folders of svd/synth.py). Before `<name>` is written
+`.partial` for the corpus folders of svd/synth/corpus.py). Before `<name>` is written
 again, its temporaries whose writer is gone are deleted: made on this host by a
 process id that no longer exists. Why this rule and not an age limit: a live
 writer's temporary is never touched however slow it is (a concurrent writer of the

@@ -1,4 +1,4 @@
-"""Tests for svd/synth.py: the synthetic default corpus.
+"""Tests for svd/synth/: the synthetic default corpus.
 
 A small corpus (4 clips of 6 s) keeps this file fast; each promise of `write_corpus`
 (determinism, layout, audio format, exact labels, atomic writing) has a test.
@@ -18,13 +18,14 @@ from conftest import dead_pid
 
 from svd import atomic, synth
 from svd.errors import InputError
+from svd.spectrum import SAMPLE_RATE_HZ
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 SMALL = dict(n_clips=4, clip_seconds=6.0, split_sizes=(2, 1, 1))
 TINY = dict(n_clips=3, clip_seconds=4.0, split_sizes=(1, 1, 1))
 SPLITS = ("train", "valid", "test")
-RATE = synth.SAMPLE_RATE_HZ
+RATE = SAMPLE_RATE_HZ
 LAB_LINE = re.compile(r"\d+\.\d{3} \d+\.\d{3} (sing|nosing)")
 
 
@@ -136,9 +137,9 @@ def test_vocal_layout_alternates_within_the_voice_fraction(seed):
     assert segments[0][0] == 0.0 and segments[-1][1] == seconds
     for (_, end, label), (next_start, _, next_label) in zip(segments, segments[1:]):
         assert end == next_start and label != next_label
-    assert min(end - start for start, end, _ in segments) >= synth.MIN_SEGMENT_S
+    assert min(end - start for start, end, _ in segments) >= synth.clip.MIN_SEGMENT_S
     sung_s = sum(end - start for start, end, label in segments if label == "sing")
-    assert synth.VOICE_FRACTION[0] <= sung_s / seconds <= synth.VOICE_FRACTION[1]
+    assert synth.clip.VOICE_FRACTION[0] <= sung_s / seconds <= synth.clip.VOICE_FRACTION[1]
 
 
 def test_progress_is_reported_after_each_clip(tmp_path):
@@ -198,7 +199,7 @@ def test_absurd_sizes_are_refused_before_any_work(tmp_path, sizes, option, capsy
 
 
 def test_a_corpus_larger_than_the_free_disk_space_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=100_000))
+    monkeypatch.setattr(synth.corpus.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=100_000))
     with pytest.raises(InputError, match=r"x --seconds 4 needs 1 MB but .* has 0 MB free; free some space"):
         synth.write_corpus(tmp_path / "corpus", **TINY)
     assert list(tmp_path.iterdir()) == []
@@ -220,13 +221,13 @@ def test_only_a_dead_writers_partial_directory_is_removed(tmp_path):
 
 def finish_first_elsewhere(monkeypatch, corpus):
     """Make `fill_corpus` behave as if another process renamed a complete `corpus` into place meanwhile."""
-    fill = synth.fill_corpus
+    fill = synth.corpus.fill_corpus
 
     def fill_and_lose_the_race(corpus_dir, *args):
         fill(corpus_dir, *args)
         if not corpus.exists():
             shutil.copytree(corpus_dir, corpus)
-    monkeypatch.setattr(synth, "fill_corpus", fill_and_lose_the_race)
+    monkeypatch.setattr(synth.corpus, "fill_corpus", fill_and_lose_the_race)
 
 
 def test_a_corpus_written_meanwhile_by_another_process_is_refused_not_overwritten(tmp_path, monkeypatch):
@@ -237,9 +238,9 @@ def test_a_corpus_written_meanwhile_by_another_process_is_refused_not_overwritte
 
 
 def test_the_default_corpus_is_generated_once_and_the_winner_of_a_race_is_used(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(synth, "DEFAULT_CLIPS", 3)
-    monkeypatch.setattr(synth, "DEFAULT_CLIP_S", 4.0)
-    monkeypatch.setattr(synth, "DEFAULT_SPLITS", (1, 1, 1))
+    monkeypatch.setattr(synth.corpus, "DEFAULT_CLIPS", 3)
+    monkeypatch.setattr(synth.corpus, "DEFAULT_CLIP_S", 4.0)
+    monkeypatch.setattr(synth.corpus, "DEFAULT_SPLITS", (1, 1, 1))
     corpus = tmp_path / f"synthetic-v{synth.VERSION}-seed{synth.DEFAULT_SEED}"
     finish_first_elsewhere(monkeypatch, corpus)
     assert synth.default_corpus(tmp_path, quiet=True) == corpus
@@ -254,10 +255,10 @@ def test_the_default_corpus_is_generated_once_and_the_winner_of_a_race_is_used(t
 # try to rename theirs into place and one of them must lose.
 FIRST_USE = """
 import os, pathlib, sys, time
-from svd import synth
+from svd.synth import corpus
 cache, barrier = map(pathlib.Path, sys.argv[1:])
-synth.DEFAULT_CLIPS, synth.DEFAULT_CLIP_S, synth.DEFAULT_SPLITS = 3, 4.0, (1, 1, 1)
-fill = synth.fill_corpus
+corpus.DEFAULT_CLIPS, corpus.DEFAULT_CLIP_S, corpus.DEFAULT_SPLITS = 3, 4.0, (1, 1, 1)
+fill = corpus.fill_corpus
 
 def fill_then_wait(*args):
     fill(*args)
@@ -266,8 +267,8 @@ def fill_then_wait(*args):
     while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
 
-synth.fill_corpus = fill_then_wait
-print(synth.default_corpus(cache, quiet=True))
+corpus.fill_corpus = fill_then_wait
+print(corpus.default_corpus(cache, quiet=True))
 """
 
 
