@@ -6,11 +6,10 @@ results (within float32 rounding; their caches are their own):
     reference  svd/layers.py, svd/loss.py, svd/optim.py (and the augmentation
                steps of svd/augment.py, the excerpt gather of svd/batches.py):
                plain array code, the textbook
-    fast       svd/fast_cpu.py for the convolution, max-pool and dense layers
+    fast       svd/fast/ for the convolution, max-pool and dense layers
                (blocked, threaded, BLAS through ctypes; compiled C where a C
-               compiler is found: svd/winograd.py, single_channel_conv.py,
-               max_pool.py, built by svd/native.py), the reference for the rest;
-               NumPy arrays only
+               compiler is found: its __init__.py shows which runs when), the
+               reference for the rest; NumPy arrays only
     cuda       svd/cuda.py: the project's CUDA kernels; CuPy arrays (or NumPy
                arrays under the CPU kernel emulator of the tests)
 
@@ -93,8 +92,8 @@ def implementation(name):
         if name == "reference":
             table = reference
         elif name == "fast":
-            from svd import fast_cpu
-            table = {**reference, **{op: getattr(fast_cpu, op) for op in fast_cpu.OPERATIONS}}
+            from svd import fast
+            table = {**reference, **{op: getattr(fast, op) for op in fast.OPERATIONS}}
         else:
             from svd import cuda
             table = {op: getattr(cuda, op) for op in OPERATIONS}
@@ -103,9 +102,9 @@ def implementation(name):
 
 
 def fast_cpu_compiled():
-    """None if the fast CPU path's compiled C (svd/native.py) runs here, else why not."""
-    from svd import native
-    return native.unavailable_reason()
+    """None if the fast CPU path's compiled C (svd/fast/build.py) runs here, else why not."""
+    from svd import fast
+    return fast.unavailable_reason()
 
 
 @contextlib.contextmanager

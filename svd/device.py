@@ -1,7 +1,7 @@
 """Where a command's arrays live: the CPU (NumPy) or a CUDA GPU (CuPy), chosen once by `--device`.
 
     auto  the GPU when CuPy is installed and sees a device, else the CPU; one line says which
-    cpu   NumPy arrays: the fast CPU implementation (svd/fast_cpu.py)
+    cpu   NumPy arrays: the fast CPU implementation (svd/fast/)
     gpu   CuPy arrays: the project's CUDA kernels (svd/cuda.py); without CuPy or
           without a device, one line says so and the command stops (exit code 2)
 

@@ -53,8 +53,7 @@ def test_cupy_arrays_get_the_cuda_path():
 
 def test_no_module_outside_the_dispatch_chooses_an_implementation():
     """Only backend.py imports an implementation module; everything else asks backend.ops."""
-    implementation_modules = {"fast_cpu", "cuda", "cpu_blas",  # and fast_cpu's compiled parts:
-                              "native", "winograd", "single_channel_conv", "max_pool"}
+    implementation_modules = {"fast", "cuda"}  # svd/fast/ is a package: the glob below skips its modules
     offenders = []
     for path in sorted(SVD_DIR.glob("*.py")):
         if path.stem in {"backend"} | implementation_modules:
@@ -62,6 +61,6 @@ def test_no_module_outside_the_dispatch_chooses_an_implementation():
         text = path.read_text(encoding="utf-8")
         for module in implementation_modules:
             if re.search(rf"^\s*(from svd import .*\b{module}\b|from \. import .*\b{module}\b|import svd\.{module}"
-                         rf"|from (svd|)\.{module} import)", text, flags=re.M):
+                         rf"|from (svd|)\.{module}(\.\w+)* import)", text, flags=re.M):
                 offenders.append(f"{path.name} imports {module}")
     assert not offenders, offenders
