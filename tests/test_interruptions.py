@@ -199,7 +199,7 @@ def test_ablate_after_kill_gives_the_same_runs_and_summary(tmp_path, corpus):
 # --------------------------------------------------------------------------
 # Ctrl-C and SIGTERM: a clean exit (code 130), never a crash, nothing damaged
 # --------------------------------------------------------------------------
-# Issue 22: Ctrl-C used to leave cpu_blas.parallel_for while its worker threads still ran
+# Issue 22: Ctrl-C used to leave parallel_for (svd/fast/workers.py) while its worker threads still ran
 # compiled code on arrays the unwinding caller freed (segmentation faults). Each command
 # gets SIGINT and SIGTERM at random moments of its work; it must end with exit code 130
 # (or 0 if the signal came after it had finished), one plain "interrupted" line and no

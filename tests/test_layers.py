@@ -1,9 +1,9 @@
-"""Tests of the layers, svd/layers.py (the textbook path) and svd/fast_cpu.py (the fast CPU path).
+"""Tests of the layers, svd/layers.py (the textbook path) and svd/fast/ (the fast CPU path).
 
 Every test runs on each implementation through the dispatch (`nn`): forward
 passes against slow, obvious loop implementations, backward passes against
 central finite differences in float64 (tests/helpers.py). What only the fast
-path has (BLAS calls, blocks, threads, workspaces) is tested in test_fast_cpu.py.
+path has (BLAS calls, blocks, threads, workspaces) is tested in test_fast.py.
 
 Tolerances:
 - float32 forward vs a float64 reference: a float32 sum of K products of O(1)
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from helpers import check_grad, naive_conv, naive_maxpool
-from svd import backend, cpu_blas
+from svd import backend
+from svd.fast import workers
 
 
 @pytest.fixture(params=["reference", "fast", "fast-one-thread"])
@@ -25,10 +26,10 @@ def nn(request):
     if request.param != "fast-one-thread":
         yield backend.IMPLEMENTATIONS[request.param]
         return
-    old = cpu_blas.num_threads()
-    cpu_blas.set_num_threads(1)
+    old = workers.num_threads()
+    workers.set_num_threads(1)
     yield backend.IMPLEMENTATIONS["fast"]
-    cpu_blas.set_num_threads(old)
+    workers.set_num_threads(old)
 
 
 # --------------------------------------------------------------------------

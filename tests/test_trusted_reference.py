@@ -18,7 +18,7 @@ first loss agrees to 1e-7, but the difference grows about tenfold per update onc
 a max-pool window whose two largest values lie within float32 rounding picks the
 other one (measured: 1e-7 up to update 4, 2e-6 at 5, 2e-4 at 7, gradient norms
 1-2% apart at update 9). When the first flip comes depends on the order of the
-float32 sums, so on the BLAS kernels of the machine: with fast_cpu.py's NumPy loops on an
+float32 sums, so on the BLAS kernels of the machine: with svd/fast's NumPy loops on an
 AMD EPYC (2026-12-06) a window already flips at update 0 (dense1.w's gradient norm 1.5e-5
 apart), and its compiled Winograd convolutions (the default where a C compiler exists)
 round about ten times more (BENCHMARKS.md; measured: gradient norms 3e-5 apart at update
@@ -30,7 +30,8 @@ first update on, and the float64 row pins the arithmetic to 1e-9.
 import numpy as np
 import pytest
 
-from svd import backend, excerpt, native, network, optim
+from svd import backend, excerpt, network, optim
+from svd.fast import build
 
 SEED, BATCH = 2015, 32
 LOSSES = [0.70413465907, 0.705503198845, 0.677372227808, 0.668484814856, 0.70551104518, 0.676767743902,
@@ -48,13 +49,13 @@ GRAD_NORMS = {  # update -> parameter -> Frobenius norm of its gradient
                           (np.float32, 1e-4, 3, True)],
                          ids=["float64", "float32", "float32-winograd"])
 def test_updates_match_the_recorded_pytorch_numbers(dtype, rtol, updates, compiled):
-    if compiled and native.library() is None:
-        pytest.skip(native.unavailable_reason())
-    native.set_enabled(compiled)
+    if compiled and build.library() is None:
+        pytest.skip(build.unavailable_reason())
+    build.set_enabled(compiled)
     try:
         _check_updates(dtype, rtol, updates)
     finally:
-        native.set_enabled(True)
+        build.set_enabled(True)
 
 
 def _check_updates(dtype, rtol, updates):

@@ -1,7 +1,7 @@
 /* Winograd F(4x4, 3x3) convolution for the fast CPU path: the tile transforms,
  * compiled, and the per-block driver that calls BLAS through a function pointer.
- * svd/native.py compiles it; svd/winograd.py calls it through ctypes and holds the
- * maths (its module docstring); the names below follow it.
+ * svd/fast/build.py compiles it; svd/fast/winograd.py calls it through ctypes and
+ * holds the maths (its module docstring); the names below follow it.
  *
  * Layouts (all float32, C order, channels last like svd/layers.py):
  *   x   (T, F, C)      one example's input (or the padded output gradient for dx)
@@ -16,7 +16,7 @@
  * reads the inputs at t0 + i*dt - pad_t, f0 + j*df - pad_f for i, j in 0..5 (zero
  * outside x).
  *
- * Called from svd/winograd.py: forward_worker (the forward, and dx as a forward over
+ * Called from svd/fast/winograd.py: forward_worker (the forward, and dx as a forward over
  * the padded gradient), weight_grad_worker and leaky_backward_worker (the backward),
  * one call per worker thread.
  */
@@ -35,7 +35,7 @@ enum { TILE = 4, SPAN = TILE + 2, XI = SPAN * SPAN }; /* outputs, inputs per til
  * outputs t, t + d, t + 2d, t + 3d, so origins run 0..d-1, 4d..5d-1, 8d..9d-1, ... */
 static int tile_origin(int a, int d) { return (a / d) * TILE * d + a % d; }
 
-/* The three 1-D transforms (svd/winograd.py's B_T, A_T and A), written out: the
+/* The three 1-D transforms (svd/fast/winograd.py's B_T, A_T and A), written out: the
  * compiler can then drop the zeros and keep everything in registers. The loops that
  * apply them run over channels, with their small inner loops unrolled (#pragma), so
  * that the compiler vectorises each tile's transform across 16 channels at a time. */
@@ -219,7 +219,7 @@ static void grad_transform(const float *dz, int T_out, int F_out, int K, int dt,
     }
 }
 
-/* One convolution, as svd/winograd.py's _Layer (the same fields in the same order).
+/* One convolution, as svd/fast/winograd.py's _Layer (the same fields in the same order).
  * x (batch, T, F, C) -> y (batch, T_out, F_out, K); blocks of rows_per_block tile
  * rows never cross examples and are numbered example by example. */
 struct layer {

@@ -1,12 +1,12 @@
-"""Tests of what only the fast CPU path has: svd/cpu_blas.py (BLAS through ctypes, worker
-threads, reused buffers) and the blocks, halos and workspaces of svd/fast_cpu.py, and that
-svd/fast_cpu.py equals the textbook layers of svd/layers.py, on random shapes and on the
-paper's full shapes.
+"""Tests of the NumPy and BLAS code of the fast CPU path, svd/fast/: its gemm
+(svd/fast/blas.py), the blocks, halos and workspaces of svd/fast/blocked.py and
+svd/fast/workers.py, and that svd/fast's operations equal the textbook layers of
+svd/layers.py, on random shapes and on the paper's full shapes.
 
-These tests switch the compiled parts off (svd/native.py), so that they test
-fast_cpu.py's own NumPy loops; the compiled ones have their own tests
-(test_winograd.py, test_single_channel_conv.py, test_max_pool.py, test_native.py), and
-the whole network is compared with both.
+These tests switch the compiled parts off (svd/fast/build.py), so that svd/fast runs
+blocked.py's and numpy_pool.py's own NumPy loops; the compiled ones have their own
+tests (test_fast_winograd.py, test_fast_single_channel_conv.py, test_fast_max_pool.py,
+test_fast_build.py), and the whole network is compared with both.
 
 Tolerances: float64 comparisons of the two implementations differ only by the order of
 the sums (1e-12); float32 ones by float32 rounding of sums of up to a few thousand terms
@@ -17,14 +17,15 @@ import numpy as np
 import pytest
 
 from helpers import check_grad, naive_conv
-from svd import cpu_blas, excerpt, fast_cpu, layers, native, network
+from svd import excerpt, fast, layers, network
+from svd.fast import blas, blocked, build, workers
 
 @pytest.fixture(autouse=True)
 def numpy_loops():
-    """fast_cpu.py without its compiled parts (see the module docstring)."""
-    native.set_enabled(False)
+    """svd/fast without its compiled parts (see the module docstring)."""
+    build.set_enabled(False)
     yield
-    native.set_enabled(True)
+    build.set_enabled(True)
 
 
 CONV_CASES = [  # batch, time, freq, c_in, c_out, kernel, dilation
@@ -36,7 +37,7 @@ CONV_CASES = [  # batch, time, freq, c_in, c_out, kernel, dilation
 
 
 # --------------------------------------------------------------------------
-# cpu_blas.gemm
+# blas.gemm
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -48,11 +49,11 @@ def test_gemm_matches_matmul_and_accumulates(dtype, trans_a, trans_b):
     b = rng.standard_normal((5, 3) if not trans_b else (3, 5)).astype(dtype)
     out = rng.standard_normal((7, 3)).astype(dtype)
     expected = out + (a.T if trans_a else a) @ (b.T if trans_b else b)
-    result = cpu_blas.gemm(a, b, out, trans_a=trans_a, trans_b=trans_b)
+    result = blas.gemm(a, b, out, trans_a=trans_a, trans_b=trans_b)
     assert result is out
     np.testing.assert_allclose(out, expected, rtol=1e-5)
     out[...] = np.nan  # beta=0 must ignore the old contents, even NaN
-    cpu_blas.gemm(a, b, out, beta=0.0, trans_a=trans_a, trans_b=trans_b)
+    blas.gemm(a, b, out, beta=0.0, trans_a=trans_a, trans_b=trans_b)
     np.testing.assert_allclose(out, (a.T if trans_a else a) @ (b.T if trans_b else b), rtol=1e-5)
 
 
@@ -61,7 +62,7 @@ def test_gemm_writes_into_row_slices_in_place():
     big = np.zeros((10, 4), np.float32)
     a = rng.standard_normal((10, 6)).astype(np.float32)
     w = rng.standard_normal((6, 4)).astype(np.float32)
-    cpu_blas.gemm(a[2:7], w, big[3:8])
+    blas.gemm(a[2:7], w, big[3:8])
     np.testing.assert_allclose(big[3:8], a[2:7] @ w, rtol=1e-5)
     assert not big[:3].any() and not big[8:].any()
 
@@ -73,16 +74,16 @@ def test_conv_with_scipy_blas_fallback(monkeypatch):
     x = rng.standard_normal((2, 9, 8, 5)).astype(np.float32)
     w = rng.standard_normal((3, 3, 5, 4)).astype(np.float32)
     b = rng.standard_normal(4).astype(np.float32)
-    y_ref, cache = fast_cpu.conv2d_forward(x, w, b, leaky=True)
-    grads_ref = fast_cpu.conv2d_backward(np.ones_like(y_ref), cache)
-    old_threads = cpu_blas.num_threads()
-    cpu_blas.set_num_threads(1)
-    monkeypatch.setattr(cpu_blas, "_CBLAS_GEMM", {})
+    y_ref, cache = fast.conv2d_forward(x, w, b, leaky=True)
+    grads_ref = fast.conv2d_backward(np.ones_like(y_ref), cache)
+    old_threads = workers.num_threads()
+    workers.set_num_threads(1)
+    monkeypatch.setattr(blas, "_CBLAS_GEMM", {})
     try:
-        y, cache = fast_cpu.conv2d_forward(x, w, b, leaky=True)
-        grads = fast_cpu.conv2d_backward(np.ones_like(y), cache)
+        y, cache = fast.conv2d_forward(x, w, b, leaky=True)
+        grads = fast.conv2d_backward(np.ones_like(y), cache)
     finally:
-        cpu_blas.set_num_threads(old_threads)
+        workers.set_num_threads(old_threads)
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
     for got, want in zip(grads, grads_ref):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
@@ -90,8 +91,8 @@ def test_conv_with_scipy_blas_fallback(monkeypatch):
 
 def test_gemm_rejects_bad_shapes():
     with pytest.raises(ValueError):
-        cpu_blas.gemm(np.ones((2, 3), np.float32), np.ones((4, 2), np.float32),
-                     np.ones((2, 2), np.float32))
+        blas.gemm(np.ones((2, 3), np.float32), np.ones((4, 2), np.float32),
+                  np.ones((2, 2), np.float32))
 
 
 # --------------------------------------------------------------------------
@@ -102,19 +103,19 @@ def test_gemm_rejects_bad_shapes():
 def test_conv_with_one_line_blocks(case, monkeypatch):
     """Blocks of a single line: many blocks per example, halos that cross blocks
     and examples (the default block size puts these small inputs in one block)."""
-    monkeypatch.setattr(fast_cpu, "_FORWARD_BLOCK_BYTES", 1)
-    monkeypatch.setattr(fast_cpu, "_BACKWARD_BLOCK_BYTES", 1)
+    monkeypatch.setattr(blocked, "_FORWARD_BLOCK_BYTES", 1)
+    monkeypatch.setattr(blocked, "_BACKWARD_BLOCK_BYTES", 1)
     batch, time, freq, c_in, c_out, kernel, dilation = case
     rng = np.random.default_rng(12)
     x = rng.standard_normal((batch, time, freq, c_in))
     w = rng.standard_normal(kernel + (c_in, c_out))
     b = rng.standard_normal(c_out)
-    y, cache = fast_cpu.conv2d_forward(x, w, b, dilation, leaky=True)
+    y, cache = fast.conv2d_forward(x, w, b, dilation, leaky=True)
     z = naive_conv(x, w, b, dilation)
     np.testing.assert_allclose(y, np.maximum(z, z / 100), rtol=1e-12, atol=1e-12)
     r = rng.standard_normal(y.shape)
-    dx, dw, db = fast_cpu.conv2d_backward(r, cache)
-    objective = lambda: np.sum(fast_cpu.conv2d_forward(x, w, b, dilation, leaky=True)[0] * r)
+    dx, dw, db = fast.conv2d_backward(r, cache)
+    objective = lambda: np.sum(fast.conv2d_forward(x, w, b, dilation, leaky=True)[0] * r)
     check_grad(objective, x, dx, rng)
     check_grad(objective, w, dw, rng)
     check_grad(objective, b, db, rng)
@@ -126,15 +127,15 @@ def test_conv_backward_without_dx_and_with_workspace():
     w = rng.standard_normal((3, 3, 1, 4))
     b = rng.standard_normal(4)
     workspace = {}
-    y, cache = fast_cpu.conv2d_forward(x, w, b, leaky=True, workspace=workspace)
+    y, cache = fast.conv2d_forward(x, w, b, leaky=True, workspace=workspace)
     dy = rng.standard_normal(y.shape)
-    none, dw, db = fast_cpu.conv2d_backward(dy, cache, need_dx=False, workspace=workspace)
-    _, dw_ref, db_ref = fast_cpu.conv2d_backward(dy, cache)
+    none, dw, db = fast.conv2d_backward(dy, cache, need_dx=False, workspace=workspace)
+    _, dw_ref, db_ref = fast.conv2d_backward(dy, cache)
     assert none is None
     np.testing.assert_allclose(dw, dw_ref, rtol=1e-12)
     np.testing.assert_allclose(db, db_ref, rtol=1e-12)
     # The workspace buffers are reused: a second forward overwrites the first's output.
-    y2, _ = fast_cpu.conv2d_forward(x + 1, w, b, leaky=True, workspace=workspace)
+    y2, _ = fast.conv2d_forward(x + 1, w, b, leaky=True, workspace=workspace)
     assert np.shares_memory(y, y2)
 
 
@@ -142,7 +143,7 @@ def test_conv_backward_without_dx_and_with_workspace():
 def test_conv_ignores_stale_workspace_contents(case, monkeypatch):
     """Reused buffers hold the previous call's numbers; fill them with NaN to
     check that every element a call reads was written by that call."""
-    monkeypatch.setattr(fast_cpu, "_BACKWARD_BLOCK_BYTES", 1)  # many blocks, halos
+    monkeypatch.setattr(blocked, "_BACKWARD_BLOCK_BYTES", 1)  # many blocks, halos
     batch, time, freq, c_in, c_out, kernel, dilation = case
     rng = np.random.default_rng(13)
     x = rng.standard_normal((batch, time, freq, c_in))
@@ -150,26 +151,26 @@ def test_conv_ignores_stale_workspace_contents(case, monkeypatch):
     b = rng.standard_normal(c_out)
     dy = rng.standard_normal((batch, time - (kernel[0] - 1) * dilation[0],
                               freq - (kernel[1] - 1) * dilation[1], c_out))
-    y_ref, cache = fast_cpu.conv2d_forward(x, w, b, dilation, leaky=True)
-    expected = fast_cpu.conv2d_backward(dy, cache)
+    y_ref, cache = fast.conv2d_forward(x, w, b, dilation, leaky=True)
+    expected = fast.conv2d_backward(dy, cache)
     workspace = {}
-    _, cache = fast_cpu.conv2d_forward(x, w, b, dilation, leaky=True, workspace=workspace)
-    fast_cpu.conv2d_backward(dy, cache, workspace=workspace)
+    _, cache = fast.conv2d_forward(x, w, b, dilation, leaky=True, workspace=workspace)
+    fast.conv2d_backward(dy, cache, workspace=workspace)
     for buffer in workspace.values():
         buffer[...] = np.nan
-    y, cache = fast_cpu.conv2d_forward(x, w, b, dilation, leaky=True, workspace=workspace)
+    y, cache = fast.conv2d_forward(x, w, b, dilation, leaky=True, workspace=workspace)
     np.testing.assert_array_equal(y, y_ref)
     for buffer in workspace.values():
         if not np.shares_memory(buffer, y):
             buffer[...] = np.nan
-    grads = fast_cpu.conv2d_backward(dy, cache, workspace=workspace)
+    grads = fast.conv2d_backward(dy, cache, workspace=workspace)
     for got, want in zip(grads, expected):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_maxpool_cache_is_small():
     x = np.random.default_rng(7).standard_normal((4, 111, 76, 32)).astype(np.float32)
-    _, (argmax, *_) = fast_cpu.maxpool2d_forward(x, (3, 3))
+    _, (argmax, *_) = fast.maxpool2d_forward(x, (3, 3))
     assert argmax.dtype == np.uint8 and argmax.shape == (4, 37, 25, 32)
 
 
@@ -197,11 +198,11 @@ def test_conv_equals_reference_on_random_shapes(seed):
     rng = np.random.default_rng(100 + seed)
     x, w, b, dilation = _random_conv_problem(rng, np.float64)
     leaky = bool(seed % 2)
-    y, cache = fast_cpu.conv2d_forward(x, w, b, dilation, leaky)
+    y, cache = fast.conv2d_forward(x, w, b, dilation, leaky)
     y_ref, cache_ref = layers.conv2d_forward(x, w, b, dilation, leaky)
     np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(y.shape)
-    for got, want in zip(fast_cpu.conv2d_backward(dy, cache), layers.conv2d_backward(dy, cache_ref)):
+    for got, want in zip(fast.conv2d_backward(dy, cache), layers.conv2d_backward(dy, cache_ref)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
@@ -213,34 +214,34 @@ def test_pool_and_dense_equal_reference_on_random_shapes(seed):
     shape = (int(rng.integers(1, 4)), pool[0] + int(rng.integers(0, 9)), pool[1] + int(rng.integers(0, 9)),
              int(rng.integers(1, 6)))
     x = rng.standard_normal(shape).astype(np.float32)
-    y, cache = fast_cpu.maxpool2d_forward(x, pool, stride)
+    y, cache = fast.maxpool2d_forward(x, pool, stride)
     y_ref, cache_ref = layers.maxpool2d_forward(x, pool, stride)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(cache[0], cache_ref[0])
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    np.testing.assert_allclose(fast_cpu.maxpool2d_backward(dy, cache), layers.maxpool2d_backward(dy, cache_ref),
+    np.testing.assert_allclose(fast.maxpool2d_backward(dy, cache), layers.maxpool2d_backward(dy, cache_ref),
                                rtol=1e-6, atol=1e-6)  # overlapping windows add in another order
     x2 = rng.standard_normal((int(rng.integers(1, 9)), int(rng.integers(1, 30))))
     w2 = rng.standard_normal((x2.shape[1], int(rng.integers(1, 30))))
     b2 = rng.standard_normal(w2.shape[1])
-    y2, cache2 = fast_cpu.dense_forward(x2, w2, b2)
+    y2, cache2 = fast.dense_forward(x2, w2, b2)
     y2_ref, cache2_ref = layers.dense_forward(x2, w2, b2)
     np.testing.assert_allclose(y2, y2_ref, rtol=1e-12, atol=1e-12)
     dy2 = rng.standard_normal(y2.shape)
-    for got, want in zip(fast_cpu.dense_backward(dy2, cache2), layers.dense_backward(dy2, cache2_ref)):
+    for got, want in zip(fast.dense_backward(dy2, cache2), layers.dense_backward(dy2, cache2_ref)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("compiled", [False, True])
 def test_whole_network_equals_reference_at_the_papers_shapes(choice, compiled):
     """All layers at the paper's full shapes (batch 3, float32), forward and backward, with
-    dropout, with fast_cpu.py's NumPy loops or its compiled parts (Winograd: a few 1e-6):
+    dropout, with svd/fast's NumPy loops or its compiled parts (Winograd: a few 1e-6):
     logits and every gradient agree to float32 rounding of sums of up to 4928 terms,
     measured relative to each tensor's largest entry (1e-4)."""
     if compiled:
-        native.set_enabled(True)
-        if native.library() is None:
-            pytest.skip(native.unavailable_reason())
+        build.set_enabled(True)
+        if build.library() is None:
+            pytest.skip(build.unavailable_reason())
     rng = np.random.default_rng(300)
     params = network.init_params(rng)
     x = rng.standard_normal((3,) + excerpt.INPUT_SHAPE).astype(np.float32)

@@ -1,7 +1,8 @@
 /* Max-pooling for the fast CPU path, in one pass over memory each way (NumPy's
  * version makes several: a compare, a maximum and an argmax update per window
- * position). svd/max_pool.py calls it, one call per worker thread; the maths and
- * the cache are those of svd/fast_cpu.py's maxpool2d_forward / maxpool2d_backward.
+ * position). svd/fast/max_pool.py calls it, one call per worker thread; the maths
+ * and the cache are those of svd/fast/numpy_pool.py's maxpool2d_forward /
+ * maxpool2d_backward.
  *
  * Layouts (C order, channels last): x, dx (batch, T, F, C) float32; y, dy and
  * argmax (batch, T_out, F_out, C), argmax holding the window position i * pf + j

@@ -1,4 +1,4 @@
-"""svd/cpu_blas.py parallel_for: an interrupt or an exception never leaves workers running behind the caller.
+"""svd/fast/workers.py parallel_for: an interrupt or an exception never leaves workers running behind the caller.
 
 The workers run compiled code on raw pointers to the caller's arrays; if the caller's
 frames unwound while a worker was still inside a block, the arrays would be freed under
@@ -13,19 +13,19 @@ import time
 
 import pytest
 
-from svd import cpu_blas
+from svd.fast import blas, workers
 
 BLOCK_S = 0.3  # how long the slow block takes: far longer than parallel_for needs to react
 
 
 @pytest.fixture
 def two_workers():
-    if cpu_blas._SET_LOCAL_BLAS_THREADS is None:
+    if not blas.gil_free():
         pytest.skip("no GIL-free BLAS found: parallel_for runs blocks in the caller")
-    previous = cpu_blas.num_threads()
-    cpu_blas.set_num_threads(2)
+    previous = workers.num_threads()
+    workers.set_num_threads(2)
     yield
-    cpu_blas.set_num_threads(previous)
+    workers.set_num_threads(previous)
 
 
 def slow_blocks(trouble):
@@ -45,7 +45,7 @@ def test_ctrl_c_waits_for_the_workers_and_starts_no_new_block(two_workers):
     main = threading.main_thread().ident
     fn, log = slow_blocks(lambda: signal.pthread_kill(main, signal.SIGINT))
     with pytest.raises(KeyboardInterrupt):
-        cpu_blas.parallel_for(fn, [(0, 1), (1, 2), (2, 3), (3, 4)])
+        workers.parallel_for(fn, [(0, 1), (1, 2), (2, 3), (3, 4)])
     assert 1 in log["finished"]          # the block in progress ended before the caller went on
     assert 3 not in log["started"]       # worker 1's next block was never started
 
@@ -62,7 +62,7 @@ def test_an_exception_in_one_worker_waits_for_the_others(two_workers):
         time.sleep(BLOCK_S)
         log["finished"].append(start)
     with pytest.raises(ValueError, match="block 0 failed"):
-        cpu_blas.parallel_for(fn, [(0, 1), (1, 2)])
+        workers.parallel_for(fn, [(0, 1), (1, 2)])
     assert log["finished"] == [1]
 
 
@@ -70,7 +70,7 @@ def test_after_an_interrupt_the_pool_still_works(two_workers):
     main = threading.main_thread().ident
     fn, _ = slow_blocks(lambda: signal.pthread_kill(main, signal.SIGINT))
     with pytest.raises(KeyboardInterrupt):
-        cpu_blas.parallel_for(fn, [(0, 1), (1, 2)])
+        workers.parallel_for(fn, [(0, 1), (1, 2)])
     done = []
-    cpu_blas.parallel_for(lambda start, stop, worker: done.append(start), [(0, 1), (1, 2), (2, 3)])
+    workers.parallel_for(lambda start, stop, worker: done.append(start), [(0, 1), (1, 2), (2, 3)])
     assert sorted(done) == [0, 1, 2]

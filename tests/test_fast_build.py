@@ -1,4 +1,4 @@
-"""Tests of svd/native.py: the fast CPU path's C code is built once per machine into the
+"""Tests of svd/fast/build.py: the fast CPU path's C code is built once per machine into the
 cache folder, atomically, and everything still works (with NumPy loops) when it cannot
 be built or is switched off."""
 
@@ -11,14 +11,15 @@ import pytest
 
 from conftest import dead_pid
 
-from svd import atomic, fast_cpu, layers, native
+from svd import atomic, fast, layers
+from svd.fast import build
 
 
 @pytest.fixture
 def fresh_build(monkeypatch, tmp_path):
-    """native.py as if never loaded in this process, with an empty cache folder."""
-    monkeypatch.setattr(native, "_library", None)
-    monkeypatch.setattr(native, "_reason", None)
+    """build.py as if never loaded in this process, with an empty cache folder."""
+    monkeypatch.setattr(build, "_library", None)
+    monkeypatch.setattr(build, "_reason", None)
     monkeypatch.setenv("SVD_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / "native"
 
@@ -30,11 +31,11 @@ def _compiler():
 def test_builds_once_into_the_cache_folder(fresh_build):
     if _compiler() is None:
         pytest.skip("no C compiler")
-    assert native.library() is not None
+    assert build.library() is not None
     built = list(fresh_build.iterdir())
     assert len(built) == 1 and built[0].suffix == ".so"  # no temporary left behind
     stamp = built[0].stat().st_mtime_ns
-    assert native._build(_compiler()) == built[0]  # found in the cache, not rebuilt
+    assert build._build(_compiler()) == built[0]  # found in the cache, not rebuilt
     assert built[0].stat().st_mtime_ns == stamp
 
 
@@ -42,12 +43,12 @@ def test_a_killed_build_is_cleaned_up_by_the_next(fresh_build):
     """A build folder left by a process that died is deleted when the library is next built."""
     if _compiler() is None:
         pytest.skip("no C compiler")
-    library_path = native._build(_compiler())
+    library_path = build._build(_compiler())
     library_path.unlink()
     stale = fresh_build / f".{library_path.name}.{atomic.HOST_TAG}-{dead_pid()}.abc123.partial"
     stale.mkdir()
     (stale / library_path.name).write_bytes(b"half a library")
-    assert native.library() is not None
+    assert build.library() is not None
     assert sorted(p.name for p in fresh_build.iterdir()) == [library_path.name]
 
 
@@ -62,34 +63,34 @@ def test_without_march_native_it_builds_portable_code(fresh_build, monkeypatch):
                        f'exec {compiler} "$@"\n')
     wrapper.chmod(0o755)
     monkeypatch.setenv("CC", str(wrapper))
-    assert native.library() is not None
+    assert build.library() is not None
     assert len(list(fresh_build.iterdir())) == 1
 
 
 def test_a_failed_build_leaves_nothing_and_says_why(fresh_build, monkeypatch):
     monkeypatch.setenv("CC", str(pathlib.Path(shutil.which("false") or "/bin/false")))
-    assert native.library() is None
-    assert "could not build" in native.unavailable_reason()
+    assert build.library() is None
+    assert "could not build" in build.unavailable_reason()
     assert not fresh_build.exists() or not any(fresh_build.iterdir())
 
 
 def test_without_a_compiler_it_says_so(fresh_build, monkeypatch):
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert native.library() is None
-    assert "no C compiler" in native.unavailable_reason()
+    assert build.library() is None
+    assert "no C compiler" in build.unavailable_reason()
 
 
 def test_switched_off_the_fast_path_still_equals_reference():
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 9, 9, 4))
     w, b = rng.standard_normal((3, 3, 4, 5)), rng.standard_normal(5)
-    native.set_enabled(False)
+    build.set_enabled(False)
     try:
-        assert native.library() is None and "switched off" in native.unavailable_reason()
-        y, _ = fast_cpu.conv2d_forward(x.astype(np.float32), w.astype(np.float32),
-                                       b.astype(np.float32))
+        assert build.library() is None and "switched off" in build.unavailable_reason()
+        y, _ = fast.conv2d_forward(x.astype(np.float32), w.astype(np.float32),
+                                   b.astype(np.float32))
     finally:
-        native.set_enabled(True)
+        build.set_enabled(True)
     y_ref, _ = layers.conv2d_forward(x, w, b)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-5 * np.abs(y_ref).max())

@@ -2,8 +2,8 @@
  * mel spectrogram), written out directly for the fast CPU path: with one input
  * channel there is nothing for a matrix product or a Winograd transform to share,
  * and the layer's time goes into writing its 64-channel output and reading its
- * gradient, which this does in one pass each. svd/single_channel_conv.py calls it,
- * one call per worker thread; the maths is svd/layers.py's conv2d_forward/backward.
+ * gradient, which this does in one pass each. svd/fast/single_channel_conv.py calls
+ * it, one call per worker thread; the maths is svd/layers.py's conv2d_forward/backward.
  *
  * Layouts (float32, C order): x (batch, T, F) (the channel axis of size 1 dropped),
  * w (kt * kf, K) (tap i*kf + j), y and dy (batch, T_out, F_out, K).

@@ -1,17 +1,18 @@
-"""The fast CPU path's compiled C (svd/winograd.c, single_channel_conv.c, max_pool.c), built and loaded.
+"""The fast CPU path's compiled C (svd/fast/winograd.c, single_channel_conv.c, max_pool.c), built and loaded.
 
 The C files hold the few loops that NumPy cannot run fast (they would take many
 passes over memory): the Winograd tile transforms, the first layer's single-channel
 convolution and the max-pooling. They are compiled once per machine with the system's
-C compiler (`cc`, or $CC) into one shared library in the cache folder ($SVD_CACHE_DIR
-or ~/.cache/svd, like the feature cache), named by a hash of the sources, the flags
-and the CPU (-march=native code runs only where it was built; portable flags where
-the compiler refuses -march=native), and loaded with ctypes, which releases Python's
-GIL during each call so that the worker threads of cpu_blas.parallel_for run them on
-all cores.
+C compiler (`cc`, or $CC) into one shared library in the folder `native` of the
+project's cache folder (svd/cache.py's `default_dir`: $SVD_CACHE_DIR or ~/.cache/svd,
+as for the feature cache), named by a hash of the sources, the flags and the CPU
+(-march=native code runs only where it was built; portable flags where the compiler
+refuses -march=native), and loaded with ctypes, which releases Python's GIL during
+each call so that the worker threads of svd/fast/workers.py run them on all cores.
 
-Without a C compiler (or if the build fails) `library()` is None and
-svd/fast_cpu.py keeps its NumPy convolutions; `unavailable_reason()` says why.
+Without a C compiler (or if the build fails) `library()` is None and svd/fast/__init__.py
+sends every operation to the NumPy code of svd/fast/blocked.py and numpy_pool.py;
+`unavailable_reason()` says why.
 """
 
 import ctypes
@@ -22,7 +23,7 @@ import platform
 import shutil
 import subprocess
 
-from .atomic import temporary
+from svd.atomic import temporary
 
 SOURCES = tuple(pathlib.Path(__file__).with_name(name)
                 for name in ("winograd.c", "single_channel_conv.c", "max_pool.c"))
@@ -34,11 +35,6 @@ CFLAGS = (("-O3", "-march=native", "-std=c99", "-fPIC", "-shared"),
 _library = None  # the loaded library; False after a failed build; None before trying
 _reason = None
 _enabled = True
-
-
-def _cache_dir():
-    """$SVD_CACHE_DIR if set, else ~/.cache/svd (the feature cache's folder, svd/cache.py)."""
-    return pathlib.Path(os.environ.get("SVD_CACHE_DIR") or pathlib.Path.home() / ".cache" / "svd")
 
 
 def _cpu_tag():
@@ -63,12 +59,16 @@ def _build(compiler):
     output file anew, so a deleted temporary file could reappear; in a deleted folder it
     cannot.)
     """
+    # Imported here rather than at the top: svd/cache.py also loads the audio decoders
+    # (svd/audio.py), which the computation never needs; by the time a build is wanted
+    # a run has usually loaded them anyway.
+    from svd import cache
     errors = []
     for flags in CFLAGS:
         digest = hashlib.sha256(repr((compiler, flags, _cpu_tag())).encode())
         for source in SOURCES:
             digest.update(source.read_bytes())
-        path = _cache_dir() / "native" / f"svd-native-{digest.hexdigest()[:16]}.so"
+        path = cache.default_dir() / "native" / f"svd-native-{digest.hexdigest()[:16]}.so"
         if path.exists():
             return path
         folder = temporary(path, suffix=".partial", directory=True)
@@ -86,8 +86,9 @@ def _build(compiler):
 
 
 def set_enabled(flag):
-    """Use the compiled code (True, the default) or not (False: fast_cpu.py's NumPy loops
-    everywhere, e.g. to compare the two or to time what the C code gains)."""
+    """Use the compiled code (True, the default) or not (False: the NumPy loops of
+    svd/fast/blocked.py and numpy_pool.py everywhere, e.g. to compare the two or to time
+    what the C code gains)."""
     global _enabled
     _enabled = bool(flag)
 
@@ -127,5 +128,5 @@ def function(name, argtypes):
 def unavailable_reason():
     """Why `library()` is None (a sentence), or None when it is available."""
     if not _enabled:
-        return "switched off (native.set_enabled(False))"
+        return "switched off (svd.fast.build.set_enabled(False))"
     return None if library() is not None else _reason

@@ -1,20 +1,14 @@
-"""The fast CPU implementation of the convolution, max-pool and dense layers of svd/layers.py.
+"""The blocked, threaded convolution and dense layers: NumPy and BLAS, any dtype and kernel.
 
-Same functions, arguments and results as the textbook layers in svd/layers.py
-(the tests hold them equal within float32 rounding; caches differ), for NumPy
-arrays on the CPU: blocked, threaded, with BLAS called through ctypes
-(svd/cpu_blas.py). svd/backend.py chooses it by default for NumPy arrays;
-the rectifier, dropout, loss and optimiser have no faster version and come
-from svd/layers.py, svd/loss.py and svd/optim.py.
-
-Compiled parts. For float32 arrays (training and prediction) the hottest loops run
-in C where a C compiler is found (svd/native.py builds it once per machine): 3x3
-convolutions with several input channels as Winograd F(4x4, 3x3) with 4x fewer
-multiplications (svd/winograd.py), the single-channel first convolution
-(svd/single_channel_conv.py) and the max-pool (svd/max_pool.py). The functions
-below send those cases there first; their NumPy code serves everything else
-(float64, other kernels such as prediction's 11-tap dense1 convolution) and
-machines without a compiler, and is what the text below describes.
+Same functions, arguments and results as the textbook layers of svd/layers.py (the
+tests hold them equal within float32 rounding; caches differ), for NumPy arrays on
+the CPU: cut into blocks of rows run on all cores (svd/fast/workers.py), with BLAS
+called through ctypes (svd/fast/blas.py). svd/fast/__init__.py sends here every
+convolution that its compiled special cases (svd/fast/winograd.py,
+svd/fast/single_channel_conv.py) do not take: float64, other kernels of several
+input channels (such as prediction's 11-tap dense1 convolution), the backward of a
+one-channel layer asked for dx, and all of them on machines without a C compiler;
+and every dense layer.
 
 How the convolution is computed (the hot spot: conv2 alone is ~64% of all
 FLOPs). View the channels-last input as rows, one row of c_in values per
@@ -26,7 +20,7 @@ convolution with a kh x kw kernel and dilation (dt, df) is then
 because moving i*dt steps in time and j*df steps in frequency moves a fixed
 number of rows. Each tap is one matrix product of a *contiguous slice* of the
 input rows with a (c_in, c_out) matrix, accumulated into the output in place
-by BLAS (`backend.gemm` with beta=1): no im2col copy, no temporaries. We
+by BLAS (`blas.gemm` with beta=1): no im2col copy, no temporaries. We
 compute z for whole lines (all F frequencies of a time step); the last
 (kw-1)*df entries of each line wrap around into the next line and are
 garbage, so only z[..., :F_out] is kept (and the garbage lines t >= T_out
@@ -51,7 +45,7 @@ Copying the narrower operand is what measured fastest.
 Speed. Rows are processed in blocks of whole lines (`_line_blocks`), sized so
 that a block's rows stay in cache while its taps run over them. Blocks are
 independent (a backward block recomputes the few lines of dz before it that
-it needs, its "halo"), so `backend.parallel_for` runs them on all cores at
+it needs, its "halo"), so `workers.parallel_for` runs them on all cores at
 once, each core doing its own BLAS calls and element-wise work. In the
 forward, a single input channel (conv1) would make the taps products with an
 inner dimension of 1, so there we also multiply a small im2col matrix
@@ -62,13 +56,9 @@ block while it is in cache, and its derivative to each gradient block.
 
 import numpy
 
-from . import cpu_blas, max_pool, single_channel_conv, winograd
-from .cpu_blas import gemm
-from .layers import LEAKINESS, conv_out_shape
-
-# The operations svd/backend.py takes from this module; the others come from the textbook modules.
-OPERATIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-              "dense_forward", "dense_backward")
+from svd.fast import workers
+from svd.fast.blas import gemm
+from svd.layers import LEAKINESS, conv_out_shape
 
 # Rows per block are chosen so that a block's data take about this many bytes;
 # measured best for the whole network (BENCHMARKS.md) on a 2-core CPU with
@@ -76,7 +66,6 @@ OPERATIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool
 # and, in the backward, fewer recomputed halo lines.
 _FORWARD_BLOCK_BYTES = 1 << 23
 _BACKWARD_BLOCK_BYTES = 1 << 22
-_POOL_BLOCK_BYTES = 1 << 21
 # Up to this many input channels the conv uses a per-block im2col product
 # instead of one product per tap (an inner dimension of c_in is too thin).
 _IM2COL_MAX_C_IN = 4
@@ -175,7 +164,7 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
         b: (c_out,) biases.
         dilation: (d_time, d_freq) spacing between kernel taps.
         leaky: also apply the leaky rectifier max(z/100, z).
-        workspace: dict for reusing buffers between calls (see cpu_blas.reuse),
+        workspace: dict for reusing buffers between calls (see workers.reuse),
             or None.
 
     Returns:
@@ -188,10 +177,6 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
         y = z, or max(z/100, z) if leaky.
         (Cross-correlation, no kernel flip: for learned weights it makes no difference.)
     """
-    if winograd.applies(x, w):
-        return winograd.conv2d_forward(x, w, b, dilation, leaky, workspace)
-    if single_channel_conv.applies(x, w):
-        return single_channel_conv.conv2d_forward(x, w, b, dilation, leaky, workspace)
     x = numpy.ascontiguousarray(x)
     w = numpy.ascontiguousarray(w)
     batch, time, freq, c_in = x.shape
@@ -200,7 +185,7 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     x_rows = x.reshape(-1, c_in)  # row (n * time + t) * freq + f
     taps = _tap_offsets(kernel_time, kernel_freq, dilation, freq)
     last_row = x_rows.shape[0] - taps[-1][2]  # rows before it have every tap inside x
-    y = cpu_blas.reuse(workspace, "y", (batch, time_out, freq_out, c_out), x.dtype)
+    y = workers.reuse(workspace, "y", (batch, time_out, freq_out, c_out), x.dtype)
     im2col = c_in <= _IM2COL_MAX_C_IN
     w_col = w.reshape(-1, c_out)  # (taps * c_in, c_out), tap-major like col_t
     row_bytes = x.dtype.itemsize * ((len(taps) if im2col else 1) * c_in + 2 * c_out)
@@ -208,13 +193,13 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     def forward_block(start, stop, worker):  # lines t0..t1 of example n
         n, t0 = divmod(start // freq, time)
         t1 = t0 + (stop - start) // freq
-        z = cpu_blas.scratch(workspace, f"z{worker}", (stop - start, c_out), x.dtype)
+        z = workers.scratch(workspace, f"z{worker}", (stop - start, c_out), x.dtype)
         # Rows from last_row on (the garbage tail of the batch's very last line)
         # would read past the end of x: they are neither computed nor used.
         m = min(stop, last_row) - start
         z[:m] = b
         if im2col:
-            col_t = cpu_blas.scratch(workspace, f"col_t{worker}", (w_col.shape[0], m), x.dtype)
+            col_t = workers.scratch(workspace, f"col_t{worker}", (w_col.shape[0], m), x.dtype)
             gemm(_im2col_t(x_rows, start, start + m, taps, col_t), w_col, z[:m], trans_a=True)
         else:
             for i, j, off in taps:
@@ -225,8 +210,8 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
         else:
             y[n, t0:t1] = valid
 
-    cpu_blas.parallel_for(forward_block, _line_blocks(batch, time, time_out, freq, row_bytes,
-                                                            _FORWARD_BLOCK_BYTES))
+    workers.parallel_for(forward_block, _line_blocks(batch, time, time_out, freq, row_bytes,
+                                                     _FORWARD_BLOCK_BYTES))
     return y, (x, w, dilation, leaky, y)
 
 
@@ -253,10 +238,6 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
         it, which it computes itself, so that blocks are independent.
     """
     x, w, dilation, leaky, y = cache
-    if winograd.applies(x, w):
-        return winograd.conv2d_backward(dy, cache, need_dx, workspace)
-    if single_channel_conv.applies(x, w, need_dx):
-        return single_channel_conv.conv2d_backward(dy, cache, need_dx, workspace)
     dy = numpy.ascontiguousarray(dy)
     batch, time, freq, c_in = x.shape
     kernel_time, kernel_freq, _, c_out = w.shape
@@ -270,7 +251,7 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
     # Copy the narrower of x and dz: the input's im2col (taps * c_in wide) or
     # D (taps * c_out wide). Measured: conv1, conv3 gather x; conv2, conv4 gather dz.
     gather_x = c_in < c_out
-    n_workers = cpu_blas.num_threads()
+    n_workers = workers.num_threads()
     dw_parts = numpy.zeros((n_workers, n_taps * c_in, c_out) if gather_x else
                         (n_workers, c_in, n_taps * c_out), dtype=w.dtype)
     db_parts = numpy.zeros((n_workers, 1, c_out), dtype=w.dtype)
@@ -278,14 +259,14 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
         w_cat = numpy.ascontiguousarray(  # row k*c_out + o holds w[k][:, o]
             w.reshape(n_taps, c_in, c_out).transpose(0, 2, 1).reshape(n_taps * c_out, c_in))
     if need_dx:
-        dx = cpu_blas.reuse(workspace, "dx", x.shape, x.dtype)
+        dx = workers.reuse(workspace, "dx", x.shape, x.dtype)
         dx_rows = dx.reshape(-1, c_in)
     row_bytes = x.dtype.itemsize * (2 * c_in + c_out + n_taps * (c_in if gather_x else c_out))
 
     def backward_block(start, stop, worker):
         m = stop - start
         # 1. dz of the halo lines and of this block's lines: dz_ext[h] is row start - halo + h.
-        dz_ext = cpu_blas.scratch(workspace, f"dz{worker}", (halo + m, c_out), dy.dtype)
+        dz_ext = workers.scratch(workspace, f"dz{worker}", (halo + m, c_out), dy.dtype)
         _output_grad(dz_ext.reshape(-1, freq, c_out), (start - halo) // freq, time, dy, y, leaky)
         dz = dz_ext[halo:]
         gemm(numpy.ones((1, m), dtype=dz.dtype), dz, db_parts[worker])  # db += sum of dz rows
@@ -293,7 +274,7 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
         if gather_x:
             # dw_col += col^T dz over this block's rows that have all taps inside x
             m_out = max(0, min(stop, last_row) - start)
-            col_t = cpu_blas.scratch(workspace, f"col_t{worker}", (n_taps * c_in, m_out),
+            col_t = workers.scratch(workspace, f"col_t{worker}", (n_taps * c_in, m_out),
                                     x.dtype)
             gemm(_im2col_t(x_rows, start, start + m_out, taps, col_t), dz[:m_out],
                  dw_parts[worker])
@@ -302,15 +283,15 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
                     gemm(dz_ext[halo - off:halo - off + m], w[i, j], dx_rows[start:stop],
                          beta=0.0 if k == 0 else 1.0, trans_b=True)
         else:
-            d = cpu_blas.scratch(workspace, f"d{worker}", (m, n_taps * c_out), dy.dtype)
+            d = workers.scratch(workspace, f"d{worker}", (m, n_taps * c_out), dy.dtype)
             for k, (_, _, off) in enumerate(taps):  # D[s, k] = dz[s - off_k]
                 d[:, k * c_out:(k + 1) * c_out] = dz_ext[halo - off:halo - off + m]
             gemm(x_rows[start:stop], d, dw_parts[worker], trans_a=True)  # dw_cat += x^T D
             if need_dx:
                 gemm(d, w_cat, dx_rows[start:stop], beta=0.0)  # dx = D w_cat
 
-    cpu_blas.parallel_for(backward_block, _line_blocks(batch, time, time, freq, row_bytes,
-                                                              _BACKWARD_BLOCK_BYTES))
+    workers.parallel_for(backward_block, _line_blocks(batch, time, time, freq, row_bytes,
+                                                      _BACKWARD_BLOCK_BYTES))
     if gather_x:
         dw = dw_parts.sum(axis=0).reshape(w.shape)
     else:
@@ -319,118 +300,6 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
             dw_cat.reshape(c_in, kernel_time, kernel_freq, c_out).transpose(1, 2, 0, 3))
     db = db_parts.sum(axis=0)[0]
     return (dx if need_dx else None), dw, db
-
-
-# --------------------------------------------------------------------------
-# Max-pooling
-# --------------------------------------------------------------------------
-
-def _pool_taps(x, pool, stride, time_out, freq_out):
-    """[(k, view)]: for each window position k = i * pool_freq + j, the
-    (batch, time_out, freq_out, c) view of x holding that position of every window."""
-    pool_time, pool_freq = pool
-    stride_time, stride_freq = stride
-    taps = []
-    for i in range(pool_time):
-        for j in range(pool_freq):
-            view = x[:, i:i + stride_time * (time_out - 1) + 1:stride_time,
-                     j:j + stride_freq * (freq_out - 1) + 1:stride_freq]
-            taps.append((i * pool_freq + j, view))
-    return taps
-
-
-def _example_blocks(batch, bytes_per_example):
-    """[(start, stop)] over the batch, a few examples (~_POOL_BLOCK_BYTES / 4) at a time."""
-    step = max(1, _POOL_BLOCK_BYTES // (4 * max(1, bytes_per_example)))
-    return [(n, min(n + step, batch)) for n in range(0, batch, step)]
-
-
-def maxpool2d_forward(x, pool=(3, 3), stride=None):
-    """Max-pooling over (time, freq) windows; partial windows at the end are dropped.
-
-    Args:
-        x: (batch, time, freq, c).
-        pool: (pool_time, pool_freq) window size.
-        stride: (stride_time, stride_freq); None means stride = pool
-            (non-overlapping windows, as in the paper).
-
-    Returns:
-        y: (batch, time_out, freq_out, c), with
-            time_out = (time - pool_time) // stride_time + 1 (same for freq).
-        cache: (argmax, x_shape, pool, stride); argmax is a
-            (batch, time_out, freq_out, c) uint8 array of the window position
-            i * pool_freq + j of each maximum (the first one on ties).
-
-    Notes:
-        y[n, t, f, c] = max_{i, j} x[n, t*stride_time + i, f*stride_freq + j, c]
-    """
-    stride = tuple(pool if stride is None else stride)
-    if pool[0] * pool[1] > 256:
-        raise ValueError(f"pool {pool} has more than 256 positions; argmax is stored as uint8")
-    batch, time, freq, c = x.shape
-    time_out = (time - pool[0]) // stride[0] + 1
-    freq_out = (freq - pool[1]) // stride[1] + 1
-    y = numpy.empty((batch, time_out, freq_out, c), dtype=x.dtype)
-    argmax = numpy.empty((batch, time_out, freq_out, c), dtype=numpy.uint8)
-    if max_pool.available(x):
-        max_pool.forward(numpy.ascontiguousarray(x), pool, stride, y, argmax)
-        return y, (argmax, x.shape, tuple(pool), stride)
-
-    def pool_examples(start, stop, worker):  # a few examples: the running max stays in cache
-        y_part, arg_part = y[start:stop], argmax[start:stop]
-        bigger = numpy.empty(y_part.shape, dtype=bool)
-        step = numpy.empty(y_part.shape, dtype=numpy.uint8)
-        for k, view in _pool_taps(x[start:stop], pool, stride, time_out, freq_out):
-            if k == 0:
-                y_part[...] = view
-                arg_part[...] = 0
-                continue
-            numpy.greater(view, y_part, out=bigger)  # strict: the first maximum wins ties
-            numpy.maximum(y_part, view, out=y_part)
-            # argmax = k where bigger, else unchanged, as arithmetic (modulo 256):
-            # masked writes with random masks branch unpredictably (slow).
-            numpy.subtract(k, arg_part, out=step)
-            step *= bigger
-            arg_part += step
-
-    cpu_blas.parallel_for(pool_examples, _example_blocks(batch, y[0].nbytes))
-    return y, (argmax, x.shape, tuple(pool), stride)
-
-
-def maxpool2d_backward(dy, cache, workspace=None):
-    """Gradient of maxpool2d_forward: each dy goes to the position of its maximum.
-
-    Args:
-        dy: (batch, time_out, freq_out, c).
-        cache: from maxpool2d_forward.
-        workspace: dict for reusing the dx buffer between calls, or None.
-
-    Returns:
-        dx: (batch, time, freq, c).
-    """
-    argmax, x_shape, pool, stride = cache
-    time_out, freq_out = argmax.shape[1:3]
-    dx = cpu_blas.reuse(workspace, "dx", x_shape, dy.dtype)
-    if max_pool.available(dx):
-        max_pool.backward(dy, argmax, pool, stride, dx)
-        return dx
-
-    def unpool_examples(start, stop, worker):
-        dx_part, dy_part, arg_part = dx[start:stop], dy[start:stop], argmax[start:stop]
-        if stride == pool:
-            # Windows tile dx without overlap: each covered position is written
-            # once; the rows/columns left over by the floor division get zero.
-            dx_part[:, time_out * stride[0]:] = 0
-            dx_part[:, :, freq_out * stride[1]:] = 0
-            for k, view in _pool_taps(dx_part, pool, stride, time_out, freq_out):
-                numpy.multiply(dy_part, arg_part == k, out=view)
-        else:  # overlapping windows: a position can receive from several windows
-            dx_part[...] = 0
-            for k, view in _pool_taps(dx_part, pool, stride, time_out, freq_out):
-                view += dy_part * (arg_part == k)
-
-    cpu_blas.parallel_for(unpool_examples, _example_blocks(x_shape[0], dy[0].nbytes))
-    return dx
 
 
 # --------------------------------------------------------------------------

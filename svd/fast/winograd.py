@@ -1,9 +1,9 @@
 """Winograd F(4x4, 3x3): the fast CPU path's 3x3 convolution with 4x fewer multiplications.
 
-svd/fast_cpu.py sends a float32 3x3 convolution here when the C part
-(svd/winograd.c, built by svd/native.py) is available; the results equal
-svd/layers.py's conv2d_forward / conv2d_backward within float32 rounding
-(tests/test_winograd.py: a few 1e-6 of the largest value, against 1e-7 for the
+svd/fast/__init__.py sends a float32 3x3 convolution with several input channels
+here when the C part (svd/fast/winograd.c, built by svd/fast/build.py) is available
+(`applies`); the results equal svd/layers.py's conv2d_forward / conv2d_backward
+within float32 rounding (tests/test_fast_winograd.py: a few 1e-6 of the largest value, against 1e-7 for the
 direct convolution, from the transforms' larger coefficients).
 
 The maths (Lavin & Gray 2016, "Fast algorithms for convolutional neural
@@ -41,22 +41,22 @@ thrown away (up to 3 rows and columns: 1% of conv2's work, 25% of conv4's).
 Speed. Per 3x3 layer this does 1/4 of the direct convolution's multiplications
 (plus the partial tiles). The transforms run in compiled C (one pass over a block
 of tiles, vectorised over channels), the 36 products per block in BLAS, called
-from C through the address of the same cblas_sgemm that svd/cpu_blas.py uses;
-each worker thread of cpu_blas.parallel_for takes every n-th block of tile rows.
-Without the C code or that BLAS, `available()` is False and fast_cpu.py keeps its
-direct convolution. Measured per layer in BENCHMARKS.md.
+from C through the address of the same cblas_sgemm that svd/fast/blas.py uses;
+each worker thread (workers.for_each_worker) takes every n-th block of tile rows.
+Without the C code or that BLAS, `available()` is False and the blocked direct
+convolution of svd/fast/blocked.py runs instead. Measured per layer in BENCHMARKS.md.
 """
 
 import ctypes
 
 import numpy
 
-from . import cpu_blas, native
-from .layers import conv_out_shape
+from svd.fast import blas, build, workers
+from svd.layers import conv_out_shape
 
 # The 1-D transforms, as arrays. G is applied here (transform_weights, weight_gradient);
-# svd/winograd.c has B_T, A_T and A = A_T^T written out as additions (tests/test_winograd.py
-# checks that these matrices compute a correlation, and the C convolution against svd/layers.py).
+# svd/fast/winograd.c has B_T, A_T and A = A_T^T written out as additions
+# (tests/test_fast_winograd.py checks that these matrices compute a correlation, and the C convolution against svd/layers.py).
 B_T = numpy.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                    [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float)
 G = numpy.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
@@ -72,11 +72,11 @@ POSITIONS = SPAN * SPAN  # products per tile and channel pair
 _BLOCK_BYTES = 1 << 20
 
 # --------------------------------------------------------------------------
-# The compiled part (svd/winograd.c, built by svd/native.py)
+# The compiled part (svd/fast/winograd.c, built by svd/fast/build.py)
 # --------------------------------------------------------------------------
 
 class _Layer(ctypes.Structure):
-    """One convolution for the C code: `struct layer` of svd/winograd.c, field for field."""
+    """One convolution for the C code: `struct layer` of svd/fast/winograd.c, field for field."""
     _fields_ = [("x", ctypes.c_void_p)] + [
         (name, ctypes.c_int) for name in ("batch", "T", "F", "C", "dt", "df", "pad_t", "pad_f")] + [
         ("U", ctypes.c_void_p), ("bias", ctypes.c_void_p), ("leaky", ctypes.c_int),
@@ -87,7 +87,7 @@ class _Layer(ctypes.Structure):
 
 
 _P, _I = ctypes.c_void_p, ctypes.c_int
-# The C functions of svd/winograd.c and their argument types.
+# The C functions of svd/fast/winograd.c and their argument types.
 _FORWARD = ("forward_worker", [ctypes.POINTER(_Layer), _I, _I, _P, _P, _P])
 _WEIGHT_GRAD = ("weight_grad_worker", [ctypes.POINTER(_Layer), _P, _I, _I, _P, _P, _P, _P])
 _LEAKY_BACKWARD = ("leaky_backward_worker", [_P, _P, _P, ctypes.c_size_t, _I, _I])
@@ -95,14 +95,15 @@ _LEAKY_BACKWARD = ("leaky_backward_worker", [_P, _P, _P, ctypes.c_size_t, _I, _I
 
 def available():
     """Whether the Winograd convolution can run here: the C code built and a
-    ctypes-callable cblas_sgemm found (svd/cpu_blas.py)."""
-    return cpu_blas.cblas_sgemm_address() is not None and native.function(*_FORWARD) is not None
+    ctypes-callable cblas_sgemm found (svd/fast/blas.py)."""
+    return blas.cblas_sgemm_address() is not None and build.function(*_FORWARD) is not None
 
 
 def applies(x, w):
-    """Whether fast_cpu.py should compute conv(x, w) here: compiled, a 3x3 kernel,
-    float32, and more than one input channel (conv1's single channel gives products
-    with an inner dimension of 1: svd/single_channel_conv.c does it directly)."""
+    """Whether svd/fast/__init__.py should compute conv(x, w) here: compiled, a 3x3
+    kernel, float32, and more than one input channel (conv1's single channel gives
+    products with an inner dimension of 1: svd/fast/single_channel_conv.c does it
+    directly)."""
     return (w.shape[:2] == (3, 3) and w.shape[2] > 1
             and x.dtype == w.dtype == numpy.float32 and available())
 
@@ -145,24 +146,24 @@ def _layer(x, u, b, dilation, padding, leaky, y, zeros):
     return _Layer(x.ctypes.data, batch, time, freq, c_in, dilation[0], dilation[1], padding[0],
                   padding[1], u.ctypes.data, None if b is None else b.ctypes.data, int(leaky),
                   y.ctypes.data, time_out, freq_out, c_out, tiles_t, tiles_f,
-                  -(-tiles_t // n_blocks), zeros.ctypes.data, cpu_blas.cblas_sgemm_address())
+                  -(-tiles_t // n_blocks), zeros.ctypes.data, blas.cblas_sgemm_address())
 
 
 def _scratch(workspace, name, layer, channels, worker):
     """A worker's (36, tiles of its biggest block, channels) float32 buffer."""
     tiles = layer.rows_per_block * layer.tiles_f
-    return cpu_blas.scratch(workspace, f"{name}{worker}", (POSITIONS, tiles, channels),
+    return workers.scratch(workspace, f"{name}{worker}", (POSITIONS, tiles, channels),
                             numpy.float32)
 
 
 # --------------------------------------------------------------------------
-# The convolution (interfaces of svd/layers.py, as fast_cpu.py)
+# The convolution (interfaces of svd/layers.py)
 # --------------------------------------------------------------------------
 
 def _convolve(x, u, b, dilation, padding, leaky, y, workspace, tag):
     """y <- the Winograd convolution of x (padded by `padding` zeros before and after in
     time and frequency) with transformed weights u (36, c_in, c_out), + b, leaky. Returns y."""
-    forward_worker = native.function(*_FORWARD)
+    forward_worker = build.function(*_FORWARD)
     zeros = numpy.zeros(max(x.shape[3], y.shape[3]), numpy.float32)
     bias = None if b is None else numpy.ascontiguousarray(b, dtype=numpy.float32)
     layer = _layer(x, u, bias, dilation, padding, leaky, y, zeros)
@@ -170,11 +171,11 @@ def _convolve(x, u, b, dilation, padding, leaky, y, workspace, tag):
     def work(worker, n_workers):
         v = _scratch(workspace, tag + "v", layer, layer.C, worker)
         m = _scratch(workspace, tag + "m", layer, layer.K, worker)
-        spill = cpu_blas.scratch(workspace, f"{tag}s{worker}", (TILE * TILE, layer.K), numpy.float32)
+        spill = workers.scratch(workspace, f"{tag}s{worker}", (TILE * TILE, layer.K), numpy.float32)
         forward_worker(ctypes.byref(layer), worker, n_workers, v.ctypes.data, m.ctypes.data,
                        spill.ctypes.data)
 
-    cpu_blas.for_each_worker(work)
+    workers.for_each_worker(work)
     return y
 
 
@@ -189,17 +190,17 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
 
     Returns:
         y: (batch, time - 2*d_time, freq - 2*d_freq, c_out),
-        cache: (x, w, dilation, leaky, y), as fast_cpu.conv2d_forward.
+        cache: (x, w, dilation, leaky, y), as svd/fast/blocked.py's conv2d_forward.
     """
     x = numpy.ascontiguousarray(x)
     time_out, freq_out = conv_out_shape(x.shape, w.shape[:2], dilation)
-    y = cpu_blas.reuse(workspace, "y", (x.shape[0], time_out, freq_out, w.shape[3]), x.dtype)
+    y = workers.reuse(workspace, "y", (x.shape[0], time_out, freq_out, w.shape[3]), x.dtype)
     _convolve(x, transform_weights(w), b, dilation, (0, 0), leaky, y, workspace, "f")
     return y, (x, w, tuple(dilation), leaky, y)
 
 
 def conv2d_backward(dy, cache, need_dx=True, workspace=None):
-    """Gradients of conv2d_forward: dx (None if not need_dx), dw, db; as fast_cpu.conv2d_backward.
+    """Gradients of conv2d_forward: dx (None if not need_dx), dw, db; as blocked.conv2d_backward.
 
     dz = dy * (1 if y > 0 else 1/100) if leaky, else dy; dw and db from dz's tiles
     (weight_grad_worker), dx as the Winograd convolution of dz padded by two dilated taps
@@ -207,13 +208,13 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
     """
     x, w, dilation, leaky, y = cache
     c_in, c_out = w.shape[2:]
-    n_workers = cpu_blas.num_threads()
+    n_workers = workers.num_threads()
     dy = numpy.ascontiguousarray(dy, dtype=numpy.float32)
     dz = dy
     if leaky:
-        leaky_backward = native.function(*_LEAKY_BACKWARD)
-        dz = cpu_blas.reuse(workspace, "dz", dy.shape, numpy.float32)
-        cpu_blas.for_each_worker(lambda worker, n_workers: leaky_backward(
+        leaky_backward = build.function(*_LEAKY_BACKWARD)
+        dz = workers.reuse(workspace, "dz", dy.shape, numpy.float32)
+        workers.for_each_worker(lambda worker, n_workers: leaky_backward(
             dy.ctypes.data, y.ctypes.data, dz.ctypes.data, dy.size, worker, n_workers))
 
     zeros = numpy.zeros(max(c_in, c_out), numpy.float32)
@@ -221,7 +222,7 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
     du_parts = numpy.zeros((n_workers, POSITIONS, c_in, c_out), numpy.float32)
     db_parts = numpy.zeros((n_workers, c_out), numpy.float32)
 
-    weight_grad_worker = native.function(*_WEIGHT_GRAD)
+    weight_grad_worker = build.function(*_WEIGHT_GRAD)
 
     def weight_work(worker, n_workers):
         v = _scratch(workspace, "bv", layer, c_in, worker)
@@ -230,13 +231,13 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
                            v.ctypes.data, dm.ctypes.data, du_parts[worker].ctypes.data,
                            db_parts[worker].ctypes.data)
 
-    cpu_blas.for_each_worker(weight_work)
+    workers.for_each_worker(weight_work)
     dw = weight_gradient(du_parts.sum(axis=0))
     db = db_parts.sum(axis=0)
     dx = None
     if need_dx:  # full convolution of dz with w flipped and transposed: (3, 3, c_out, c_in)
         u_flip = transform_weights(w[::-1, ::-1].transpose(0, 1, 3, 2))
-        dx = cpu_blas.reuse(workspace, "dx", x.shape, numpy.float32)
+        dx = workers.reuse(workspace, "dx", x.shape, numpy.float32)
         _convolve(dz, u_flip, None, dilation, (2 * dilation[0], 2 * dilation[1]), False, dx,
                   workspace, "d")
     return dx, dw, db

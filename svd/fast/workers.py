@@ -1,12 +1,14 @@
-"""GIL-free BLAS calls, worker threads and reused buffers: the machinery of the fast CPU path (svd/fast_cpu.py).
+"""Worker threads and reused buffers: how the fast CPU path keeps every core busy.
 
-- `gemm(a, b, out, beta=..., trans_a=..., trans_b=...)`
-                      out <- beta*out + op(a) @ op(b), in place, so that a
-                      convolution can accumulate its nine taps into one output
-                      without temporaries.
 - `parallel_for(fn, blocks)`
                       fn(start, stop, worker) for every block, spread over the
-                      CPU cores.
+                      CPU cores (svd/fast/blocked.py, svd/fast/numpy_pool.py).
+- `for_each_worker(fn)`
+                      fn(worker, n_workers) once per worker thread, for compiled
+                      code that shares its work out itself (svd/fast/winograd.py,
+                      single_channel_conv.py, max_pool.py).
+- `num_threads()`, `set_num_threads(n)`
+                      how many worker threads there are.
 - `reuse(workspace, name, shape, dtype)`, `scratch(...)`
                       buffers kept between calls, so large activations are not
                       freshly allocated (and page-faulted) for every mini-batch.
@@ -17,135 +19,19 @@ element-wise NumPy operations. Letting BLAS split each small product over the
 cores wastes time synchronising, and leaves one core idle during the
 element-wise work (NumPy is single-threaded). Instead, one Python thread per
 core takes whole blocks, and BLAS runs single-threaded inside each. That only
-works if BLAS calls release Python's GIL: SciPy's BLAS wrappers do not, but a
-call through `ctypes` does, so `gemm` calls the `cblas_?gemm` of the OpenBLAS
-that SciPy ships, directly. If that library cannot be found (another
-platform or SciPy build), `gemm` falls back to SciPy's wrappers and
-`parallel_for` runs the blocks one after another (BLAS then uses all cores
+works if BLAS calls release Python's GIL, which the `gemm` of svd/fast/blas.py
+does when it finds a cblas to call through ctypes (`blas.gil_free()`). Without
+one, `parallel_for` runs the blocks one after another (BLAS then uses all cores
 inside each product). `set_num_threads(1)` gives the sequential behaviour too.
-
-NumPy arrays only: the GPU path (svd/cuda.py) never comes here.
 """
 
-import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy
-from scipy.linalg import blas as _scipy_blas
 
-
-# --------------------------------------------------------------------------
-# Matrix multiply-accumulate
-# --------------------------------------------------------------------------
-
-def _find_cblas():
-    """{dtype: cblas_?gemm} from the OpenBLAS loaded by SciPy, plus its
-    per-thread thread-count setter; ({}, None) if not found."""
-    try:
-        with open("/proc/self/maps") as maps:  # Linux: which libraries are loaded
-            paths = {line.split()[-1] for line in maps if "openblas" in line and "/" in line}
-    except OSError:
-        return {}, None
-    for path in sorted(paths):
-        if "openblas64" in os.path.basename(path):  # NumPy's copy: 64-bit integer arguments
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-            set_local_threads = lib.openblas_set_num_threads_local  # OpenBLAS >= 0.3.27
-        except (OSError, AttributeError):
-            continue
-        # SciPy's wheels prefix the symbols; a plain OpenBLAS does not.
-        for prefix in ("scipy_", ""):
-            sgemm = getattr(lib, prefix + "cblas_sgemm", None)
-            dgemm = getattr(lib, prefix + "cblas_dgemm", None)
-            if sgemm is not None and dgemm is not None:
-                break
-        else:
-            continue
-        args = [ctypes.c_int] * 6
-        sgemm.argtypes = args + [ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
-                                 ctypes.c_int, ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
-        dgemm.argtypes = args + [ctypes.c_double, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
-                                 ctypes.c_int, ctypes.c_double, ctypes.c_void_p, ctypes.c_int]
-        sgemm.restype = dgemm.restype = None
-        set_local_threads.argtypes = [ctypes.c_int]
-        set_local_threads.restype = ctypes.c_int
-        gemms = {numpy.dtype(numpy.float32): sgemm, numpy.dtype(numpy.float64): dgemm}
-        return gemms, set_local_threads
-    return {}, None
-
-
-_CBLAS_GEMM, _SET_LOCAL_BLAS_THREADS = _find_cblas()
-_CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
-_SCIPY_GEMM = {numpy.dtype(numpy.float32): _scipy_blas.sgemm,
-               numpy.dtype(numpy.float64): _scipy_blas.dgemm}
-
-
-def cblas_sgemm_address():
-    """Address of the cblas_sgemm that `gemm` calls (for compiled code that calls
-    BLAS itself, svd/winograd.c), or None if none was found."""
-    sgemm = _CBLAS_GEMM.get(numpy.dtype(numpy.float32))
-    return None if sgemm is None else ctypes.cast(sgemm, ctypes.c_void_p).value
-
-
-def _rows_stride(a, name):
-    """Row stride of a 2-D array in elements; its rows must be contiguous."""
-    rows, cols = a.shape
-    ld = a.strides[0] // a.itemsize if rows > 1 else max(cols, 1)
-    if (cols > 1 and a.strides[1] != a.itemsize) or ld < cols or ld < 1:
-        raise ValueError(f"gemm: {name} must have contiguous rows, got shape {a.shape} "
-                         f"strides {a.strides}")
-    return ld
-
-
-def gemm(a, b, out, beta=1.0, trans_a=False, trans_b=False):
-    """In-place matrix multiply-accumulate: out <- beta * out + op(a) @ op(b).
-
-    Args:
-        a: (m, k) float array, or (k, m) if `trans_a`.
-        b: (k, n) float array, or (n, k) if `trans_b`.
-        out: (m, n) array of the same dtype; overwritten.
-            All three must have contiguous rows (unit stride along the last
-            axis); rows may be further apart (e.g. a row slice of a wider array).
-        beta: 1.0 accumulates into `out`, 0.0 overwrites it (its old values are
-            then ignored, even NaN).
-        trans_a, trans_b: use the transpose of `a` / `b` (no copy is made).
-
-    Returns:
-        out (the same array).
-    """
-    m, n = out.shape
-    k = a.shape[0] if trans_a else a.shape[1]
-    a_rows = a.shape[1] if trans_a else a.shape[0]
-    b_rows, b_cols = (b.shape[1], b.shape[0]) if trans_b else b.shape
-    if a_rows != m or b_rows != k or b_cols != n:
-        raise ValueError(f"gemm: shapes {a.shape}{'^T' * trans_a} @ {b.shape}{'^T' * trans_b}"
-                         f" do not give {out.shape}")
-    if not (a.dtype == b.dtype == out.dtype):
-        raise ValueError(f"gemm: dtypes differ: {a.dtype}, {b.dtype}, {out.dtype}")
-    if m == 0 or n == 0:
-        return out
-    cblas = _CBLAS_GEMM.get(out.dtype)
-    if cblas is not None:  # ctypes releases the GIL for the duration of the call
-        lda, ldb, ldc = _rows_stride(a, "a"), _rows_stride(b, "b"), _rows_stride(out, "out")
-        cblas(_CBLAS_ROW_MAJOR, _CBLAS_TRANS if trans_a else _CBLAS_NO_TRANS,
-              _CBLAS_TRANS if trans_b else _CBLAS_NO_TRANS, m, n, k, 1.0,
-              a.ctypes.data, lda, b.ctypes.data, ldb, beta, out.ctypes.data, ldc)
-        return out
-    # SciPy's (Fortran, column-major) wrapper: a C-contiguous (m, n) array is
-    # the column-major matrix out^T, so ask for out^T <- op(b)^T @ op(a)^T.
-    # The wrapper would silently copy a non-contiguous array (and write the
-    # result into the copy), so that is an error here.
-    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
-        raise ValueError("gemm needs C-contiguous a, b and out")
-    out_t = out.T
-    result = _SCIPY_GEMM[out.dtype](1.0, b.T, a.T, beta=beta, c=out_t, overwrite_c=1,
-                                    trans_a=trans_b, trans_b=trans_a)
-    if result is not out_t:
-        raise RuntimeError("BLAS copied the output; results would be lost")
-    return out
+from svd.fast import blas
 
 
 # --------------------------------------------------------------------------
@@ -159,7 +45,7 @@ def _cpu_count():
         return os.cpu_count() or 1
 
 
-_num_threads = _cpu_count() if _SET_LOCAL_BLAS_THREADS is not None else 1
+_num_threads = _cpu_count() if blas.gil_free() else 1
 _pool = None
 _caller_blas_threads = None  # the pool creator's own BLAS thread setting, to restore
 
@@ -174,19 +60,19 @@ def set_num_threads(n):
     thread, with BLAS using all cores inside each product (as before the pool).
     Call it from the thread that runs the network."""
     global _num_threads, _pool, _caller_blas_threads
-    if n > 1 and _SET_LOCAL_BLAS_THREADS is None:
+    if n > 1 and not blas.gil_free():
         raise RuntimeError("parallel blocks need a BLAS that releases the GIL; none was found")
     _num_threads = max(1, int(n))
     if _pool is not None:
         _pool.shutdown()
         _pool = None
-        _SET_LOCAL_BLAS_THREADS(_caller_blas_threads)
+        blas.set_local_threads(_caller_blas_threads)
         _caller_blas_threads = None
 
 
 def _single_threaded_blas():
     """Make BLAS calls from the current thread use one core; returns the old setting."""
-    return _SET_LOCAL_BLAS_THREADS(1)
+    return blas.set_local_threads(1)
 
 
 def parallel_for(fn, blocks):
@@ -266,7 +152,7 @@ def _cancel_and_wait(running, changed):
 def for_each_worker(fn):
     """Call fn(worker, n_workers) once on each of the n_workers = num_threads() worker
     threads, at the same time: for compiled code that shares its work out itself
-    (svd/winograd.c, svd/single_channel_conv.c, svd/max_pool.c)."""
+    (svd/fast/winograd.c, single_channel_conv.c, max_pool.c)."""
     n_workers = num_threads()
     parallel_for(lambda start, stop, worker: fn(worker, n_workers),
                  [(worker, worker + 1) for worker in range(n_workers)])

@@ -1,7 +1,8 @@
-"""Tests of svd/single_channel_conv.py (with svd/single_channel_conv.c): the convolution of
-a one-channel input and its dw, db equal the textbook layers of svd/layers.py, for any
-kernel, dilation and channel count (also counts that are no multiple of the C code's
-16-channel chunks), and fast_cpu.py still gives dx when one is wanted.
+"""Tests of svd/fast/single_channel_conv.py (with svd/fast/single_channel_conv.c): the
+convolution of a one-channel input and its dw, db equal the textbook layers of
+svd/layers.py, for any kernel, dilation and channel count (also counts that are no
+multiple of the C code's 16-channel chunks), and svd/fast still gives dx when one is
+wanted.
 
 Tolerance: float32 sums of 9 products (forward) and of up to a few thousand (dw, db)
 against a float64 reference: 1e-5 of the largest value.
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 
 from helpers import float32_conv_and_reference
-from svd import fast_cpu, layers, native, single_channel_conv
+from svd import fast, layers
+from svd.fast import build, single_channel_conv
 
-pytestmark = pytest.mark.skipif(native.library() is None,
+pytestmark = pytest.mark.skipif(build.library() is None,
                                 reason="no C compiler: the compiled single-channel conv is unavailable")
 
 
@@ -37,7 +39,7 @@ def test_convolution_and_weight_gradients_equal_reference(seed):
         _assert_close(got, want, name)
 
 
-def test_fast_cpu_uses_it_without_dx_and_computes_dx_itself_when_asked(monkeypatch):
+def test_fast_uses_it_without_dx_and_computes_dx_itself_when_asked(monkeypatch):
     calls = []
     real = single_channel_conv.conv2d_backward
     monkeypatch.setattr(single_channel_conv, "conv2d_backward",
@@ -45,14 +47,14 @@ def test_fast_cpu_uses_it_without_dx_and_computes_dx_itself_when_asked(monkeypat
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 9, 10, 1))
     w, b = rng.standard_normal((3, 3, 1, 20)), rng.standard_normal(20)
-    y, cache = fast_cpu.conv2d_forward(x.astype(np.float32), w.astype(np.float32),
-                                       b.astype(np.float32), leaky=True)
+    y, cache = fast.conv2d_forward(x.astype(np.float32), w.astype(np.float32),
+                                   b.astype(np.float32), leaky=True)
     y_ref, cache_ref = layers.conv2d_forward(x, w, b, leaky=True)
     dy = rng.standard_normal(y.shape)
     want = layers.conv2d_backward(dy, cache_ref)
     for need_dx, expected_calls in ((False, 1), (True, 0)):
         calls.clear()
-        got = fast_cpu.conv2d_backward(dy.astype(np.float32), cache, need_dx=need_dx)
+        got = fast.conv2d_backward(dy.astype(np.float32), cache, need_dx=need_dx)
         assert len(calls) == expected_calls
         assert (got[0] is None) == (not need_dx)
         for name, g, r in zip(("dx", "dw", "db"), got, want):

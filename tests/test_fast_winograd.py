@@ -1,6 +1,6 @@
-"""Tests of svd/winograd.py (with svd/winograd.c): the transforms compute a correlation,
-tiles cover every output once, and the convolution and its gradients equal the textbook
-layers of svd/layers.py on random shapes, dilations and partial tiles.
+"""Tests of svd/fast/winograd.py (with svd/fast/winograd.c): the transforms compute a
+correlation, tiles cover every output once, and the convolution and its gradients equal
+the textbook layers of svd/layers.py on random shapes, dilations and partial tiles.
 
 Tolerance: float32 Winograd F(4x4, 3x3) against a float64 reference. The transforms
 multiply by up to 8 (A^T) and 5 (B^T) and divide by 6 and 24 (G), so rounding errors
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from helpers import float32_conv_and_reference
-from svd import cpu_blas, fast_cpu, winograd
+from svd import fast
+from svd.fast import winograd, workers
 
 pytestmark = pytest.mark.skipif(not winograd.available(),
                                 reason="no C compiler or ctypes BLAS: Winograd unavailable")
@@ -115,19 +116,19 @@ def test_one_worker_equals_several():
     x, w, b, dilation = (a.astype(np.float32) if isinstance(a, np.ndarray) else a
                          for a in _random_problem(rng))
     results = []
-    old = cpu_blas.num_threads()
+    old = workers.num_threads()
     for threads in (1, 2):
-        cpu_blas.set_num_threads(threads)
+        workers.set_num_threads(threads)
         try:
             y, cache = winograd.conv2d_forward(x, w, b, dilation, False)
             results.append((y.copy(),) + winograd.conv2d_backward(np.ones_like(y), cache))
         finally:
-            cpu_blas.set_num_threads(old)
+            workers.set_num_threads(old)
     for one, two in zip(*results):  # dw, db are summed per worker: another order of the sums
         _assert_close(one, two, "one worker against two")
 
 
-def test_fast_cpu_sends_float32_3x3_convolutions_here(monkeypatch):
+def test_fast_sends_float32_3x3_convolutions_here(monkeypatch):
     calls = []
     real = winograd.conv2d_forward
     monkeypatch.setattr(winograd, "conv2d_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -137,5 +138,5 @@ def test_fast_cpu_sends_float32_3x3_convolutions_here(monkeypatch):
         calls.clear()
         x = rng.standard_normal((1, 8, 8, c_in)).astype(dtype)
         w = rng.standard_normal(kernel + (c_in, 3)).astype(dtype)
-        fast_cpu.conv2d_forward(x, w, np.zeros(3, dtype))
+        fast.conv2d_forward(x, w, np.zeros(3, dtype))
         assert len(calls) == expected, (dtype, kernel, c_in)

@@ -1,0 +1,84 @@
+"""The fast CPU implementation of the convolution, max-pool and dense layers of svd/layers.py.
+
+Same functions, arguments and results as the textbook layers (the tests hold them
+equal within float32 rounding; each implementation's cache is its own), for NumPy
+arrays on the CPU. svd/backend.py takes the operations of OPERATIONS from here for
+NumPy arrays; the rectifier, dropout, loss and optimiser have no faster version and
+come from svd/layers.py, svd/loss.py and svd/optim.py.
+
+Which implementation runs when: each operation below takes the first that applies.
+
+    conv2d_*     winograd.py             compiled, float32, 3x3 kernel, several input channels
+                 single_channel_conv.py  compiled, float32, one input channel (its backward
+                                         only when no dx is wanted: the first layer)
+                 blocked.py              NumPy and BLAS: everything else
+    maxpool2d_*  max_pool.py             compiled, float32
+                 numpy_pool.py           NumPy: everything else
+    dense_*      blocked.py              BLAS
+
+"Compiled": C code that build.py compiles once per machine where a C compiler is
+found (`unavailable_reason()` says why it is not used here). Below them all,
+blas.py calls BLAS so that Python's GIL is released, and workers.py runs the work in
+blocks on all cores and keeps large buffers between calls.
+"""
+
+from svd.fast import blocked, build, max_pool, numpy_pool, single_channel_conv, winograd
+
+# The operations svd/backend.py takes from this package; the others come from the textbook modules.
+OPERATIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+              "dense_forward", "dense_backward")
+
+
+def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
+    """Valid 2-D convolution, optionally dilated, with bias and optionally the leaky rectifier.
+
+    x: (batch, time, freq, c_in), w: (kernel_time, kernel_freq, c_in, c_out), b: (c_out,)
+    -> y: (batch, time_out, freq_out, c_out), cache (see blocked.conv2d_forward).
+    """
+    if winograd.applies(x, w):
+        return winograd.conv2d_forward(x, w, b, dilation, leaky, workspace)
+    if single_channel_conv.applies(x, w):
+        return single_channel_conv.conv2d_forward(x, w, b, dilation, leaky, workspace)
+    return blocked.conv2d_forward(x, w, b, dilation, leaky, workspace)
+
+
+def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+    """Gradients of conv2d_forward: dy (batch, time_out, freq_out, c_out) ->
+    dx (batch, time, freq, c_in) or None if not need_dx, dw, db."""
+    x, w = cache[:2]
+    if winograd.applies(x, w):
+        return winograd.conv2d_backward(dy, cache, need_dx, workspace)
+    if single_channel_conv.applies(x, w, need_dx):
+        return single_channel_conv.conv2d_backward(dy, cache, need_dx, workspace)
+    return blocked.conv2d_backward(dy, cache, need_dx, workspace)
+
+
+def maxpool2d_forward(x, pool=(3, 3), stride=None):
+    """Max-pooling over (time, freq) windows: x (batch, time, freq, c) ->
+    y (batch, time_out, freq_out, c), cache (see numpy_pool.maxpool2d_forward)."""
+    if max_pool.applies(x):
+        return max_pool.maxpool2d_forward(x, pool, stride)
+    return numpy_pool.maxpool2d_forward(x, pool, stride)
+
+
+def maxpool2d_backward(dy, cache, workspace=None):
+    """Gradient of maxpool2d_forward: dy (batch, time_out, freq_out, c) -> dx (batch, time, freq, c)."""
+    if max_pool.applies(dy):
+        return max_pool.maxpool2d_backward(dy, cache, workspace)
+    return numpy_pool.maxpool2d_backward(dy, cache, workspace)
+
+
+def dense_forward(x, w, b):
+    """y = x @ w + b: x (batch, n_in), w (n_in, n_out), b (n_out,) -> y (batch, n_out), cache."""
+    return blocked.dense_forward(x, w, b)
+
+
+def dense_backward(dy, cache):
+    """Gradients of dense_forward: dy (batch, n_out) -> dx, dw, db."""
+    return blocked.dense_backward(dy, cache)
+
+
+def unavailable_reason():
+    """None if the compiled C runs here, else why not, as a sentence (no C compiler, a
+    failed build, or switched off with build.set_enabled(False))."""
+    return build.unavailable_reason()
