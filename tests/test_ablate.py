@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-import run
+from svd import cli
 from svd import ablate, augment, dataset, evaluate, train
 from svd.errors import InputError
 from conftest import write_filelist, write_song
@@ -17,7 +17,7 @@ from conftest import write_filelist, write_song
 
 def ablate_cli(corpus, out_dir, capsys, *extra):
     """Run `run.py ablate` quietly with tiny training; returns (exit code, stdout, stderr)."""
-    code = run.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--seeds", "1",
+    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--seeds", "1",
                      "--updates", "2", "--batch", "2", "--quiet", *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err

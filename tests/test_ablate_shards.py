@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-import run
+from svd import cli
 from svd import ablate, train
 from svd.jobs import locks
 from conftest import dead_pid
@@ -41,7 +41,7 @@ def fake_training(monkeypatch):
 
 def ablate_cli(corpus, out_dir, capsys, *extra):
     """Run `run.py ablate` quietly with 3 seeds; returns (exit code, stdout, stderr)."""
-    code = run.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--configs", CONFIGS,
+    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--configs", CONFIGS,
                      "--seeds", "3", "--updates", "2", "--batch", "2", "--quiet", *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -115,7 +115,7 @@ def test_a_live_lock_is_left_to_its_job_and_a_stale_one_is_taken_over(tiny_corpu
 
 def run_verbose(corpus, out, capsys):
     """ablate_cli without --quiet (the lock messages go to stderr); progress bars are plain lines here."""
-    code = run.main(["ablate", "--data", str(corpus), "--out-dir", str(out), "--configs", CONFIGS, "--seeds", "3",
+    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out), "--configs", CONFIGS, "--seeds", "3",
                      "--updates", "2", "--batch", "2"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -150,6 +150,6 @@ def test_three_processes_at_once_train_each_model_once(tiny_corpus, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"none-seed{seed}.npz" for seed in range(3)]
         + [f"{config}-seed{seed}.json" for config in ("none", "none+tta") for seed in range(3)])
-    last = run.main(["ablate", "--data", str(tiny_corpus), "--out-dir", str(out), "--configs", "none,none+tta",
+    last = cli.main(["ablate", "--data", str(tiny_corpus), "--out-dir", str(out), "--configs", "none,none+tta",
                      "--seeds", "3", "--updates", "2", "--batch", "2", "--summarise-only", "--quiet"])
     assert last == 0

@@ -3,7 +3,7 @@
 The bad-input tables run `python run.py ...` as a real process, as a user would, and
 assert: exit code 2, no traceback, exactly one line `error: ...` naming the culprit,
 and (for bad options) nothing new or changed on disk. Cases that need to replace a
-module (matplotlib missing) call run.main in-process instead.
+module (matplotlib missing) call cli.main in-process instead.
 """
 import json
 import os
@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import soundfile
 
-import run
+from svd import cli
 from conftest import write_filelist, write_song
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def check(corpus, capsys, *extra):
-    code = run.main(["check", "--data", str(corpus), "--quiet", *extra])
+    code = cli.main(["check", "--data", str(corpus), "--quiet", *extra])
     return code, capsys.readouterr()
 
 
@@ -136,7 +136,7 @@ def test_utf8_byte_order_marks_and_a_short_label_overhang_are_accepted(tiny_corp
 
 
 def test_missing_model_file_is_a_clear_error(tiny_corpus, tmp_path, capsys):
-    code = run.main(["eval", str(tmp_path / "none.npz"), "--data", str(tiny_corpus), "--quiet"])
+    code = cli.main(["eval", str(tmp_path / "none.npz"), "--data", str(tiny_corpus), "--quiet"])
     assert code == 2
     assert "model file not found" in capsys.readouterr().err
 
@@ -144,7 +144,7 @@ def test_missing_model_file_is_a_clear_error(tiny_corpus, tmp_path, capsys):
 def test_a_file_that_is_not_a_model_is_a_clear_error(tiny_corpus, tmp_path, capsys):
     fake = tmp_path / "fake.npz"
     np.savez(fake, something=np.zeros(3))
-    code = run.main(["eval", str(fake), "--data", str(tiny_corpus), "--quiet"])
+    code = cli.main(["eval", str(fake), "--data", str(tiny_corpus), "--quiet"])
     assert code == 2
     assert "model format 'none' is not 'svd-model-1'" in capsys.readouterr().err
 
@@ -198,7 +198,7 @@ def test_missing_matplotlib_is_reported_before_the_first_file(tiny_corpus, tmp_p
     model_file.save(path, model_file.Model(network.init_params(np.random.default_rng(0)),
                                            np.zeros(80, np.float32), np.ones(80, np.float32), {}))
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
-    code = run.main(["detect", str(path), str(tiny_corpus / "audio"), "--threshold", "0.5", "--plot",
+    code = cli.main(["detect", str(path), str(tiny_corpus / "audio"), "--threshold", "0.5", "--plot",
                      "--out-dir", str(tmp_path / "out")])
     captured = capsys.readouterr()
     assert code == 2
@@ -210,10 +210,10 @@ def test_missing_matplotlib_is_reported_before_the_first_file(tiny_corpus, tmp_p
                                      "show-augment", "bench"])
 def test_every_subcommand_explains_every_option(command, capsys):
     with pytest.raises(SystemExit) as exit_:
-        run.main([command, "--help"])
+        cli.main([command, "--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    parser = run.build_parser()
+    parser = cli.build_parser()
     sub = parser._subparsers._group_actions[0].choices[command]
     for action in sub._actions:
         if action.option_strings and action.dest != "help":
@@ -222,14 +222,14 @@ def test_every_subcommand_explains_every_option(command, capsys):
 
 
 def test_an_impossible_augmentation_strength_is_a_clear_error(tiny_corpus, capsys):
-    code = run.main(["train", "--data", str(tiny_corpus), "--pitch-shift", "1.5", "--updates", "1", "--quiet"])
+    code = cli.main(["train", "--data", str(tiny_corpus), "--pitch-shift", "1.5", "--updates", "1", "--quiet"])
     assert code == 2
     assert "pitch_shift=1.5 is invalid" in capsys.readouterr().err
 
 
 def test_augment_flag_is_the_papers_combination():
-    args = run.build_parser().parse_args(["train", "--augment", "--filter-db", "6"])
-    assert run.augmentation_from(args) == {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 6.0}
+    args = cli.build_parser().parse_args(["train", "--augment", "--filter-db", "6"])
+    assert cli.augmentation_from(args) == {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 6.0}
 
 
 BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must contain)
@@ -422,9 +422,9 @@ def test_eval_refuses_up_front_a_model_in_a_folder_it_cannot_write(tiny_corpus, 
     real_access = os.access   # a read-only folder (os.access, not the mode bits: the tests may run as root)
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if pathlib.Path(path) == folder
                         and mode & os.W_OK else real_access(path, mode, **kw))
-    code = run.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet"])
+    code = cli.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet"])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""    # refused before any prediction, so no table either
     assert f"its folder {folder} cannot be written, so the chosen threshold cannot be stored" in captured.err
     assert "--no-store-threshold" in captured.err
-    assert run.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet", "--no-store-threshold"]) == 0
+    assert cli.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet", "--no-store-threshold"]) == 0

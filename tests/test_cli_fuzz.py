@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import pytest
 
-import run
+from svd import cli
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SEED = 2015
@@ -50,7 +50,7 @@ QUIET = ("synth", "check", "train", "eval", "detect", "ablate")  # the commands 
 
 def valued_options(command):
     """(option string, kind) of every option of `command` that takes a value: kind is 'number' or 'path'."""
-    parser = run.build_parser()
+    parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices[command]
     options = []
     for action in sub._actions:
@@ -73,7 +73,7 @@ def cases():
 
 
 def test_the_harness_covers_every_command_but_bench():
-    assert set(BASE) == set(next(a for a in run.build_parser()._actions if a.dest == "command").choices) - {"bench"}
+    assert set(BASE) == set(next(a for a in cli.build_parser()._actions if a.dest == "command").choices) - {"bench"}
     assert len(cases()) >= 30
 
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-import run
+from svd import cli
 from svd import dataset, detect, labels, network, normalise, predict, spectrum
 from svd import model_file
 from conftest import write_filelist, write_song
@@ -38,10 +38,10 @@ def test_detected_labels_reproduce_the_eval_counts(corpus, tmp_path, capsys):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)
     results = tmp_path / "r.json"
-    assert run.main(["eval", str(model), "--data", str(corpus), "--json", str(results), "--quiet"]) == 0
+    assert cli.main(["eval", str(model), "--data", str(corpus), "--json", str(results), "--quiet"]) == 0
     test = json.loads(results.read_text())["test"]
     out = tmp_path / "det"
-    assert run.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), str(corpus / "audio" / "test1.wav"),
+    assert cli.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), str(corpus / "audio" / "test1.wav"),
                      "--out-dir", str(out), "--quiet"]) == 0
     counts = np.zeros(4, int)
     for name in ("test0", "test1"):
@@ -60,7 +60,7 @@ def test_lab_covers_the_whole_file_contiguously(corpus, tmp_path):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)
     out = tmp_path / "det"
-    assert run.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
+    assert cli.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
                      "--quiet"]) == 0
     assert len(list(out.glob("*.lab"))) == 5  # the directory was walked
     segments = labels.read_lab(out / "test0.lab")
@@ -81,7 +81,7 @@ def test_outputs_mirror_the_input_tree_and_never_collide(corpus, tmp_path, capsy
     shutil.copy(corpus / "audio" / "valid1.wav", tree / "b" / "deep" / "02.flac.wav")
     shutil.copy(corpus / "audio" / "valid1.wav", tree / "b" / "deep" / "02.flac")
     out = tmp_path / "det"
-    assert run.main(["detect", str(model), str(tree / "a"), str(tree / "b"), str(tree / "a" / "01.wav"),
+    assert cli.main(["detect", str(model), str(tree / "a"), str(tree / "b"), str(tree / "a" / "01.wav"),
                      "--threshold", "0.5", "--out-dir", str(out), "--quiet"]) == 0
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.lab"))
     assert written == ["a/01.lab", "b/01.lab", "b/deep/02.flac.lab", "b/deep/02.flac.wav.lab", "b/deep/02.wav.lab"]
@@ -96,7 +96,7 @@ def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsy
     untrained_model(corpus, model)
     (corpus / "audio" / "zz_broken.mp3").write_bytes(b"ID3 not really an mp3")
     out = tmp_path / "det"
-    code = run.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
+    code = cli.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
                      "--quiet"])
     assert code == 2
     err = capsys.readouterr().err
@@ -108,7 +108,7 @@ def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsy
 def test_a_model_without_threshold_needs_eval_or_threshold(corpus, tmp_path, capsys):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)
-    assert run.main(["detect", str(model), str(corpus / "audio"), "--quiet"]) == 2
+    assert cli.main(["detect", str(model), str(corpus / "audio"), "--quiet"]) == 2
     assert "no stored threshold" in capsys.readouterr().err
 
 
@@ -117,7 +117,7 @@ def test_plot_writes_a_png(corpus, tmp_path):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)
     out = tmp_path / "det"
-    assert run.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), "--threshold", "0.5", "--plot",
+    assert cli.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), "--threshold", "0.5", "--plot",
                      "--out-dir", str(out), "--quiet"]) == 0
     assert (out / "test0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

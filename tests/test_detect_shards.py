@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 
-import run
+from svd import cli
 from svd import detect, labels
 from svd.jobs import detect_summary, shards
 from conftest import write_filelist, write_song
@@ -54,7 +54,7 @@ def setup(tmp_path_factory):
 
 
 def detect_cli(model, *arguments):
-    return run.main(["detect", str(model), *map(str, arguments), "--threshold", "0.5", "--quiet"])
+    return cli.main(["detect", str(model), *map(str, arguments), "--threshold", "0.5", "--quiet"])
 
 
 def command(model, *arguments):
@@ -113,7 +113,7 @@ def test_concurrent_shards_together_equal_one_unsharded_run(setup, tmp_path):
     shares = [{r["lab"] for r in summary_lines(out / f"summary-{index}-of-3.jsonl")} for index in range(3)]
     assert sum(map(len, shares)) == len(TREE) == len(set().union(*shares))  # disjoint, and every file
     assert all(shares)  # 12 files in 3 shards: each got some (a fixed hash; true for these names)
-    assert run.main(["detect-merge", str(out)]) == 0
+    assert cli.main(["detect-merge", str(out)]) == 0
     assert summary_lines(out / "summary-all.jsonl") == sorted(summary_lines(reference / "summary.jsonl"),
                                                               key=lambda r: r["lab"])
 
@@ -253,13 +253,13 @@ def test_merge_names_a_missing_shard_unfinished_and_duplicated_files(setup, tmp_
     for index in (0, 2):
         assert detect_cli(model, music, "--out-dir", out, "--shard", f"{index}/3") == 0
     capsys.readouterr()
-    assert run.main(["detect-merge", str(out)]) == 2
+    assert cli.main(["detect-merge", str(out)]) == 2
     captured = capsys.readouterr()
     assert "missing: shard 1/3 (no summary-1-of-3.jsonl" in captured.out
     assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
 
     assert detect_cli(model, music, "--out-dir", out, "--shard", "1/3") == 0
-    assert run.main(["detect-merge", str(out), "--out", str(tmp_path / "all.jsonl")]) == 0
+    assert cli.main(["detect-merge", str(out), "--out", str(tmp_path / "all.jsonl")]) == 0
     merged = summary_lines(tmp_path / "all.jsonl")
     assert [r["lab"] for r in merged] == sorted(labs(reference))
     assert f"{len(TREE)} files: {len(TREE)} done, 0 skipped, 0 failed, 0 pending" in capsys.readouterr().out
@@ -269,7 +269,7 @@ def test_merge_names_a_missing_shard_unfinished_and_duplicated_files(setup, tmp_
     detect_summary.append(out / "summary-0-of-3.jsonl", {**first[0], "status": "pending"})
     (out / first[1]["lab"]).unlink()
     detect_summary.append(out / "summary-1-of-3.jsonl", first[2])
-    assert run.main(["detect-merge", str(out)]) == 2
+    assert cli.main(["detect-merge", str(out)]) == 2
     text = capsys.readouterr().out
     assert f"missing: 1 file(s) not reached: its shard stopped early; run it again: {first[0]['lab']}" in text
     assert f"missing: 1 file(s) recorded but its .lab is not there; run its shard again: {first[1]['lab']}" in text

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import run
+from svd import cli
 from svd import device
 from svd.errors import InputError
 
@@ -43,7 +43,7 @@ def test_without_a_gpu_auto_says_cpu_in_one_line_and_gpu_is_refused(monkeypatch,
 def test_device_gpu_without_one_is_one_line_and_exit_code_2_before_any_work(tiny_corpus, tmp_path, capsys,
                                                                             monkeypatch):
     monkeypatch.setattr(device, "why_no_gpu", lambda: "CuPy sees no CUDA device (no GPU, or no driver)")
-    code = run.main(["train", "--data", str(tiny_corpus), "--updates", "1", "--device", "gpu",
+    code = cli.main(["train", "--data", str(tiny_corpus), "--updates", "1", "--device", "gpu",
                      "--out", str(tmp_path / "m.npz"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile
 
-import run
+from svd import cli
 from svd import normalise, plot, spectrum
 
 
@@ -18,7 +18,7 @@ def write_tone(path, seconds=3.0, rate_hz=22050):
 def test_show_augment_writes_a_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     tone = write_tone(tmp_path / "tone.wav")
-    assert run.main(["show-augment", str(tone), "--at", "1.0", "--out", str(tmp_path / "aug.png")]) == 0
+    assert cli.main(["show-augment", str(tone), "--at", "1.0", "--out", str(tmp_path / "aug.png")]) == 0
     written = (tmp_path / "aug.png").read_bytes()
     assert written[:8] == b"\x89PNG\r\n\x1a\n" and len(written) > 10_000
     assert "wrote" in capsys.readouterr().out
@@ -27,7 +27,7 @@ def test_show_augment_writes_a_png(tmp_path, capsys):
 @pytest.mark.parametrize("at", ["3.5", "-0.1"])
 def test_a_time_outside_the_song_is_a_clear_error(tmp_path, capsys, at):
     tone = write_tone(tmp_path / "tone.wav")
-    assert run.main(["show-augment", str(tone), "--at", at, "--out", str(tmp_path / "aug.png")]) == 2
+    assert cli.main(["show-augment", str(tone), "--at", at, "--out", str(tmp_path / "aug.png")]) == 2
     assert f"--at {float(at):g}: outside" in capsys.readouterr().err
     assert not (tmp_path / "aug.png").exists()
 

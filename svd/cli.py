@@ -1,0 +1,285 @@
+"""svd command line: synth, check, train, eval, detect, detect-merge, ablate, show-augment, bench (COMMAND --help).
+
+The options of every command, and `main`, which runs one. This file only parses
+options; the work is done in svd/commands.py. `python run.py` and the `svd`
+command of an installed package both call `run`.
+"""
+import argparse
+import dataclasses
+import signal
+import sys
+
+from svd import augment, commands, device
+from svd.errors import InputError
+from svd.train import TrainConfig
+
+PAPER = TrainConfig()  # every training default is the paper's value, defined in svd/train.py
+TTA_SHIFTS = ",".join(f"{factor - 1:g}" for factor in augment.TEST_TIME_PITCH_FACTORS if factor != 1.0)
+
+AUGMENT_OPTIONS = (  # (option, Augmentation field, help) -- paper Sec. 4
+    ("--input-dropout", "input_dropout", "probability of zeroing each normalised mel input value (Sec. 4.1)"),
+    ("--noise-sigma", "noise_sigma", "std. dev. of Gaussian noise added to the normalised mel input (Sec. 4.1)"),
+    ("--pitch-shift", "pitch_shift", "pitch shift range s: frequency scaled by a factor in [1-s, 1+s] (Sec. 4.2)"),
+    ("--time-stretch", "time_stretch", "time stretch range s: time scaled by a factor in [1-s, 1+s] (Sec. 4.2)"),
+    ("--loudness-db", "loudness_db", "random gain range in dB, uniform in [-d, d] (Sec. 4.2)"),
+    ("--filter-db", "filter_db", "random Gaussian filter peak gain range in dB, [-d, d] (Sec. 4.2)"),
+    ("--mix-prob", "mix_prob", "probability of mixing each example with a voice-free one (Sec. 4.3)"),
+)
+PAPER_AUGMENTATION = {name: value for name, value in dataclasses.asdict(augment.PAPER_COMBINATION).items() if value}
+
+
+def common_options(parser, data=True, cache=True):
+    if data:
+        parser.add_argument("--data", metavar="DIR",
+                            help="corpus in the Jamendo layout (audio/, labels/, filelists/); default: the "
+                                 "synthetic corpus, generated into the cache directory on first use")
+    if cache:
+        parser.add_argument("--cache", metavar="DIR",
+                            help="cache directory for features and the default corpus "
+                                 "(default: $SVD_CACHE_DIR or ~/.cache/svd)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def device_option(parser):
+    parser.add_argument("--device", choices=device.CHOICES, default="auto",
+                        help="where the network runs: gpu (CuPy and the project's CUDA kernels), cpu, or auto: "
+                             "the GPU when CuPy is installed and sees one, else the CPU, said in one line "
+                             "(default: %(default)s)")
+
+
+def tta_options(parser):
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: average the raw probabilities over the original and "
+                             "pitch-shifted copies of each song (paper Sec. 5.4)")
+    parser.add_argument("--tta-shifts", default=TTA_SHIFTS, metavar="LIST",
+                        help="pitch shifts used by --tta, as fractions like every pitch shift option; "
+                             "write --tta-shifts=LIST when it starts with a minus "
+                             "(default: %(default)s, paper Sec. 5.4)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="generate a synthetic corpus in the Jamendo layout",
+                       description="Generate a deterministic synthetic singing-voice corpus (audio/, labels/, "
+                                   "filelists/train|valid|test).")
+    p.set_defaults(func=commands.cmd_synth)
+    p.add_argument("--out-dir", default="synthetic", metavar="DIR", help="output directory, must not exist "
+                   "or be empty (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default: 0)")
+    p.add_argument("--clips", type=int, default=30, help="number of clips, split 4:1:1 into "
+                   "train/valid/test (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of each clip in seconds "
+                   "(default: %(default)s)")
+    common_options(p, data=False, cache=False)
+
+    p = sub.add_parser("check", help="validate a corpus and cache its features",
+                       description="Read every filelist, label file and audio file of a corpus, report the "
+                                   "first problem found, and cache the spectrograms for training.")
+    p.set_defaults(func=commands.cmd_check)
+    p.add_argument("--splits", nargs="+", default=["train", "valid", "test"], metavar="SPLIT",
+                   help="filelists to check (default: train valid test)")
+    common_options(p)
+
+    p = sub.add_parser("train", help="train the CNN (paper Sec. 3.3)",
+                       description="Train the network on the training split; writes a model file. Defaults are "
+                                   "the paper's hyperparameters.")
+    p.set_defaults(func=commands.cmd_train)
+    p.add_argument("--out", default="model.npz", metavar="MODEL", help="model file to write (default: %(default)s)")
+    p.add_argument("--updates", type=int, default=PAPER.updates, help="number of weight updates (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=PAPER.batch, help="excerpts per mini-batch (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=PAPER.lr, help="initial learning rate (default: %(default)s)")
+    p.add_argument("--lr-decay", type=float, default=PAPER.lr_decay,
+                   help="factor applied to the learning rate every --lr-every updates (default: %(default)s)")
+    p.add_argument("--lr-every", type=int, default=PAPER.lr_every, help="updates between decays (default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=PAPER.momentum, help="Nesterov momentum (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=PAPER.seed, help="random seed: initial weights, batches, dropout, "
+                   "augmentation (default: %(default)s)")
+    p.add_argument("--train-split", default="train", metavar="SPLIT",
+                   help="filelist to train on (default: %(default)s)")
+    p.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+                   help="write <MODEL>.ckpt.npz every N updates (default: %(default)s)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <MODEL>.ckpt.npz if it exists (same options required); the result "
+                        "equals an uninterrupted run")
+    p.add_argument("--augment", action="store_true",
+                   help="the paper's augmentation: "
+                        + ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in PAPER_AUGMENTATION.items())
+                        + " (Sec. 5.3); options below override single strengths")
+    for option, _, text in AUGMENT_OPTIONS:
+        p.add_argument(option, type=float, metavar="X", help=text + " (default: off)")
+    p.add_argument("--textbook", action="store_true",
+                   help="compute every layer with the plain textbook code (svd/layers.py) instead of the fast "
+                        "CPU path: same results within float32 rounding, about 4x slower; for checking the "
+                        "fast path over a whole training (CPU only)")
+    device_option(p)
+    common_options(p)
+
+    p = sub.add_parser("eval", help="evaluate a model: the paper's Table 1",
+                       description="Predict every frame of the validation and test songs, smooth with an 800 ms "
+                                   "median filter, pick the threshold with the lowest validation error, and "
+                                   "report error, recall, specificity, precision and F1 (paper Sec. 5.2).")
+    p.set_defaults(func=commands.cmd_eval)
+    p.add_argument("model", metavar="MODEL", help="model file written by 'run.py train'")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    p.add_argument("--valid-split", default="valid", metavar="SPLIT",
+                   help="filelist the threshold is chosen on (default: %(default)s)")
+    p.add_argument("--test-split", default="test", metavar="SPLIT",
+                   help="filelist the results are reported on (default: %(default)s)")
+    p.add_argument("--threshold", type=float, help="use this threshold instead of choosing one on validation")
+    p.add_argument("--no-store-threshold", dest="store_threshold", action="store_false",
+                   help="do not write the chosen threshold into the model file (by default it is "
+                        "stored for 'detect', except with --tta)")
+    tta_options(p)
+    device_option(p)
+    common_options(p)
+
+    p = sub.add_parser("detect", help="find the singing in audio files: .lab segments and pictures",
+                       description="Run a trained model on audio files (or directories, walked recursively) and "
+                                   "write <name>.lab with contiguous 'start end sing|nosing' segments for each, "
+                                   "and one JSON line per file to <out-dir>/summary[-I-of-N].jsonl. Files whose "
+                                   "outputs exist are skipped, so a stopped job is simply started again. "
+                                   "Unreadable files are reported and skipped; the exit code is 2 if any failed.")
+    p.set_defaults(func=commands.cmd_detect)
+    p.add_argument("model", metavar="MODEL", help="model file (evaluated once with 'run.py eval', which stores "
+                   "the threshold)")
+    p.add_argument("inputs", nargs="*", metavar="AUDIO_OR_DIR", help="audio files and/or directories")
+    p.add_argument("--files-from", metavar="LIST",
+                   help="also read the inputs from LIST: UTF-8 text, one path per line, relative to LIST's "
+                        "folder; - reads the list from stdin (paths relative to the current folder)")
+    p.add_argument("--out-dir", default="detections", metavar="DIR",
+                   help="where to write the .lab (and .png) files and the summary (default: %(default)s)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="do only shard I of N (I from 0 to N-1): N jobs with the same inputs and --out-dir, "
+                        "one per I, together do every file exactly once (default: all files)")
+    p.add_argument("--jobs", type=int, default=0, metavar="K",
+                   help="K worker processes decode the next files while this one runs the network; 0 reads "
+                        "them in this process (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo files whose outputs exist (by default they are skipped)")
+    p.add_argument("--threshold", type=float, help="decision threshold on the smoothed probability "
+                   "(default: the one stored in the model)")
+    p.add_argument("--min-segment", type=float, default=0.0, metavar="S",
+                   help="absorb sing/nosing segments shorter than S seconds into their neighbours "
+                        "(default: 0, keep all)")
+    p.add_argument("--plot", action="store_true", help="also write <name>.png: mel spectrogram, probabilities, "
+                   "threshold and segments (needs matplotlib)")
+    tta_options(p)
+    device_option(p)
+    common_options(p, data=False, cache=False)
+
+    p = sub.add_parser("detect-merge", help="join the summaries of detect shards; name missing files",
+                       description="Join the summary-I-of-N.jsonl (or summary.jsonl) files of one --out-dir into "
+                                   "one table, sorted by .lab name, and report shards that did not run, files not "
+                                   "finished or whose .lab is missing, and files in two summaries; exit code 2 "
+                                   "if there are any.")
+    p.set_defaults(func=commands.cmd_detect_merge)
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the --out-dir of the detect jobs")
+    p.add_argument("--out", metavar="FILE", help="where to write the joined table, one JSON line per file "
+                   "(default: OUT_DIR/summary-all.jsonl)")
+
+    p = sub.add_parser("ablate", help="the paper's Figure 2 and Table 1: each augmentation, several seeds",
+                       description="Train and evaluate each configuration (no augmentation, each method alone, "
+                                   "the paper's combination, and test-time augmentation) with several seeds; "
+                                   "print the mean test error at the optimal threshold with its 95% confidence "
+                                   "interval (Fig. 2) and error/recall/specificity at the chosen threshold "
+                                   "(Table 1). Finished runs are kept in --out-dir and not redone.")
+    p.set_defaults(func=commands.cmd_ablate)
+    p.add_argument("--seeds", type=int, default=5, help="repetitions per configuration, seeds 0..N-1 "
+                   "(default: %(default)s)")
+    p.add_argument("--updates", type=int, default=PAPER.updates, help="weight updates per training run "
+                   "(default: %(default)s)")
+    p.add_argument("--batch", type=int, default=PAPER.batch, help="excerpts per mini-batch (default: %(default)s)")
+    p.add_argument("--configs", metavar="LIST",
+                   help="comma-separated configurations to run (default: all): none, dropout, noise, pitch, "
+                        "stretch, loudness, filter, mix, combined, none+tta, combined+tta")
+    p.add_argument("--out-dir", default="ablation", metavar="DIR",
+                   help="where models and per-run results are kept, for resuming (default: %(default)s)")
+    p.add_argument("--json", metavar="FILE", help="also write all results and summaries as JSON to FILE")
+    p.add_argument("--plot", action="store_true", help="also draw the Figure 2 bar chart to "
+                   "<out-dir>/figure2.png (needs matplotlib)")
+    p.add_argument("--train-split", default="train", metavar="SPLIT",
+                   help="filelist to train on (default: %(default)s)")
+    p.add_argument("--valid-split", default="valid", metavar="SPLIT",
+                   help="filelist the threshold is chosen on (default: %(default)s)")
+    p.add_argument("--test-split", default="test", metavar="SPLIT",
+                   help="filelist the results are reported on (default: %(default)s)")
+    p.add_argument("--folds", metavar="LIST",
+                   help="k-fold mode (the paper's RWC protocol): comma-separated filelists; each is tested "
+                        "with a model trained on the others, counts pooled over folds (replaces the splits)")
+    p.add_argument("--fold-threshold", type=float, default=0.5, metavar="T",
+                   help="fixed decision threshold in k-fold mode, where no validation split exists "
+                        "(default: %(default)s)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="do only shard I of N (I from 0 to N-1) of the training runs; N jobs sharing --out-dir "
+                        "do all, each run once (lock files keep them apart); the report covers every run "
+                        "finished so far (default: all runs)")
+    p.add_argument("--summarise-only", action="store_true",
+                   help="train nothing: report the runs finished in --out-dir and name the missing ones")
+    device_option(p)
+    common_options(p)
+
+    p = sub.add_parser("show-augment", help="picture one excerpt under each augmentation (paper Fig. 1)",
+                       description="Draw one 115-frame excerpt of an audio file unchanged and under each "
+                                   "augmentation method at the paper's example strengths (Fig. 1): dropout, "
+                                   "noise, pitch shift and time stretch x0.8 and x1.2, loudness -/+10 dB, random "
+                                   "filters, mixing. Needs matplotlib.")
+    p.set_defaults(func=commands.cmd_show_augment)
+    p.add_argument("audio", metavar="AUDIO", help="audio file (wav, flac, ogg, mp3, ...)")
+    p.add_argument("--at", type=float, metavar="SECONDS",
+                   help="centre of the excerpt in seconds (default: the middle of the file)")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="PNG file to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the dropout mask, noise, filters and "
+                   "mixing partner (default: %(default)s)")
+
+    p = sub.add_parser("bench", help="measure performance figures",
+                       description="Measure feature extraction, matrix multiply, training and prediction speed "
+                                   "on this machine and print them (JSON with --json).")
+    p.set_defaults(func=commands.cmd_bench)
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (rougher figures, for smoke tests)")
+    p.add_argument("--layers", action="store_true",
+                   help="instead: where a training update's time goes on the fast CPU path, per layer "
+                        "(median milliseconds per update, forward and backward)")
+    device_option(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def augmentation_from(args):
+    """The Augmentation fields chosen on the command line, as a dict."""
+    chosen = dict(PAPER_AUGMENTATION) if args.augment else {}
+    for _, field, _ in AUGMENT_OPTIONS:
+        value = getattr(args, field)
+        if value is not None:
+            chosen[field] = value
+    return chosen
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        args.augmentation = augmentation_from(args)
+    try:
+        args.func(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run():
+    """The program: main() on sys.argv, then exit with its code; SIGTERM stops it like Ctrl-C."""
+    # SIGTERM (a batch scheduler's pre-emption, `kill`) ends the run like Ctrl-C: the workers
+    # are waited for, atomic writes leave no temporary, `train` keeps its last checkpoint.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    code = main()
+    # Done: a signal now would kill the interpreter while it shuts down (it restores the
+    # default actions), giving exit code -2 or -15 to a run that has finished.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
