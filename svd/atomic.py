@@ -61,6 +61,8 @@ def replacing(path):
     naming `path`; `path` itself is then unchanged.
     """
     path = pathlib.Path(path)
+    if path.exists() and not path.is_file():  # renaming onto /dev/null would replace the device itself
+        raise InputError(f"{path}: is not a regular file (a device, a pipe?), so it is not replaced; name a file.")
     try:
         temp = temporary(path)
     except OSError as error:
@@ -137,6 +139,8 @@ def check_writable(path, option, directory=False):
         raise InputError(f"{option} {path}: is a file, not a directory; name a directory.")
     if not directory and path.is_dir():
         raise InputError(f"{option} {path}: is a directory; name a file.")
+    if not directory and path.exists() and not path.is_file():
+        raise InputError(f"{option} {path}: is not a regular file (a device, a pipe?); name a file.")
     existing = existing_ancestor(folder)
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: cannot write in {existing}; pick a writable location.")

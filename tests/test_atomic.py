@@ -10,6 +10,7 @@ import pytest
 from conftest import dead_pid
 
 from svd import atomic
+from svd.errors import InputError
 from svd.atomic import save_npz_atomic, write_text_atomic
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -105,3 +106,14 @@ def test_the_temporary_of_a_killed_writer_is_removed_by_the_next_write(tmp_path)
     assert temp.exists() and not destination.exists()
     write_text_atomic(destination, "again")
     assert sorted(p.name for p in destination.parent.iterdir()) == ["result.json"]
+
+
+def test_a_device_or_pipe_is_never_replaced(tmp_path):
+    """Renaming a temporary onto /dev/null (as root) replaced the device by a file: refused, before any write."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(InputError, match="is not a regular file"):
+        atomic.write_text_atomic(pipe, "text")
+    with pytest.raises(InputError, match="--out .*pipe: is not a regular file"):
+        atomic.check_writable(pipe, "--out")
+    assert pipe.is_fifo() and sorted(tmp_path.iterdir()) == [pipe]

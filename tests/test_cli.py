@@ -233,6 +233,7 @@ def test_augment_flag_is_the_papers_combination():
 
 
 BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must contain)
+    (["train", "--out", "/dev/null"], "/dev/null: is not a regular file"),  # renaming onto it replaced the device
     (["train", "--updates", "0"], "--updates 0: must be at least 1"),
     (["train", "--batch", "0"], "--batch 0: must be at least 1"),
     (["train", "--checkpoint-every", "0"], "--checkpoint-every 0: must be at least 1"),

@@ -108,6 +108,7 @@ def test_an_odd_option_value_ends_cleanly(tiny_corpus, tmp_path, command, option
     except subprocess.TimeoutExpired:
         pytest.fail(f"run.py {' '.join(arguments)} did not end within {TIMEOUT_S} s")
     err = result.stderr
+    assert pathlib.Path("/dev/null").is_char_device(), "the command replaced /dev/null by a file"
     assert result.returncode in (0, 2), (result.returncode, err)
     assert "Traceback" not in err and "Fatal Python error" not in err, err
     if result.returncode == 2:
