@@ -49,13 +49,13 @@ from collections import OrderedDict
 
 import numpy
 
-from . import excerpt, spectrum
-from .arrays import array_module
+from svd import excerpt, spectrum
+from svd.arrays import array_module
 # A matrix product plus a bias (cuBLAS through xp.matmul), and zeros: the textbook code is what the GPU runs.
-from .layers import dense_backward, dense_forward  # noqa: F401
-from .optim import init_velocity  # noqa: F401
+from svd.layers import dense_backward, dense_forward  # noqa: F401
+from svd.optim import init_velocity  # noqa: F401
 
-KERNEL_DIR = pathlib.Path(__file__).resolve().parent.parent / "kernels"
+KERNEL_DIR = pathlib.Path(__file__).resolve().parents[2] / "kernels"
 FAMILIES = ("conv", "pool", "activation", "loss", "optim", "augment")
 # Options for NVRTC. --fmad=false: no fused multiply-adds, so the element-wise
 # kernels round exactly like the NumPy twins (they are memory-bound: no cost).
