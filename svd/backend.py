@@ -11,7 +11,7 @@ results (within float32 rounding; their caches are their own):
                compiler is found: svd/winograd.py, single_channel_conv.py,
                max_pool.py, built by svd/native.py), the reference for the rest;
                NumPy arrays only
-    cuda       svd/cuda.py: the project's CUDA kernels; CuPy arrays (or NumPy
+    cuda       svd/cuda/: the project's CUDA kernels; CuPy arrays (or NumPy
                arrays under the CPU kernel emulator of the tests)
 
 `ops(array)` returns the operations for an array: the explicit choice made

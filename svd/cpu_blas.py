@@ -24,7 +24,7 @@ platform or SciPy build), `gemm` falls back to SciPy's wrappers and
 `parallel_for` runs the blocks one after another (BLAS then uses all cores
 inside each product). `set_num_threads(1)` gives the sequential behaviour too.
 
-NumPy arrays only: the GPU path (svd/cuda.py) never comes here.
+NumPy arrays only: the GPU path (svd/cuda/) never comes here.
 """
 
 import ctypes

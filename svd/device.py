@@ -2,7 +2,7 @@
 
     auto  the GPU when CuPy is installed and sees a device, else the CPU; one line says which
     cpu   NumPy arrays: the fast CPU implementation (svd/fast_cpu.py)
-    gpu   CuPy arrays: the project's CUDA kernels (svd/cuda.py); without CuPy or
+    gpu   CuPy arrays: the project's CUDA kernels (svd/cuda/); without CuPy or
           without a device, one line says so and the command stops (exit code 2)
 
 A Device moves arrays onto itself (`put`) and back to the host (`get`); which
