@@ -1,17 +1,22 @@
 /* activation.cu -- element-wise layers: bias + leaky rectifier, dropout; input noise.
  *
- *   kernel                launched by (svd/cuda.py)    replaces (its NumPy twin)
- *   bias_leaky_forward    cuda.bias_leaky_forward      the bias and rectifier of
- *                                                      layers.conv2d_forward,
- *                                                      layers.dense_forward (+ leaky_relu_forward)
- *   leaky_backward        cuda.leaky_backward          layers.leaky_relu_backward, and dz in
- *                                                      layers.conv2d_backward (_output_grad)
- *   dropout_forward       cuda.dropout_forward         layers.dropout_forward (mask given)
- *   dropout_forward_hash  cuda.dropout_forward         layers.dropout_forward (mask drawn
- *                         cuda.drop_inputs             here by a counter-based hash);
- *                                                      augment.drop_inputs (Sec. 4.1)
- *   dropout_backward      cuda.dropout_backward        layers.dropout_backward
- *   gaussian_noise_hash   cuda.add_noise               augment.add_noise (Sec. 4.1)
+ *   kernel                launched by (svd/cuda/activation.py)  replaces (its NumPy twin)
+ *   bias_leaky_forward    cuda.activation.bias_leaky_forward    the bias and rectifier of
+ *                                                               layers.conv2d_forward
+ *                         cuda.activation.leaky_relu_forward    layers.leaky_relu_forward
+ *   leaky_backward        cuda.activation.leaky_backward        layers.leaky_relu_backward
+ *                                                               (dz in layers.conv2d_backward)
+ *   dropout_forward       cuda.activation.dropout_forward       layers.dropout_forward (mask given)
+ *   dropout_forward_hash  cuda.activation.dropout_forward       layers.dropout_forward (mask drawn
+ *                                                               here by a counter-based hash)
+ *                         cuda.activation.drop_inputs           augment.drop_inputs (Sec. 4.1)
+ *   dropout_backward      cuda.activation.dropout_backward      layers.dropout_backward
+ *   gaussian_noise_hash   cuda.activation.add_noise             augment.add_noise (Sec. 4.1)
+ *
+ * The convolution's bias and rectifier are these kernels too: cuda.conv.conv2d_forward
+ * calls bias_leaky_forward (in place on its product), conv2d_backward leaky_backward
+ * (so does leaky_relu_backward). The dense layers add their bias in CuPy (they are
+ * layers.dense_forward itself) and call leaky_relu_forward for the rectifier.
  *
  * All arrays are flat views of C-contiguous float32 arrays of n elements; one
  * index per element, which owns the outputs at that element. Masks are uint8
@@ -56,7 +61,7 @@ SVD_KERNEL dropout_forward(const float *x, const unsigned char *mask, float *y,
 
 /* "lowbias32" integer hash (C. Wellons, 2018): xor-shift-multiply rounds with
  * constants found by search for a low bias; every input bit affects every
- * output bit. svd/cuda.py hash_uniform is its NumPy twin. */
+ * output bit. svd/cuda/activation.py hash_uniform is its NumPy twin. */
 SVD_DEVICE unsigned int hash32(unsigned int x)
 {
     x ^= x >> 16;

@@ -1,13 +1,12 @@
 /* augment.cu -- building augmented training excerpts on the device (Sec. 3.3, 4).
  *
- *   kernel           launched by (svd/cuda.py)   replaces (its NumPy twin)
- *   gather_excerpts  cuda.gather_excerpts        batches.gather_excerpts
- *   warp             cuda.warp                   augment.warp
- *                    cuda.pitch_shift_song       augment.pitch_shift_song
- *   filter_gains     cuda.amplitude_gains        augment.amplitude_gains
- *   apply_gains      cuda.apply_gains            `excerpts *= gains[:, None, :]` in
- *                                                augment.augment_batch
- *   mix_negatives    cuda.mix_negatives          augment._mix_negatives / augment.mix
+ *   kernel           launched by (svd/cuda/augment.py)  replaces (its NumPy twin)
+ *   gather_excerpts  cuda.augment.gather_excerpts       batches.gather_excerpts
+ *   warp             cuda.augment.warp                  augment.warp
+ *                    cuda.augment.pitch_shift_song      augment.pitch_shift_song
+ *   filter_gains     cuda.augment.amplitude_gains       augment.amplitude_gains
+ *   apply_gains      cuda.augment.apply_gains           augment.apply_gains
+ *   mix_negatives    cuda.augment.mix_negatives         augment.mix_negatives (with augment.mix)
  *
  * Spectrograms are float32 and C-contiguous, (batch, frames, bins) for
  * excerpts; the small per-example parameters (factors, filter draws) are

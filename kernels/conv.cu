@@ -3,12 +3,12 @@
  * (cupy.matmul, i.e. cuBLAS, in fp32 without TF32); these kernels only
  * rearrange numbers so that the products see one big matrix.
  *
- *   kernel   launched by (svd/cuda.py)   replaces (its NumPy twin)
- *   im2col   cuda.im2col                 the tap loop of layers.conv2d_forward
- *                                        (its cols are kept for the backward's dw)
- *   col2im   cuda.col2im                 dx of layers.conv2d_backward
+ *   kernel   launched by (svd/cuda/conv.py)  replaces (its NumPy twin)
+ *   im2col   cuda.conv.im2col                layers._im2col in layers.conv2d_forward
+ *                                            (its cols are kept for the backward's dw)
+ *   col2im   cuda.conv.col2im                layers._col2im, dx of layers.conv2d_backward
  *
- * The convolution on the GPU (svd/cuda.py conv2d_forward / conv2d_backward):
+ * The convolution on the GPU (svd/cuda/conv.py conv2d_forward / conv2d_backward):
  *   x: (B, T, F, Cin), w: (kh, kw, Cin, Cout), taps K = kh * kw,
  *   To = T - (kh-1)*dt, Fo = F - (kw-1)*df, rows R = B * To * Fo.
  *
@@ -37,7 +37,8 @@
  * is worked out once per row; consecutive threads take consecutive columns,
  * i.e. walk along c, then the tap, so reads of x are contiguous runs of Cin
  * channels and writes of cols are fully contiguous. All index arithmetic is
- * 32-bit (svd/cuda.py checks that x and the row count fit in an int); only the
+ * 32-bit (svd/cuda/conv.py im2col checks that x fits in an int, and
+ * svd/cuda/launch.py kernel_rows that the rows and columns do); only the
  * final addresses are 64-bit, since cols can hold more than 2^31 numbers.
  */
 SVD_KERNEL im2col(const float *__restrict__ x, float *__restrict__ cols,

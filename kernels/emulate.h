@@ -11,7 +11,7 @@
  *
  * - SVD_FOR_EACH is a grid-stride loop: thread `g` of the grid handles the
  *   indices g, g + (threads in the grid), g + 2 * (threads in the grid), ...
- *   so any grid size covers any n (svd/cuda.py caps the grid; see launch_config).
+ *   so any grid size covers any n (svd/cuda/launch.py caps the grid; see launch_config).
  * - A kernel over a matrix (rows x columns, e.g. im2col) may use the 2-D pair
  *
  *     SVD_FOR_EACH_ROW(row, n_rows) {        // grid-stride over rows (y)
@@ -21,7 +21,7 @@
  *         }
  *     }
  *
- *   launched on a 2-D grid (svd/cuda.py launch_config_rows): each (row, col)
+ *   launched on a 2-D grid (svd/cuda/launch.py launch_config_rows): each (row, col)
  *   exactly once, consecutive threads of a block on consecutive columns (so
  *   writes along a row are contiguous), indices in 32-bit ints (the launcher
  *   checks that they fit), which GPUs divide several times faster than 64-bit
@@ -32,7 +32,7 @@
  *
  * Three ways this file is compiled:
  * - nvcc (tests/test_kernels_compile.py): included as usual by each .cu file.
- * - NVRTC through cupy.RawModule (svd/cuda.py): svd/cuda.py pastes this file
+ * - NVRTC through cupy.RawModule (svd/cuda/launch.py): kernel_source pastes this file
  *   in place of the #include line, so the source handed to NVRTC is
  *   self-contained (and CuPy's disk cache sees changes to this header).
  *   NVRTC has no standard headers, so the CUDA branch includes none; the math

@@ -1,8 +1,8 @@
 /* loss.cu -- binary cross-entropy on sigmoid outputs, from logits (Sec. 3.3).
  *
- *   kernel                 launched by (svd/cuda.py)          replaces (its NumPy twin)
- *   sigmoid_xent_forward   cuda.sigmoid_cross_entropy_forward  loss.sigmoid_cross_entropy_forward
- *   sigmoid_xent_backward  cuda.sigmoid_cross_entropy_backward loss.sigmoid_cross_entropy_backward
+ *   kernel                 launched by (svd/cuda/loss.py)           replaces (its NumPy twin)
+ *   sigmoid_xent_forward   cuda.loss.sigmoid_cross_entropy_forward  loss.sigmoid_cross_entropy_forward
+ *   sigmoid_xent_backward  cuda.loss.sigmoid_cross_entropy_backward loss.sigmoid_cross_entropy_backward
  *
  * For a logit z and a target t in [0, 1]:
  *

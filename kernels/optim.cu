@@ -1,17 +1,20 @@
 /* optim.cu -- one Nesterov-momentum SGD step over all parameters at once (Sec. 3.3).
  *
- *   kernel                   launched by (svd/cuda.py)      replaces (its NumPy twin)
- *   nesterov_update          cuda.nesterov_momentum_flat    optim.nesterov_momentum
- *   nesterov_update_tensors  cuda.nesterov_momentum         optim.nesterov_momentum
+ *   kernel                   launched by (svd/cuda/optim.py)     replaces (its NumPy twin)
+ *   nesterov_update          cuda.optim.nesterov_momentum_flat   optim.nesterov_momentum
+ *   nesterov_update_tensors  cuda.optim.nesterov_momentum        optim.nesterov_momentum
  *
- * One launch updates the whole network instead of 14 small ones (one per
- * parameter array), in either of two layouts:
+ * Either kernel updates all parameters in one launch instead of 14 small ones
+ * (one per parameter array of the network), each in its own layout:
+ * - nesterov_update_tensors, what training runs (svd/train.py update_step ->
+ *   svd/backend.py -> cuda.optim.nesterov_momentum): one launch per update for
+ *   all 14 arrays. They stay where they are (the gradients where the backward
+ *   pass put them) and the kernel gets a table of their device addresses, the
+ *   "multi-tensor" layout: no copy into a flat buffer.
  * - nesterov_update: all parameters live in one flat float32 buffer (each
- *   parameter array a view of a slice of it, see cuda.pack_flat), and so do
- *   their gradients and velocities, in the same order;
- * - nesterov_update_tensors: the arrays stay where they are (the gradients
- *   where the backward pass put them) and the kernel gets a table of their
- *   device addresses, the "multi-tensor" layout: no copy into a flat buffer.
+ *   parameter array a view of a slice of it, see cuda.optim.pack_flat), and so
+ *   do their gradients and velocities, in the same order. Nothing in svd/
+ *   packs them so; the tests hold this kernel to the twin as well.
  *
  * Lasagne's nesterov_momentum, for learning rate eta and momentum mu:
  *
@@ -51,7 +54,7 @@ SVD_KERNEL nesterov_update(float *__restrict__ params, const float *__restrict__
  *       starts[n_tensors] = n, the total number of parameters.
  * Index idx (in [0, n)) is element idx - starts[s] of the tensor s holding it,
  * found by a linear search (the network has 14 tensors). Tensors must not
- * overlap in memory (svd/cuda.py checks), so each index owns its p and v.
+ * overlap in memory (svd/cuda/optim.py checks), so each index owns its p and v.
  */
 SVD_KERNEL nesterov_update_tensors(const long long *__restrict__ table, int n_tensors, long long n,
                                    float learning_rate, float momentum)

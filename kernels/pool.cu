@@ -1,8 +1,8 @@
 /* pool.cu -- max-pooling over (time, freq) windows, channels-last.
  *
- *   kernel            launched by (svd/cuda.py)   replaces (its NumPy twin)
- *   maxpool_forward   cuda.maxpool2d_forward      layers.maxpool2d_forward
- *   maxpool_backward  cuda.maxpool2d_backward     layers.maxpool2d_backward
+ *   kernel            launched by (svd/cuda/pool.py)  replaces (its NumPy twin)
+ *   maxpool_forward   cuda.pool.maxpool2d_forward     layers.maxpool2d_forward
+ *   maxpool_backward  cuda.pool.maxpool2d_backward    layers.maxpool2d_backward
  *
  * Window (ph, pw), stride (sh, sw), both parameters. The network of the paper
  * pools 3x3 with stride 3 (non-overlapping windows); a whole-song network that

@@ -423,7 +423,7 @@ def augment_batch(ops, linear, aug, rng, mean, std, draw_negatives=None, excerpt
         widths work too); a NumPy array, or a CuPy array (then every step runs
         on its GPU and the result stays there).
     aug: an `Augmentation`; rng: numpy.random.Generator (draw order: module docstring;
-        on a GPU, noise and dropout draw one 32-bit seed each instead, see svd/cuda.py).
+        on a GPU, noise and dropout draw one 32-bit seed each instead, see svd/cuda/activation.py).
     mean, std: (MEL_BANDS,) float32 per-band statistics of the log-mel input.
     draw_negatives: n -> (n, linear.shape[1], bins) float32 voice-free
         excerpts on linear's device; called once, only when aug.mix_prob > 0

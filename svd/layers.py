@@ -10,7 +10,7 @@ dtype (float32 in training, float64 in the gradient tests).
 Nothing here is tuned: the convolution is im2col plus one matrix product, the
 max-pool stacks its windows and takes an argmax. The code runs unchanged on
 NumPy and CuPy arrays (`xp`). svd/fast/ computes the same functions
-faster on the CPU and svd/cuda.py with the project's CUDA kernels; the tests
+faster on the CPU and svd/cuda/ with the project's CUDA kernels; the tests
 hold both equal to this file, and svd/backend.py picks which one runs.
 
 The `workspace` arguments exist only so that all implementations share one

@@ -3,9 +3,9 @@
 Compiled for sm_90 (Hopper: H100/H200) and sm_75 (Turing, the oldest
 architecture CUDA 13 still supports), as a fatbin: device code only, no host
 compiler pass. All compilations run in parallel: 5-10 s on 2 cores. The
-same flags as the GPU build: --fmad=false (see svd/cuda.py).
+same flags as the GPU build: --fmad=false (see svd/cuda/launch.py).
 Warnings fail the build: nvcc's (-Werror all-warnings) and ptxas's (register
-spills included). Also compiles, to PTX, the exact text svd/cuda.py hands to
+spills included). Also compiles, to PTX, the exact text svd/cuda/launch.py hands to
 NVRTC (kernels/emulate.h pasted in), which must need no include path, and,
 where libnvrtc is found (a CUDA toolkit with it, the nvidia-cuda-nvrtc wheel,
 or $SVD_NVRTC_LIBRARY), compiles that text with NVRTC itself, as CuPy will.
@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from svd import cuda
+from svd.cuda import launch
 
 ARCHITECTURES = ("90", "75")
 FLAGS = ["--fmad=false", "-Werror", "all-warnings", "-Xptxas", "-warn-spills,-Werror"]
@@ -46,7 +46,7 @@ def fatbin_command(nvcc, source, output):
 
 
 def nvrtc_text_command(nvcc, source, output):
-    """nvcc command compiling svd/cuda.py's self-contained source to PTX for sm_90."""
+    """nvcc command compiling svd/cuda/launch.py's self-contained source to PTX for sm_90."""
     return [nvcc, "--ptx", "-arch=compute_90", *FLAGS, "-o", str(output), str(source)]
 
 
@@ -60,11 +60,11 @@ def compiled(tmp_path_factory):
         pytest.skip("nvcc needs its host compiler gcc on PATH, even for device code")
     out = tmp_path_factory.mktemp("nvcc")
     commands = {}
-    for family in cuda.FAMILIES:
-        commands[family, "fatbin"] = fatbin_command(nvcc, cuda.KERNEL_DIR / f"{family}.cu",
+    for family in launch.FAMILIES:
+        commands[family, "fatbin"] = fatbin_command(nvcc, launch.KERNEL_DIR / f"{family}.cu",
                                                     out / f"{family}.fatbin")
         nvrtc_source = out / f"{family}_nvrtc.cu"  # outside kernels/: no emulate.h to include
-        nvrtc_source.write_text(cuda.kernel_source(family), encoding="utf-8")
+        nvrtc_source.write_text(launch.kernel_source(family), encoding="utf-8")
         commands[family, "nvrtc-text"] = nvrtc_text_command(nvcc, nvrtc_source, out / f"{family}.ptx")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = pool.map(lambda c: subprocess.run(c, capture_output=True, text=True),
@@ -73,7 +73,7 @@ def compiled(tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind", ["fatbin", "nvrtc-text"])
-@pytest.mark.parametrize("family", cuda.FAMILIES)
+@pytest.mark.parametrize("family", launch.FAMILIES)
 def test_kernels_compile_with_nvcc(compiled, family, kind):
     result = compiled[family, kind]
     assert result.returncode == 0, f"{' '.join(result.args)}\n{result.stdout}{result.stderr}"
@@ -81,8 +81,8 @@ def test_kernels_compile_with_nvcc(compiled, family, kind):
 
 def test_nvrtc_text_has_no_includes():
     """NVRTC has no include path and no standard headers: the source must stand alone."""
-    for family in cuda.FAMILIES:
-        source = cuda.kernel_source(family)
+    for family in launch.FAMILIES:
+        source = launch.kernel_source(family)
         cuda_branch = source.split("#if defined(__CUDACC__)")[1].split("#else")[0]
         assert "#include" not in cuda_branch and '#include "emulate.h"' not in source
 
@@ -124,11 +124,11 @@ def nvrtc_compile(nvrtc, source, options):
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-@pytest.mark.parametrize("family", cuda.FAMILIES)
+@pytest.mark.parametrize("family", launch.FAMILIES)
 def test_kernels_compile_with_nvrtc(family, architecture):
     nvrtc = find_nvrtc()
     if nvrtc is None:
         pytest.skip("libnvrtc not found: the NVRTC compilation is left to tests/test_kernels_gpu.py")
-    options = [*cuda.COMPILE_OPTIONS, f"--gpu-architecture=compute_{architecture}"]
-    ok, log = nvrtc_compile(nvrtc, cuda.kernel_source(family), options)
+    options = [*launch.COMPILE_OPTIONS, f"--gpu-architecture=compute_{architecture}"]
+    ok, log = nvrtc_compile(nvrtc, launch.kernel_source(family), options)
     assert ok and "warning" not in log.lower(), f"NVRTC {' '.join(options)}, kernels/{family}.cu:\n{log}"

@@ -3,8 +3,8 @@
 Without a GPU this is what catches indexing bugs: kernels/emulate.h turns every
 kernel into serial loops over an emulated grid (every block, every thread, the
 same grid-stride loop as on the GPU), tests/kernel_emulation/emulator.py builds
-them into a shared library, and every launcher of svd/cuda.py runs unchanged
-on NumPy arrays with svd.cuda._run_kernel pointed at that library. Each check
+them into a shared library, and every launcher of svd/cuda/ runs unchanged
+on NumPy arrays with svd.cuda.launch.run_kernel pointed at that library. Each check
 of tests/kernel_emulation/checks.py (tolerances explained there) runs with
 three seeds (random shapes) and three grids: the launcher's own, 2 blocks of
 32 threads (each thread takes many indices: the grid-stride step is tested)
@@ -17,6 +17,7 @@ before launching anything.
 
 Skipped if g++ is not installed. About 10 s on 2 cores (build ~3 s).
 """
+import importlib
 import inspect
 import pathlib
 import re
@@ -29,9 +30,12 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from kernel_emulation import checks, emulator  # noqa: E402
 
-from svd import cuda, excerpt  # noqa: E402
+from svd import arrays, cuda, excerpt  # noqa: E402
 
 GRIDS = {"launcher-grid": None, "2x32-threads": (2, 32), "1-thread": (1, 1)}
+# The launcher module of each kernel family: svd/cuda/<family>.py for kernels/<family>.cu.
+FAMILY_MODULES = {family: importlib.import_module(f"svd.cuda.{family}") for family in cuda.launch.FAMILIES}
+PACKAGE_DIR = pathlib.Path(cuda.__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +49,8 @@ def library(tmp_path_factory):
 def emulated(library, monkeypatch):
     """svd.cuda with its kernels running in the emulation library, and its
     output arrays poisoned (NaN, or 0xFF for uint8) before the kernels write them."""
-    monkeypatch.setattr(cuda, "_run_kernel", library.run_kernel)
-    monkeypatch.setattr(cuda, "_empty", checks.poisoned_empty)
+    monkeypatch.setattr(cuda.launch, "run_kernel", library.run_kernel)
+    monkeypatch.setattr(cuda.launch, "empty", checks.poisoned_empty)
     library.grid_override = None
     library.launches.clear()
     yield library
@@ -70,16 +74,16 @@ def test_every_kernel_is_checked(emulated):
     for check in checks.CHECKS:
         check(np, _rng(check, 0))
     launched = {(family, name) for family, name, _, _ in emulated.launches}
-    declared = {(family, name) for family in cuda.FAMILIES for name in cuda.kernel_signatures(family)}
+    declared = {(family, name) for family in cuda.launch.FAMILIES for name in cuda.launch.kernel_signatures(family)}
     assert declared - launched == set()
 
 
 def test_launches_use_launch_config(emulated):
     """The grid actually launched is launch_config's: one thread per index up to MAX_BLOCKS."""
-    x = np.zeros(cuda.THREADS_PER_BLOCK * cuda.MAX_BLOCKS * 2 + 5, np.float32)
+    x = np.zeros(cuda.launch.THREADS_PER_BLOCK * cuda.launch.MAX_BLOCKS * 2 + 5, np.float32)
     cuda.leaky_relu_forward(x)
     cuda.leaky_relu_forward(x[:300])
-    assert [launch[2:] for launch in emulated.launches] == [(cuda.MAX_BLOCKS, 256), (2, 256)]
+    assert [launch[2:] for launch in emulated.launches] == [(cuda.launch.MAX_BLOCKS, 256), (2, 256)]
 
 
 @pytest.mark.parametrize("n_rows, n_cols", [(282_048, 9), (93_636, 576), (25_760, 288), (22_176, 1152),
@@ -89,19 +93,19 @@ def test_launch_config_rows_covers_the_matrix(n_rows, n_cols):
     THREADS_PER_BLOCK threads per block, enough blocks for every column, rows up to
     MAX_BLOCKS block rows (the row loop strides over the rest); the paper's four im2col
     shapes at batch 32 and some odd ones."""
-    (blocks_x, blocks_y), (threads_x, threads_y) = cuda.launch_config_rows(n_rows, n_cols)
-    assert threads_x % 32 == 0 and threads_x * threads_y <= cuda.MAX_THREADS_PER_BLOCK
+    (blocks_x, blocks_y), (threads_x, threads_y) = cuda.launch.launch_config_rows(n_rows, n_cols)
+    assert threads_x % 32 == 0 and threads_x * threads_y <= cuda.launch.MAX_THREADS_PER_BLOCK
     assert blocks_x * threads_x >= n_cols > (blocks_x * threads_x) - 32 * blocks_x  # less than a warp idle per block
-    assert threads_y == max(1, cuda.THREADS_PER_BLOCK // threads_x)
-    assert blocks_y == min(-(-n_rows // threads_y), cuda.MAX_BLOCKS)
+    assert threads_y == max(1, cuda.launch.THREADS_PER_BLOCK // threads_x)
+    assert blocks_y == min(-(-n_rows // threads_y), cuda.launch.MAX_BLOCKS)
 
 
 def test_im2col_runs_on_a_2d_grid(emulated):
     """im2col is launched with launch_config_rows's 2-D grid, and writes every element of cols."""
     x = np.random.default_rng(3).standard_normal((2, 7, 6, 5)).astype(np.float32)
-    cols = cuda.im2col(x, (3, 2))
+    cols = cuda.conv.im2col(x, (3, 2))
     (_, name, blocks, threads), = emulated.launches
-    assert name == "im2col" and (blocks, threads) == cuda.launch_config_rows(*cols.shape)
+    assert name == "im2col" and (blocks, threads) == cuda.launch.launch_config_rows(*cols.shape)
     assert not np.isnan(cols).any()
 
 
@@ -118,7 +122,7 @@ def test_conv_backward_reuses_the_forwards_columns(emulated):
 def test_column_sums_equal_the_sum_over_rows():
     """ones @ a against a float64 sum: float32 sums of 10^4 terms in another order (1e-5, see checks.py)."""
     a = np.random.default_rng(5).standard_normal((10_000, 7)).astype(np.float32)
-    checks.assert_close(cuda.column_sums(a), a.astype(np.float64).sum(axis=0), checks.REORDERED_SUM, "column_sums")
+    checks.assert_close(cuda.conv.column_sums(a), a.astype(np.float64).sum(axis=0), checks.REORDERED_SUM, "column_sums")
 
 
 def test_the_optimiser_step_is_one_launch(emulated):
@@ -133,25 +137,56 @@ def test_the_optimiser_step_is_one_launch(emulated):
 
 def test_kernel_names_are_unique():
     """One emulation library holds every family, so kernel names must not repeat."""
-    names = [name for family in cuda.FAMILIES for name in cuda.kernel_signatures(family)]
+    names = [name for family in cuda.launch.FAMILIES for name in cuda.launch.kernel_signatures(family)]
     assert len(names) == len(set(names))
 
 
-def test_every_kernel_is_mapped_and_launched():
-    """Each .cu header comment names each of its kernels and their launcher, and
-    svd/cuda.py launches each kernel."""
-    launcher_source = pathlib.Path(cuda.__file__).read_text(encoding="utf-8")
-    for family in cuda.FAMILIES:
-        text = (cuda.KERNEL_DIR / f"{family}.cu").read_text(encoding="utf-8")
-        header = text[:text.index("*/")]
-        for name in cuda.kernel_signatures(family):
-            assert re.search(rf"^ \*   {name}\s+cuda\.\w+", header, re.M), \
-                f"kernels/{family}.cu: the header comment does not map kernel {name} to a launcher"
-            assert re.search(rf'_launch(_rows)?\("{family}", "{name}"', launcher_source), f"no launcher runs {name}"
+def _header_table(family):
+    """The table of kernels/<family>.cu's header comment: its lines from "kernel  launched by" to the
+    first blank comment line."""
+    text = (cuda.launch.KERNEL_DIR / f"{family}.cu").read_text(encoding="utf-8")
+    header = text[:text.index("*/")].splitlines()
+    first = next(i for i, line in enumerate(header) if "launched by" in line)
+    last = next(i for i in range(first, len(header)) if header[i].strip() == "*")
+    return "\n".join(header[first:last])
+
+
+@pytest.mark.parametrize("family", cuda.launch.FAMILIES)
+def test_every_kernel_is_mapped_and_launched(family):
+    """The header comment of kernels/<family>.cu maps each of its kernels to a launcher of
+    svd/cuda/<family>.py (cuda.<family>.name), which launches it; every launcher and every
+    NumPy twin (layers.x, loss.x, optim.x, augment.x, batches.x) the table names exists."""
+    module = FAMILY_MODULES[family]
+    table = _header_table(family)
+    assert f"launched by (svd/cuda/{family}.py)" in table
+    source = pathlib.Path(module.__file__).read_text(encoding="utf-8")
+    for name in cuda.launch.kernel_signatures(family):
+        assert re.search(rf"^ \*   {name}\s+cuda\.{family}\.\w+", table, re.M), \
+            f"kernels/{family}.cu: the header comment does not map kernel {name} to a launcher"
+        assert re.search(rf'launch\.kernel(_rows)?\("{family}", "{name}"', source), \
+            f"svd/cuda/{family}.py launches no kernel {name}"
+    for launcher in re.findall(rf"\bcuda\.{family}\.(\w+)", table):
+        assert inspect.isfunction(getattr(module, launcher, None)), f"kernels/{family}.cu: no cuda.{family}.{launcher}"
+    twins = re.findall(r"(?<![\w./])(layers|loss|optim|augment|batches)\.(\w+)", table)
+    assert twins, f"kernels/{family}.cu names no NumPy twin"
+    for twin_module, twin in twins:
+        assert inspect.isfunction(getattr(importlib.import_module(f"svd.{twin_module}"), twin, None)), \
+            f"kernels/{family}.cu: no {twin_module}.{twin} in svd/{twin_module}.py"
+
+
+def test_launchers_call_the_helpers_through_their_modules():
+    """svd/cuda/<family>.py calls launch.kernel, launch.empty, checks.check_*, arrays.array_module through
+    their modules (never `from svd.cuda.launch import kernel`), and only launch.py runs kernels, so that a
+    test replacing launch.run_kernel, launch.empty, checks.check_indices or arrays.array_module sees every call."""
+    for family in cuda.launch.FAMILIES:
+        source = (PACKAGE_DIR / f"{family}.py").read_text(encoding="utf-8")
+        assert not re.search(r"^\s*from (svd\.cuda\.|\.)(launch|checks) import|^\s*from (svd)?\.arrays import",
+                             source, re.M), f"svd/cuda/{family}.py imports a helper by name"
+        assert not re.search(r"run_kernel|raw_kernel|raw_module", source), f"svd/cuda/{family}.py runs a kernel itself"
 
 
 def test_kernel_files_are_the_families():
-    assert sorted(p.stem for p in cuda.KERNEL_DIR.glob("*.cu")) == sorted(cuda.FAMILIES)
+    assert sorted(p.stem for p in cuda.launch.KERNEL_DIR.glob("*.cu")) == sorted(cuda.launch.FAMILIES)
 
 
 def test_hash_dropout_keeps_the_right_fraction(emulated):
@@ -174,7 +209,7 @@ def test_dropout_seed_from_rng_is_reproducible(emulated):
 
 
 def test_hash_uniform_is_uniform():
-    u = cuda.hash_uniform(12345, 1 << 18)
+    u = cuda.activation.hash_uniform(12345, 1 << 18)
     assert u.dtype == np.float32 and u.min() >= 0 and u.max() < 1
     counts = np.histogram(u, bins=16, range=(0, 1))[0]
     expected = u.size / 16
@@ -187,7 +222,7 @@ def test_launcher_rejects_wrong_dtype():
     (The launchers convert or refuse their callers' arrays first; this TypeError is the
     last guard against a launcher passing its kernel the wrong array.)"""
     with pytest.raises(TypeError, match="float32"):
-        cuda._launch("activation", "leaky_backward", 3, np.zeros(3), np.zeros(3, np.float32),
+        cuda.launch.kernel("activation", "leaky_backward", 3, np.zeros(3), np.zeros(3, np.float32),
                      np.zeros(3, np.float32), 3)
 
 
@@ -200,9 +235,10 @@ def test_outputs_start_poisoned(emulated):
 
 
 def test_outputs_are_allocated_through_empty():
-    """Every output array of svd/cuda.py comes from cuda._empty, which the tests poison."""
-    source = pathlib.Path(cuda.__file__).read_text(encoding="utf-8")
-    assert len(re.findall(r"\bxp\.empty", source)) == 1  # the one inside _empty
+    """Every output array of svd/cuda/ comes from launch.empty, which the tests poison."""
+    found = {path.name: len(re.findall(r"\bxp\.empty", path.read_text(encoding="utf-8")))
+             for path in PACKAGE_DIR.glob("*.py")}
+    assert {name: count for name, count in found.items() if count} == {"launch.py": 1}  # the one inside empty
 
 
 # --------------------------------------------------------------------------
@@ -238,28 +274,28 @@ def _velocity_inside_params():
 
 # (what is wrong, launcher, the argument its message must name, the bad call)
 BAD_CALLS = [
-    ("3-d x", "im2col", "x", lambda: cuda.im2col(_f(5, 5, 2), (3, 3))),
-    ("negative dilation", "im2col", "dilation", lambda: cuda.im2col(_f(1, 5, 5, 2), (3, 3), (-1, 1))),
-    ("x smaller than kernel", "im2col", "x", lambda: cuda.im2col(_f(1, 2, 5, 2), (3, 3))),
-    ("dcols width", "col2im", "dcols", lambda: cuda.col2im(_f(9, 17), (1, 5, 5, 2), (3, 3))),
-    ("zero kernel", "col2im", "kernel_shape", lambda: cuda.col2im(_f(9, 0), (1, 5, 5, 2), (0, 3))),
+    ("3-d x", "im2col", "x", lambda: cuda.conv.im2col(_f(5, 5, 2), (3, 3))),
+    ("negative dilation", "im2col", "dilation", lambda: cuda.conv.im2col(_f(1, 5, 5, 2), (3, 3), (-1, 1))),
+    ("x smaller than kernel", "im2col", "x", lambda: cuda.conv.im2col(_f(1, 2, 5, 2), (3, 3))),
+    ("dcols width", "col2im", "dcols", lambda: cuda.conv.col2im(_f(9, 17), (1, 5, 5, 2), (3, 3))),
+    ("zero kernel", "col2im", "kernel_shape", lambda: cuda.conv.col2im(_f(9, 0), (1, 5, 5, 2), (0, 3))),
     ("input channels", "conv2d_forward", "w", lambda: cuda.conv2d_forward(_f(1, 5, 5, 2), _f(3, 3, 3, 4), _f(4))),
     ("bias length", "conv2d_forward", "b", lambda: cuda.conv2d_forward(_f(1, 5, 5, 2), _f(3, 3, 2, 4), _f(3))),
     ("dy channels", "conv2d_backward", "dy", lambda: cuda.conv2d_backward(_f(1, 3, 3, 3), _CONV_CACHE)),
     ("cols of another layer", "conv2d_backward", "cols", lambda: cuda.conv2d_backward(
         _f(1, 3, 3, 4), _CONV_CACHE[:5] + (_f(9, 9),))),
-    ("1-d array", "column_sums", "a", lambda: cuda.column_sums(_f(5))),
+    ("1-d array", "column_sums", "a", lambda: cuda.conv.column_sums(_f(5))),
     ("x smaller than pool", "maxpool2d_forward", "x", lambda: cuda.maxpool2d_forward(_f(1, 2, 6, 1))),
     ("pool over 256", "maxpool2d_forward", "pool", lambda: cuda.maxpool2d_forward(_f(1, 20, 20, 1), (17, 17))),
     ("zero stride", "maxpool2d_forward", "stride", lambda: cuda.maxpool2d_forward(_f(1, 6, 6, 1), (3, 3), (0, 3))),
     ("dy shape", "maxpool2d_backward", "dy", lambda: cuda.maxpool2d_backward(_f(1, 2, 3, 1), _POOL_CACHE)),
     ("argmax dtype", "maxpool2d_backward", "argmax", lambda: cuda.maxpool2d_backward(
         _f(1, 2, 2, 1), (_f(1, 2, 2, 1),) + _POOL_CACHE[1:])),
-    ("bias length", "bias_leaky_forward", "b", lambda: cuda.bias_leaky_forward(_f(4, 5), _f(4))),
-    ("float64 out", "bias_leaky_forward", "out", lambda: cuda.bias_leaky_forward(
+    ("bias length", "bias_leaky_forward", "b", lambda: cuda.activation.bias_leaky_forward(_f(4, 5), _f(4))),
+    ("float64 out", "bias_leaky_forward", "out", lambda: cuda.activation.bias_leaky_forward(
         _f(4, 5), _f(5), out=np.zeros((4, 5)))),
-    ("y shape", "leaky_backward", "y", lambda: cuda.leaky_backward(_f(4, 5), _f(5, 4))),
-    ("out shape", "leaky_backward", "out", lambda: cuda.leaky_backward(_f(4, 5), _f(4, 5), out=_f(20))),
+    ("y shape", "leaky_backward", "y", lambda: cuda.activation.leaky_backward(_f(4, 5), _f(5, 4))),
+    ("out shape", "leaky_backward", "out", lambda: cuda.activation.leaky_backward(_f(4, 5), _f(4, 5), out=_f(20))),
     ("cache shape", "leaky_relu_backward", "cache", lambda: cuda.leaky_relu_backward(_f(4, 5), _f(4, 4))),
     ("mask shape", "dropout_forward", "mask", lambda: cuda.dropout_forward(_f(4, 5), mask=np.ones((4, 4), bool))),
     ("float mask", "dropout_forward", "mask", lambda: cuda.dropout_forward(_f(4, 5), mask=_f(4, 5))),
@@ -278,11 +314,11 @@ BAD_CALLS = [
      lambda: cuda.sigmoid_cross_entropy_forward(_f(4, 1), _f(4, 1))),
     ("targets length", "sigmoid_cross_entropy_backward", "targets",
      lambda: cuda.sigmoid_cross_entropy_backward((_f(4), _f(3)))),
-    ("grads size", "nesterov_momentum_flat", "grads", lambda: cuda.nesterov_momentum_flat(_f(10), _f(9), _f(10), 0.1)),
+    ("grads size", "nesterov_momentum_flat", "grads", lambda: cuda.optim.nesterov_momentum_flat(_f(10), _f(9), _f(10), 0.1)),
     ("velocity size", "nesterov_momentum_flat", "velocity",
-     lambda: cuda.nesterov_momentum_flat(_f(10), _f(10), _f(11), 0.1)),
+     lambda: cuda.optim.nesterov_momentum_flat(_f(10), _f(10), _f(11), 0.1)),
     ("float64 params", "nesterov_momentum_flat", "params",
-     lambda: cuda.nesterov_momentum_flat(np.zeros(10), _f(10), _f(10), 0.1)),
+     lambda: cuda.optim.nesterov_momentum_flat(np.zeros(10), _f(10), _f(10), 0.1)),
     ("second grads shape", "nesterov_momentum", "grads['b']", lambda: cuda.nesterov_momentum(
         {"w": _f(2, 3), "b": _f(3)}, {"w": _f(2, 3), "b": _f(4)}, {"w": _f(2, 3), "b": _f(3)}, 0.1)),
     ("transposed velocity", "nesterov_momentum", "velocity['w']", lambda: cuda.nesterov_momentum(
@@ -291,7 +327,7 @@ BAD_CALLS = [
      lambda: cuda.nesterov_momentum({"w": _f(2)}, {}, {"w": _f(2)}, 0.1)),
     ("one array twice", "nesterov_momentum", "params", lambda: _twice_in_params()),
     ("velocity inside params", "nesterov_momentum", "params", lambda: _velocity_inside_params()),
-    ("position past the end", "song_positions", "positions", lambda: cuda.song_positions(_SONG_STARTS, [3, 9])),
+    ("position past the end", "song_positions", "positions", lambda: cuda.augment.song_positions(_SONG_STARTS, [3, 9])),
     ("song index past the end", "gather_excerpts", "song_index", lambda: cuda.gather_excerpts(
         _f(9, 2), _SONG_STARTS, [0, 2], [1, 1], 3, 0.0)),
     ("centre past its song", "gather_excerpts", "centre", lambda: cuda.gather_excerpts(
@@ -319,9 +355,9 @@ BAD_CALLS = [
      lambda: cuda.mix_negatives(_f(3, 4, 5), [0, 2], _f(2, 3, 5), _f(2))),
 ]
 
-# Public functions of svd/cuda.py with nothing to refuse: no kernel, or (leaky_relu_forward) any shape.
-NOTHING_TO_REFUSE = {"kernel_source", "kernel_signatures", "launch_config", "launch_config_rows", "hash_uniform",
-                     "pack_flat", "leaky_relu_forward"}
+# Public functions of the launcher modules svd/cuda/<family>.py with nothing to refuse: no kernel, or
+# (leaky_relu_forward) any shape.
+NOTHING_TO_REFUSE = {"hash_uniform", "pack_flat", "leaky_relu_forward"}
 
 
 @pytest.mark.parametrize("what, launcher, argument, call", BAD_CALLS, ids=[f"{c[1]}-{c[0]}" for c in BAD_CALLS])
@@ -333,8 +369,8 @@ def test_launchers_refuse_bad_arguments_before_launching(emulated, what, launche
 
 
 def test_every_launcher_has_a_bad_call():
-    functions = {name for name, f in vars(cuda).items()
-                 if inspect.isfunction(f) and f.__module__ == cuda.__name__ and not name.startswith("_")}
+    functions = {name for module in FAMILY_MODULES.values() for name, f in vars(module).items()
+                 if inspect.isfunction(f) and f.__module__ == module.__name__ and not name.startswith("_")}
     assert functions - NOTHING_TO_REFUSE == {launcher for _, launcher, _, _ in BAD_CALLS}
 
 
@@ -590,16 +626,17 @@ class FakeDevice:
 
 @pytest.fixture
 def fake_device(emulated, monkeypatch):
-    """svd.cuda sees the FakeDevice's arrays as device arrays; _check_indices calls on them are logged too."""
+    """svd.cuda sees the FakeDevice's arrays as device arrays (through svd.arrays.array_module, which
+    every launcher asks); svd.cuda.checks.check_indices calls on them are logged too."""
     fake = FakeDevice()
-    monkeypatch.setattr(cuda, "array_module", lambda a: fake if fake.owns(a) else np)
-    check_indices = cuda._check_indices
+    monkeypatch.setattr(arrays, "array_module", lambda a: fake if fake.owns(a) else np)
+    check_indices = cuda.checks.check_indices
 
     def logged(launcher, name, indices, n, distinct=False):
         if fake.owns(indices):
-            fake.read_backs.append(f"_check_indices {name}")
+            fake.read_backs.append(f"check_indices {name}")
         return check_indices(launcher, name, indices, n, distinct)
-    monkeypatch.setattr(cuda, "_check_indices", logged)
+    monkeypatch.setattr(cuda.checks, "check_indices", logged)
     return fake
 
 

@@ -1,4 +1,4 @@
-"""svd/cuda.py on a real GPU against the NumPy twins.
+"""svd/cuda/ on a real GPU against the NumPy twins.
 
 The same comparisons as tests/test_kernels_emulated.py (tests/kernel_emulation/
 checks.py, tolerances explained there), with CuPy arrays and the kernels
@@ -41,19 +41,19 @@ def cupy():
 @pytest.fixture(autouse=True)
 def poisoned(monkeypatch):
     """svd.cuda's outputs start as NaN / all bits set (checks.poisoned_empty), as under the emulator."""
-    monkeypatch.setattr(cuda, "_empty", checks.poisoned_empty)
+    monkeypatch.setattr(cuda.launch, "empty", checks.poisoned_empty)
 
 
 def test_outputs_start_poisoned(cupy):
     """The poison is in place: with no kernel launched, an output keeps it."""
-    out = cuda._empty(cupy, (3, 2), np.float32)
+    out = cuda.launch.empty(cupy, (3, 2), np.float32)
     assert bool(cupy.isnan(out).all())
 
 
-@pytest.mark.parametrize("family", cuda.FAMILIES)
+@pytest.mark.parametrize("family", cuda.launch.FAMILIES)
 def test_kernels_load_with_cupy(cupy, family):
-    module = cuda._module(family)
-    for name in cuda.kernel_signatures(family):
+    module = cuda.launch.raw_module(family)
+    for name in cuda.launch.kernel_signatures(family):
         module.get_function(name)  # compiles on first access; raises on errors
 
 
@@ -66,7 +66,7 @@ def test_kernel_matches_numpy_twin_on_gpu(cupy, check, seed):
 
 def test_large_arrays_use_the_grid_stride_loop(cupy):
     """More indices than MAX_BLOCKS * THREADS_PER_BLOCK threads: each thread takes several."""
-    n = cuda.MAX_BLOCKS * cuda.THREADS_PER_BLOCK * 3 + 17
+    n = cuda.launch.MAX_BLOCKS * cuda.launch.THREADS_PER_BLOCK * 3 + 17
     x = cupy.random.standard_normal(n, dtype=cupy.float32)
     y, _ = cuda.leaky_relu_forward(x)
     x_host = cupy.asnumpy(x)
@@ -77,7 +77,7 @@ def test_im2col_at_the_paper_conv2_shape_on_gpu(cupy):
     """conv2's im2col at batch 32 (269,952 rows of 576 columns, on the 2-D grid): equal to the slices of x."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((32, 113, 78, 64), dtype=np.float32)
-    cols = cupy.asnumpy(cuda.im2col(cupy.asarray(x), (3, 3))).reshape(32, 111, 76, 3, 3, 64)
+    cols = cupy.asnumpy(cuda.conv.im2col(cupy.asarray(x), (3, 3))).reshape(32, 111, 76, 3, 3, 64)
     for i in range(3):
         for j in range(3):
             assert np.array_equal(cols[:, :, :, i, j], x[:, i:i + 111, j:j + 76]), (i, j)
@@ -86,4 +86,4 @@ def test_im2col_at_the_paper_conv2_shape_on_gpu(cupy):
 def test_hash_dropout_matches_its_numpy_twin(cupy):
     x = cupy.ones(100_003, dtype=cupy.float32)
     _, (mask, _) = cuda.dropout_forward(x, 0.5, seed=2024)
-    assert np.array_equal(cupy.asnumpy(mask), cuda.hash_uniform(2024, x.size) >= np.float32(0.5))
+    assert np.array_equal(cupy.asnumpy(mask), cuda.activation.hash_uniform(2024, x.size) >= np.float32(0.5))

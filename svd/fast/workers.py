@@ -23,6 +23,8 @@ works if BLAS calls release Python's GIL, which the `gemm` of svd/fast/blas.py
 does when it finds a cblas to call through ctypes (`blas.gil_free()`). Without
 one, `parallel_for` runs the blocks one after another (BLAS then uses all cores
 inside each product). `set_num_threads(1)` gives the sequential behaviour too.
+
+NumPy arrays only: the GPU path (svd/cuda/) never comes here.
 """
 
 import os

@@ -38,11 +38,15 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from svd import backend, bench, cuda, device, excerpt, network, train  # noqa: E402
+from svd import backend, bench, device, excerpt, network, train  # noqa: E402
+from svd.cuda import activation, conv  # noqa: E402
 from smoke import emulated_device  # noqa: E402  (tests/gpu, beside this file)
 
-# The pieces of a convolution (svd/cuda.py functions that conv2d_forward / conv2d_backward call).
-PIECES = ("im2col", "bias_leaky_forward", "leaky_backward", "column_sums", "col2im")
+# The pieces of a convolution: the functions that svd/cuda/conv.py conv2d_forward / conv2d_backward
+# call, each with the module it lives in (the convolution calls each through its module, so a timer
+# set there with setattr is what runs).
+PIECES = {"im2col": conv, "bias_leaky_forward": activation, "leaky_backward": activation,
+          "column_sums": conv, "col2im": conv}
 
 
 class Timer:
@@ -118,7 +122,7 @@ def profile_updates(chosen, updates, batch, warmup=1):
                 current.pop()
         return timed
 
-    originals = {piece: getattr(cuda, piece) for piece in PIECES}
+    originals = {piece: getattr(module, piece) for piece, module in PIECES.items()}
 
     def wrap_piece(piece):
         def timed(*args, **kwargs):
@@ -134,8 +138,8 @@ def profile_updates(chosen, updates, batch, warmup=1):
     targets = chosen.put((rng.random(batch) < 0.5).astype(np.float32))
     per_update = []
     try:
-        for piece in PIECES:
-            setattr(cuda, piece, wrap_piece(piece))
+        for piece, module in PIECES.items():
+            setattr(module, piece, wrap_piece(piece))
         with chosen.active(), backend.wrapped("cuda", wrap_op):
             for k in range(warmup + updates):
                 label.reset()
@@ -144,7 +148,7 @@ def profile_updates(chosen, updates, batch, warmup=1):
                 per_update.append(timer.collect())
     finally:
         for piece, function in originals.items():
-            setattr(cuda, piece, function)
+            setattr(PIECES[piece], piece, function)
     measured = per_update[warmup:]
     medians = {key: tuple(statistics.median(update[key][i] for update in measured) for i in (0, 1))
                for key in measured[0]}
@@ -174,14 +178,14 @@ def conv2_pieces(chosen, batch, repeats):
     x = chosen.put(rng.standard_normal((batch, time_in, freq_in, c_in), dtype=np.float32))
     w_col = chosen.put(rng.standard_normal((kernel_time * kernel_freq * c_in, c_out), dtype=np.float32))
     dz = chosen.put(rng.standard_normal((rows, c_out), dtype=np.float32))
-    cols = cuda.im2col(x, (kernel_time, kernel_freq))
+    cols = conv.im2col(x, (kernel_time, kernel_freq))
     dcols = dz @ w_col.T
     figures = {
-        "conv2 im2col": median_ms(chosen, lambda: cuda.im2col(x, (kernel_time, kernel_freq)), repeats),
+        "conv2 im2col": median_ms(chosen, lambda: conv.im2col(x, (kernel_time, kernel_freq)), repeats),
         "conv2 GEMM forward (cols @ w)": median_ms(chosen, lambda: xp.matmul(cols, w_col), repeats),
         "conv2 GEMM dw (cols^T @ dz)": median_ms(chosen, lambda: cols.T @ dz, repeats),
         "conv2 GEMM dcols (dz @ w^T)": median_ms(chosen, lambda: dz @ w_col.T, repeats),
-        "conv2 col2im": median_ms(chosen, lambda: cuda.col2im(dcols, x.shape, (kernel_time, kernel_freq)),
+        "conv2 col2im": median_ms(chosen, lambda: conv.col2im(dcols, x.shape, (kernel_time, kernel_freq)),
                                   repeats),
     }
     conv1_rows = batch * time_in * freq_in
@@ -189,7 +193,7 @@ def conv2_pieces(chosen, batch, repeats):
     for layer, a in (("conv1", conv1_dz), ("conv2", dz)):
         blocks = math.gcd(a.shape[0], 256)  # the two-level sum needs equal parts
         figures[f"{layer} bias grad: dz.sum(axis=0)"] = median_ms(chosen, lambda: a.sum(axis=0), repeats)
-        figures[f"{layer} bias grad: ones @ dz"] = median_ms(chosen, lambda: cuda.column_sums(a), repeats)
+        figures[f"{layer} bias grad: ones @ dz"] = median_ms(chosen, lambda: conv.column_sums(a), repeats)
         figures[f"{layer} bias grad: two-level sum ({blocks} parts)"] = median_ms(
             chosen, lambda: a.reshape(blocks, -1, a.shape[1]).sum(axis=1).sum(axis=0), repeats)
     return figures

@@ -21,7 +21,8 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from svd import backend, cuda, device, excerpt, network, train  # noqa: E402
+from svd import backend, device, excerpt, network, train  # noqa: E402
+from svd.cuda import launch  # noqa: E402
 
 UPDATES = 3
 
@@ -63,7 +64,7 @@ def emulated_device():
     if emulator.compiler() is None:
         return None
     library = emulator.Emulator(emulator.build(tempfile.mkdtemp(prefix="svd-emulation-")))
-    cuda._run_kernel = library.run_kernel
+    launch.run_kernel = library.run_kernel  # every launcher runs its kernels through it
     return device.Device("emulated gpu", np, "cuda")
 
 
@@ -83,10 +84,10 @@ def main(argv=None):
             print(f"smoke: {missing}")
             return 2
         chosen = device.select("gpu")
-        for family in cuda.FAMILIES:
+        for family in launch.FAMILIES:
             started = time.perf_counter()
-            for name in cuda.kernel_signatures(family):
-                cuda._function(family, name)  # NVRTC compiles the family on first use
+            for name in launch.kernel_signatures(family):
+                launch.raw_kernel(family, name)  # NVRTC compiles the family on first use
             print(f"compiled kernels/{family}.cu in {time.perf_counter() - started:.2f} s")
     rng = np.random.default_rng(24)
     start = network.init_params(rng)

@@ -1,3 +1,3 @@
 """CPU emulation of the CUDA kernels (emulator.py, launch.cpp) and the comparisons
-of svd/cuda.py with its NumPy twins (checks.py), shared by
+of svd/cuda/ with its NumPy twins (checks.py), shared by
 tests/test_kernels_emulated.py and tests/test_kernels_gpu.py."""

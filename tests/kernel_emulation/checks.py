@@ -1,4 +1,4 @@
-"""Every launcher of svd/cuda.py against its NumPy twin, for any array module.
+"""Every launcher of svd/cuda/ against its NumPy twin, for any array module.
 
 Each `check_*(xp, rng)` draws random shapes and inputs from `rng`, runs the
 launcher on `xp` arrays and the twin (svd/layers.py, loss.py, optim.py,
@@ -7,7 +7,7 @@ tests/test_kernels_emulated.py runs them with xp = NumPy through the g++
 emulation of the kernels; tests/test_kernels_gpu.py with xp = CuPy on a GPU.
 
 Outputs: in the emulated tests the launchers' output arrays start poisoned
-(tests/test_kernels_emulated.py replaces svd.cuda._empty by `poisoned_empty`),
+(tests/test_kernels_emulated.py replaces svd.cuda.launch.empty by `poisoned_empty`),
 so a kernel that skips an element cannot pass by finding the right value left
 in memory.
 
@@ -37,7 +37,7 @@ REORDERED_SUM = 1e-5
 
 
 def poisoned_empty(xp, shape, dtype):
-    """Stands in for svd.cuda._empty in the tests: the outputs start as NaN
+    """Stands in for svd.cuda.launch.empty in the tests: the outputs start as NaN
     (floats) or all bits set (integers), so an element that a kernel leaves
     unwritten fails every comparison below (NaN equals nothing)."""
     dtype = np.dtype(dtype)
@@ -93,13 +93,13 @@ def check_im2col(xp, rng):
         for j in range(kernel_freq):
             expected[:, :, :, i, j] = x[:, i * d_time:i * d_time + time_out,
                                         j * d_freq:j * d_freq + freq_out]
-    cols = cuda.im2col(xp.asarray(x), w.shape[:2], dilation)
+    cols = cuda.conv.im2col(xp.asarray(x), w.shape[:2], dilation)
     assert_close(cols, expected.reshape(batch * time_out * freq_out, -1), EXACT, "im2col")
 
 
 def check_col2im(xp, rng):
     x, w, _, dilation = _conv_problem(rng)
-    cols_shape = cuda.im2col(xp.asarray(x), w.shape[:2], dilation).shape
+    cols_shape = cuda.conv.im2col(xp.asarray(x), w.shape[:2], dilation).shape
     dcols = randn(rng, *cols_shape)
     # Reference: the adjoint of im2col by scatter-adding every column back, in float64.
     (kernel_time, kernel_freq), (d_time, d_freq) = w.shape[:2], dilation
@@ -112,7 +112,7 @@ def check_col2im(xp, rng):
             t0, f0 = i * d_time, j * d_freq
             expected[:, t0:t0 + time_out, f0:f0 + freq_out] += d6[:, :, :, i, j]
     # float32 sums of at most kernel_time * kernel_freq = 9 terms: ~5e-7 at worst.
-    assert_close(cuda.col2im(xp.asarray(dcols), x.shape, w.shape[:2], dilation), expected,
+    assert_close(cuda.conv.col2im(xp.asarray(dcols), x.shape, w.shape[:2], dilation), expected,
                  TRANSCENDENTAL, "col2im")
 
 
@@ -174,7 +174,7 @@ def check_bias_leaky(xp, rng):
     z, b = randn(rng, *shape), randn(rng, shape[-1])
     leaky = bool(rng.integers(2))
     expected = layers.leaky_relu_forward(z + b)[0] if leaky else z + b
-    assert_close(cuda.bias_leaky_forward(xp.asarray(z), xp.asarray(b), leaky), expected, EXACT,
+    assert_close(cuda.activation.bias_leaky_forward(xp.asarray(z), xp.asarray(b), leaky), expected, EXACT,
                  "bias_leaky_forward")
     x = randn(rng, *shape)
     x.flat[::3] = 0  # y = 0 exactly: its slope is 1/100 (y > 0 is strict)
@@ -203,14 +203,14 @@ def check_dropout_hash(xp, rng):
     x = randn(rng, *shape)
     p, seed = float(rng.choice([0.1, 0.5, 0.9])), int(rng.integers(0, 2 ** 32))
     y, (mask, scale) = cuda.dropout_forward(xp.asarray(x), p, seed=seed)
-    expected_mask = (cuda.hash_uniform(seed, x.size) >= np.float32(p)).reshape(shape)
+    expected_mask = (cuda.activation.hash_uniform(seed, x.size) >= np.float32(p)).reshape(shape)
     assert_close(mask, expected_mask, EXACT, "dropout_forward_hash mask")
     assert_close(y, layers.dropout_forward(x, p, mask=expected_mask)[0], EXACT, "dropout_forward_hash y")
 
 
 def hash_normal(seed, n):
     """NumPy twin of the normals of kernels/activation.cu gaussian_noise_hash (Box-Muller, float32)."""
-    u = cuda.hash_uniform(seed, 2 * n)
+    u = cuda.activation.hash_uniform(seed, 2 * n)
     u1, u2 = np.float32(1) - u[0::2], u[1::2]
     return np.sqrt(np.float32(-2) * np.log(u1)) * np.cos(np.float32(6.2831853) * u2)
 
@@ -231,7 +231,7 @@ def check_input_dropout(xp, rng):
     x, p = randn(rng, *shape), float(rng.choice([0.1, 0.5, 1.0]))
     seed = int(np.random.default_rng(8).integers(0, 2 ** 32))
     got = cuda.drop_inputs(xp.array(x), p, np.random.default_rng(8))
-    expected = np.where((cuda.hash_uniform(seed, x.size) >= np.float32(p)).reshape(shape), x, np.float32(0))
+    expected = np.where((cuda.activation.hash_uniform(seed, x.size) >= np.float32(p)).reshape(shape), x, np.float32(0))
     assert_close(got, expected, EXACT, "dropout_forward_hash as input dropout")
 
 
@@ -256,16 +256,16 @@ def check_nesterov(xp, rng):
     shapes = [_random_shape(rng, 3, 9) for _ in range(int(rng.integers(1, 5)))]
     params = {f"p{i}": randn(rng, *s) for i, s in enumerate(shapes)}
     velocity = {name: randn(rng, *p.shape) for name, p in params.items()}
-    flat_p, _ = cuda.pack_flat({n: xp.asarray(a) for n, a in params.items()})
-    flat_v, _ = cuda.pack_flat({n: xp.asarray(a) for n, a in velocity.items()})
+    flat_p, _ = cuda.optim.pack_flat({n: xp.asarray(a) for n, a in params.items()})
+    flat_v, _ = cuda.optim.pack_flat({n: xp.asarray(a) for n, a in velocity.items()})
     dict_p = {n: xp.array(a) for n, a in params.items()}  # the dict interface of optim.nesterov_momentum
     dict_v = {n: xp.array(a) for n, a in velocity.items()}
     for step in range(3):  # a short trajectory: errors would compound
         grads = {name: randn(rng, *p.shape) for name, p in params.items()}
-        flat_g, _ = cuda.pack_flat({n: xp.asarray(a) for n, a in grads.items()})
+        flat_g, _ = cuda.optim.pack_flat({n: xp.asarray(a) for n, a in grads.items()})
         learning_rate = optim.learning_rate(int(rng.integers(0, 40000)))
         optim.nesterov_momentum(params, grads, velocity, learning_rate)
-        cuda.nesterov_momentum_flat(flat_p, flat_g, flat_v, learning_rate, optim.MOMENTUM)
+        cuda.optim.nesterov_momentum_flat(flat_p, flat_g, flat_v, learning_rate, optim.MOMENTUM)
         cuda.nesterov_momentum(dict_p, {n: xp.asarray(g) for n, g in grads.items()}, dict_v, learning_rate,
                                optim.MOMENTUM)
         for name in params:
@@ -293,7 +293,7 @@ def check_gather_excerpts(xp, rng):
     owner = np.searchsorted(song_starts, positions, side="right") - 1
     expected = np.stack([padded[s][p - song_starts[s]:p - song_starts[s] + width] for s, p in zip(owner, positions)])
     starts = xp.asarray(song_starts.astype(np.int64))
-    song_index, centre = cuda.song_positions(starts, xp.asarray(positions))
+    song_index, centre = cuda.augment.song_positions(starts, xp.asarray(positions))
     out = cuda.gather_excerpts(xp.asarray(np.concatenate(songs)), starts, song_index, centre,
                                width, xp.asarray(pad))
     assert_close(out, expected, EXACT, "gather_excerpts")

@@ -4,13 +4,13 @@
 of kernels/emulate.h turn each kernel into serial loops over an emulated grid)
 together with launch.cpp into one shared library; `Emulator` loads it with
 ctypes and offers `run_kernel(family, name, blocks, threads, args)`, the
-drop-in replacement of svd.cuda._run_kernel. With it, every launcher of
-svd/cuda.py runs on NumPy arrays, through the very kernel code the GPU runs.
+drop-in replacement of svd.cuda.launch.run_kernel. With it, every launcher of
+svd/cuda/ runs on NumPy arrays, through the very kernel code the GPU runs.
 
 `grid_override`, if set, replaces the launcher's (blocks, threads): a small
 grid makes each emulated thread take many indices, which exercises the
 grid-stride step of SVD_FOR_EACH as well as the index mapping. For a 2-D
-launch (svd/cuda.py `_launch_rows`: blocks and threads are (x, y) pairs) the
+launch (svd/cuda/launch.py `kernel_rows`: blocks and threads are (x, y) pairs) the
 override (b, t) becomes a (b, b) grid of (t, 1) blocks: both grid-stride
 loops, over rows and over columns, then take many steps.
 """
@@ -21,7 +21,7 @@ import subprocess
 
 import numpy
 
-from svd import cuda
+from svd.cuda import launch
 
 HERE = pathlib.Path(__file__).resolve().parent
 # -ffp-contract=off: no fused multiply-adds, like the GPU build (--fmad=false),
@@ -41,7 +41,7 @@ def compiler():
 
 def build_command(library_path):
     """The g++ command line that builds the emulation library at library_path."""
-    sources = [str(cuda.KERNEL_DIR / f"{family}.cu") for family in cuda.FAMILIES]
+    sources = [str(launch.KERNEL_DIR / f"{family}.cu") for family in launch.FAMILIES]
     return [compiler(), *GXX_FLAGS, "-x", "c++", *sources, "-x", "none", str(HERE / "launch.cpp"),
             "-o", str(library_path)]
 
@@ -57,7 +57,7 @@ def build(directory):
 
 
 class Emulator:
-    """ctypes handle on the emulation library; `run_kernel` replaces svd.cuda._run_kernel."""
+    """ctypes handle on the emulation library; `run_kernel` replaces svd.cuda.launch.run_kernel."""
 
     def __init__(self, library_path):
         self.lib = ctypes.CDLL(str(library_path))
@@ -65,8 +65,8 @@ class Emulator:
         self.lib.svd_emulate_launch.restype = None
         self.grid_override = None
         self.launches = []  # (family, name, blocks, threads) of every run, for coverage checks
-        for family in cuda.FAMILIES:
-            for name, signature in cuda.kernel_signatures(family).items():
+        for family in launch.FAMILIES:
+            for name, signature in launch.kernel_signatures(family).items():
                 function = getattr(self.lib, name)
                 function.argtypes = [ctypes.c_void_p if c_type.endswith("*") else _C_TYPES[c_type]
                                      for c_type, _ in signature]
