@@ -1,7 +1,7 @@
 /* augment.cu -- building augmented training excerpts on the device (Sec. 3.3, 4).
  *
  *   kernel           launched by (svd/cuda/augment.py)  replaces (its NumPy twin)
- *   gather_excerpts  cuda.augment.gather_excerpts       batches.gather_excerpts
+ *   gather_excerpts  cuda.augment.gather_excerpts       excerpt.gather_excerpts
  *   warp             cuda.augment.warp                  augment.warp
  *                    cuda.augment.pitch_shift_song      augment.pitch_shift_song
  *   filter_gains     cuda.augment.amplitude_gains       augment.amplitude_gains

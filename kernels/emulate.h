@@ -1,4 +1,4 @@
-/* emulate.h -- lets every kernel source (kernels/NAME.cu) compile both as CUDA and as plain C++.
+/* emulate.h -- lets every kernel source (kernels/<family>.cu) compile both as CUDA and as plain C++.
  *
  * Every kernel of this project is written in one style, which this header names:
  *

@@ -17,7 +17,7 @@ import pytest
 import soundfile
 
 from svd import cli
-from conftest import write_filelist, write_song
+from conftest import write_song
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -643,13 +643,12 @@ def fake_device(emulated, monkeypatch):
 def test_gathering_with_host_indices_reads_nothing_back(fake_device):
     """What training passes (svd/batches.py: host song_starts, songs and centres): every check runs on
     the host, the result equals the twin; with the indices on the device the same checks do read back."""
-    from svd import batches
     rng = np.random.default_rng(7)
     songs = rng.standard_normal((30, 4)).astype(np.float32)
     starts, index, centre = np.array([0, 12, 30]), np.array([0, 1, 1]), np.array([5, 0, 17])
     got = cuda.gather_excerpts(fake_device.hold(songs), starts, index, centre, 5, 0.0)
     assert fake_device.read_backs == []
-    np.testing.assert_array_equal(got, batches.gather_excerpts(songs, starts, index, centre, 5, 0.0))
+    np.testing.assert_array_equal(got, excerpt.gather_excerpts(songs, starts, index, centre, 5, 0.0))
     cuda.gather_excerpts(fake_device.hold(songs), starts, fake_device.hold(index), centre, 5, 0.0)
     assert fake_device.read_backs  # the launcher still checks device indices, where they live
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from svd import cli
-from svd import backend, batches, dataset, device, spectrum, train
+from svd import backend, batches, dataset, device, excerpt, spectrum, train
 from svd import model_file
 from svd.errors import InputError
 
@@ -48,7 +48,7 @@ def test_gather_excerpts_reads_each_song_and_pad_beyond_its_ends():
     10*song + frame), width-3 excerpts at both ends of each song read `pad` (-1) beyond it,
     never the neighbouring song."""
     songs = np.array([[0.0], [1.0], [2.0], [3.0], [10.0], [11.0], [12.0]], np.float32)
-    out = batches.gather_excerpts(songs, [0, 4, 7], [0, 0, 1, 1], [0, 3, 0, 2], 3, -1.0)
+    out = excerpt.gather_excerpts(songs, [0, 4, 7], [0, 0, 1, 1], [0, 3, 0, 2], 3, -1.0)
     assert out[..., 0].tolist() == [[-1, 0, 1], [2, 3, -1], [-1, 10, 11], [11, 12, -1]]
     assert out.dtype == np.float32
 

@@ -29,7 +29,7 @@ def song_positions(song_starts, positions):
 def gather_excerpts(songs, song_starts, song_index, centre, width, pad):
     """Excerpts centred on (song, frame) positions (kernels/augment.cu gather_excerpts).
 
-    Twin: batches.gather_excerpts, same arguments and result (rows beyond a
+    Twin: excerpt.gather_excerpts, same arguments and result (rows beyond a
     song's ends read `pad`).
 
     Args:

@@ -19,7 +19,7 @@ cannot be found (another platform or SciPy build), `gemm` falls back to SciPy's
 wrappers, `gil_free()` is False, and the workers run their blocks one after
 another (BLAS then uses all cores inside each product).
 
-NumPy arrays only: the GPU path (svd/cuda.py) never comes here.
+NumPy arrays only: the GPU path (svd/cuda/) never comes here.
 """
 
 import ctypes

@@ -23,7 +23,7 @@ GEMM, col2im, and three ways to sum dz over rows for the bias gradient (CuPy's
 axis-0 sum, ones @ dz, a two-level sum). Medians throughout; about 30 s on a GPU.
 
 --emulate runs the same logic on the CPU through the kernel emulator of
-tests/kernel_emulation (host clocks only), for tests/gpu/test_profile_update.py.
+tests/kernel_emulation (host clocks only), for tests/test_profile_update.py.
 Prints a table; --json writes every figure.
 """
 import argparse

@@ -29,7 +29,7 @@ Tolerances (max |actual - expected| / max |expected|, all float32):
 """
 import numpy as np
 
-from svd import augment, backend, batches, cuda, layers, loss, optim, spectrum
+from svd import augment, backend, cuda, excerpt, layers, loss, optim, spectrum
 
 EXACT = 0.0
 TRANSCENDENTAL = 1e-6
@@ -298,8 +298,8 @@ def check_gather_excerpts(xp, rng):
                                width, xp.asarray(pad))
     assert_close(out, expected, EXACT, "gather_excerpts")
     owner_frames = positions - song_starts[owner]
-    textbook = batches.gather_excerpts(np.concatenate(songs), song_starts, owner, owner_frames, width, pad)
-    assert_close(textbook, expected, EXACT, "batches.gather_excerpts (the reference)")
+    textbook = excerpt.gather_excerpts(np.concatenate(songs), song_starts, owner, owner_frames, width, pad)
+    assert_close(textbook, expected, EXACT, "excerpt.gather_excerpts (the reference)")
 
 
 def check_warp(xp, rng):
