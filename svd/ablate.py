@@ -55,7 +55,7 @@ import sys
 import numpy as np
 import scipy.stats
 
-from svd import augment, dataset, evaluate, predict, train
+from svd import augment, dataset, evaluate, hyperparameters, predict, train
 from svd.jobs import locks
 from svd import model_file
 from svd.atomic import write_text_atomic
@@ -354,7 +354,7 @@ def _read_result(path, settings, augmentation):
 
 def _training_setup(base, seed, fold, settings):
     """(TrainConfig, training filelists, data label) of one model."""
-    config = train.TrainConfig(updates=settings.updates, batch=settings.batch, seed=seed,
+    config = hyperparameters.TrainConfig(updates=settings.updates, batch=settings.batch, seed=seed,
                                augmentation=dict(CONFIGS[base].augmentation))
     splits = [f for f in settings.folds if f != fold] if fold is not None else [settings.train_split]
     return config, splits, f"{settings.data} ({'+'.join(splits)})"

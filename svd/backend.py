@@ -72,7 +72,7 @@ _chosen = None  # a table chosen by use(); None: by the arrays' device
 
 
 def use(choice):
-    """Run every operation with `choice`: a name of IMPLEMENTATIONS or a table like them (svd/bench.py
+    """Run every operation with `choice`: a name of IMPLEMENTATIONS or a table like them (svd/bench/
     passes one whose functions time themselves), or None to choose by the arrays' device again.
     Returns the previous choice (a table or None), for use(previous) afterwards."""
     global _chosen
@@ -92,7 +92,7 @@ def ops(x):
 
 
 def wrapped(table, wrap):
-    """A copy of `table` that runs wrap(name, function) in place of each operation (svd/bench.py times
+    """A copy of `table` that runs wrap(name, function) in place of each operation (svd/bench/ times
     every layer call with it: backend.use(backend.wrapped(backend.FAST, timer)))."""
     return types.SimpleNamespace(name=table.name, **{op: wrap(op, getattr(table, op)) for op in OPERATIONS})
 

@@ -19,14 +19,13 @@ saving any generator state.
 """
 import numpy as np
 
-from svd import augment, backend, normalise, spectrum, streams
+from svd import augment, backend, loss, normalise, spectrum, streams
 from svd.device import CPU
 from svd.errors import InputError
 from svd.excerpt import EXCERPT_FRAMES
 
 # The purposes random numbers are drawn for; each (seed, purpose, index) is its own stream.
 STREAM_INIT, STREAM_ORDER, STREAM_AUGMENT, STREAM_DROPOUT = 1, 2, 3, 4
-TARGETS = (0.02, 0.98)  # Sec. 3.3: the targets of no-voice and voice frames
 
 
 def stream_rng(seed, stream, index=0):
@@ -105,7 +104,7 @@ class TrainingExcerpts:
     random numbers.
     """
 
-    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=TARGETS, device=CPU):
+    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=loss.TARGETS, device=CPU):
         self.aug, self.seed, self.device = aug, seed, device
         self.handoff = streams.Handoff(device.xp)  # batches made on another thread: svd/streams.py
         self.mean, self.std = device.put(np.asarray(mean, np.float32)), device.put(np.asarray(std, np.float32))

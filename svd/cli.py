@@ -9,11 +9,11 @@ import dataclasses
 import signal
 import sys
 
-from svd import augment, commands, device
+from svd import augment, device
 from svd.errors import InputError
-from svd.train import TrainConfig
+from svd.hyperparameters import TrainConfig
 
-PAPER = TrainConfig()  # every training default is the paper's value, defined in svd/train.py
+PAPER = TrainConfig()  # every training default is the paper's value, see svd/hyperparameters.py
 TTA_SHIFTS = ",".join(f"{factor - 1:g}" for factor in augment.TEST_TIME_PITCH_FACTORS if factor != 1.0)
 
 AUGMENT_OPTIONS = (  # (option, Augmentation field, help) -- paper Sec. 4
@@ -26,6 +26,13 @@ AUGMENT_OPTIONS = (  # (option, Augmentation field, help) -- paper Sec. 4
     ("--mix-prob", "mix_prob", "probability of mixing each example with a voice-free one (Sec. 4.3)"),
 )
 PAPER_AUGMENTATION = {name: value for name, value in dataclasses.asdict(augment.PAPER_COMBINATION).items() if value}
+
+
+def _commands():
+    """svd/commands.py, imported once a command runs, so that --help and option errors answer
+    before SciPy and the network's implementations load (about 2 s)."""
+    from svd import commands
+    return commands
 
 
 def common_options(parser, data=True, cache=True):
@@ -64,7 +71,7 @@ def build_parser():
     p = sub.add_parser("synth", help="generate a synthetic corpus in the Jamendo layout",
                        description="Generate a deterministic synthetic singing-voice corpus (audio/, labels/, "
                                    "filelists/train|valid|test).")
-    p.set_defaults(func=commands.cmd_synth)
+    p.set_defaults(func=lambda args: _commands().cmd_synth(args))
     p.add_argument("--out-dir", default="synthetic", metavar="DIR", help="output directory, must not exist "
                    "or be empty (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default: 0)")
@@ -77,7 +84,7 @@ def build_parser():
     p = sub.add_parser("check", help="validate a corpus and cache its features",
                        description="Read every filelist, label file and audio file of a corpus, report the "
                                    "first problem found, and cache the spectrograms for training.")
-    p.set_defaults(func=commands.cmd_check)
+    p.set_defaults(func=lambda args: _commands().cmd_check(args))
     p.add_argument("--splits", nargs="+", default=["train", "valid", "test"], metavar="SPLIT",
                    help="filelists to check (default: train valid test)")
     common_options(p)
@@ -85,7 +92,7 @@ def build_parser():
     p = sub.add_parser("train", help="train the CNN (paper Sec. 3.3)",
                        description="Train the network on the training split; writes a model file. Defaults are "
                                    "the paper's hyperparameters.")
-    p.set_defaults(func=commands.cmd_train)
+    p.set_defaults(func=lambda args: _commands().cmd_train(args))
     p.add_argument("--out", default="model.npz", metavar="MODEL", help="model file to write (default: %(default)s)")
     p.add_argument("--updates", type=int, default=PAPER.updates, help="number of weight updates (default: %(default)s)")
     p.add_argument("--batch", type=int, default=PAPER.batch, help="excerpts per mini-batch (default: %(default)s)")
@@ -120,7 +127,7 @@ def build_parser():
                        description="Predict every frame of the validation and test songs, smooth with an 800 ms "
                                    "median filter, pick the threshold with the lowest validation error, and "
                                    "report error, recall, specificity, precision and F1 (paper Sec. 5.2).")
-    p.set_defaults(func=commands.cmd_eval)
+    p.set_defaults(func=lambda args: _commands().cmd_eval(args))
     p.add_argument("model", metavar="MODEL", help="model file written by 'run.py train'")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--valid-split", default="valid", metavar="SPLIT",
@@ -141,7 +148,7 @@ def build_parser():
                                    "and one JSON line per file to <out-dir>/summary[-I-of-N].jsonl. Files whose "
                                    "outputs exist are skipped, so a stopped job is simply started again. "
                                    "Unreadable files are reported and skipped; the exit code is 2 if any failed.")
-    p.set_defaults(func=commands.cmd_detect)
+    p.set_defaults(func=lambda args: _commands().cmd_detect(args))
     p.add_argument("model", metavar="MODEL", help="model file (evaluated once with 'run.py eval', which stores "
                    "the threshold)")
     p.add_argument("inputs", nargs="*", metavar="AUDIO_OR_DIR", help="audio files and/or directories")
@@ -174,7 +181,7 @@ def build_parser():
                                    "one table, sorted by .lab name, and report shards that did not run, files not "
                                    "finished or whose .lab is missing, and files in two summaries; exit code 2 "
                                    "if there are any.")
-    p.set_defaults(func=commands.cmd_detect_merge)
+    p.set_defaults(func=lambda args: _commands().cmd_detect_merge(args))
     p.add_argument("out_dir", metavar="OUT_DIR", help="the --out-dir of the detect jobs")
     p.add_argument("--out", metavar="FILE", help="where to write the joined table, one JSON line per file "
                    "(default: OUT_DIR/summary-all.jsonl)")
@@ -185,7 +192,7 @@ def build_parser():
                                    "print the mean test error at the optimal threshold with its 95% confidence "
                                    "interval (Fig. 2) and error/recall/specificity at the chosen threshold "
                                    "(Table 1). Finished runs are kept in --out-dir and not redone.")
-    p.set_defaults(func=commands.cmd_ablate)
+    p.set_defaults(func=lambda args: _commands().cmd_ablate(args))
     p.add_argument("--seeds", type=int, default=5, help="repetitions per configuration, seeds 0..N-1 "
                    "(default: %(default)s)")
     p.add_argument("--updates", type=int, default=PAPER.updates, help="weight updates per training run "
@@ -225,7 +232,7 @@ def build_parser():
                                    "augmentation method at the paper's example strengths (Fig. 1): dropout, "
                                    "noise, pitch shift and time stretch x0.8 and x1.2, loudness -/+10 dB, random "
                                    "filters, mixing. Needs matplotlib.")
-    p.set_defaults(func=commands.cmd_show_augment)
+    p.set_defaults(func=lambda args: _commands().cmd_show_augment(args))
     p.add_argument("audio", metavar="AUDIO", help="audio file (wav, flac, ogg, mp3, ...)")
     p.add_argument("--at", type=float, metavar="SECONDS",
                    help="centre of the excerpt in seconds (default: the middle of the file)")
@@ -236,7 +243,7 @@ def build_parser():
     p = sub.add_parser("bench", help="measure performance figures",
                        description="Measure feature extraction, matrix multiply, training and prediction speed "
                                    "on this machine and print them (JSON with --json).")
-    p.set_defaults(func=commands.cmd_bench)
+    p.set_defaults(func=lambda args: _commands().cmd_bench(args))
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (rougher figures, for smoke tests)")
     p.add_argument("--layers", action="store_true",

@@ -10,7 +10,7 @@ import os
 import pathlib
 import sys
 
-from svd import augment, bench, cache, dataset, detect, device, evaluate, plot, predict, synth, train
+from svd import augment, bench, cache, dataset, detect, device, evaluate, hyperparameters, plot, predict, synth, train
 from svd.jobs import detect_summary, detection, shards
 from svd import model_file
 from svd.atomic import check_writable, write_text_atomic
@@ -93,7 +93,7 @@ def cmd_train(args):
     with train.output_lock(args.out):  # one run per --out; its checkpoint is checked before the long loading
         train.check_checkpoint(args.out, args.resume)
         songs = dataset.load_split(data_dir, args.train_split, args.cache, quiet=args.quiet)
-        config = train.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
+        config = hyperparameters.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
                                    lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
                                    augmentation=args.augmentation)
         train.train(songs, config, args.out, resume=args.resume, checkpoint_every=args.checkpoint_every,

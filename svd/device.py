@@ -18,7 +18,7 @@ import types
 
 import numpy
 
-from svd import arrays, backend
+from svd import arrays
 from svd.errors import InputError
 
 CHOICES = ("auto", "cpu", "gpu")
@@ -55,6 +55,7 @@ class Device:
         if self.implementation is None:
             yield self
             return
+        from svd import backend  # here: the command line reads CHOICES without loading every implementation
         previous = backend.use(self.implementation)
         try:
             yield self

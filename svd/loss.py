@@ -13,6 +13,8 @@ Sec. 3.3 belongs to the training code; this module takes any t in [0, 1].
 
 from .arrays import array_module
 
+TARGETS = (0.02, 0.98)  # Sec. 3.3: the training targets of no-voice and voice frames (not 0 and 1)
+
 
 def sigmoid(z):
     """1 / (1 + exp(-z)), without overflow for large |z|. z: any shape."""

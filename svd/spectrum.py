@@ -19,8 +19,6 @@ edge m to 1 at centre m+1 and falls to 0 at edge m+2, evaluated at the linear
 bin frequencies k * 22050 / 1024.
 """
 import numpy as np
-import scipy.fft
-import scipy.signal
 
 from svd.arrays import array_module
 
@@ -56,8 +54,12 @@ def frame_times_s(n_frames):
 
 
 def hann_window():
-    """The periodic ("DFT-even") Hann window, (1024,) float32; it sums to 512."""
-    return scipy.signal.get_window("hann", FRAME_SAMPLES, fftbins=True).astype(np.float32)
+    """The periodic ("DFT-even") Hann window, (1024,) float32; it sums to 512.
+
+    w[n] = 0.5 - 0.5 cos(2 pi n / N), n = 0 .. N-1, N = 1024 (scipy.signal.get_window("hann", N) to the bit).
+    """
+    n = np.arange(FRAME_SAMPLES)
+    return (0.5 - 0.5 * np.cos(2 * np.pi * n / FRAME_SAMPLES)).astype(np.float32)
 
 
 def linear_spectrogram(samples):
@@ -68,6 +70,7 @@ def linear_spectrogram(samples):
     frames, unnormalised: a sinusoid of amplitude A centred on a bin shows
     A * 512 / 2 = 256 A there.
     """
+    import scipy.fft  # here, not at the top: loading it takes ~0.5 s that `run.py --help` should not pay
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     n_frames = frame_count(len(samples))
     out = np.empty((n_frames, LINEAR_BINS), np.float32)

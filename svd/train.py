@@ -23,25 +23,10 @@ from svd import augment, backend, network, normalise, optim, spectrum
 from svd.jobs import locks
 from svd import model_file
 from svd.atomic import WriteFailed, write_failed
-from svd.batches import STREAM_DROPOUT, STREAM_INIT, TARGETS, TrainingExcerpts, stream_rng
+from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng
 from svd.device import CPU
 from svd.errors import InputError
 from svd.progress import Progress
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Every training hyperparameter; defaults from paper Sec. 3.3 (augmentation: Sec. 4)."""
-    updates: int = 40000
-    batch: int = 32
-    lr: float = optim.LEARNING_RATE
-    lr_decay: float = optim.LR_DECAY
-    lr_every: int = optim.LR_EVERY
-    momentum: float = optim.MOMENTUM
-    target_low: float = TARGETS[0]
-    target_high: float = TARGETS[1]
-    seed: int = 0
-    augmentation: dict = dataclasses.field(default_factory=dict)  # svd.augment.Augmentation fields
 
 
 class TrainingDiverged(InputError):

@@ -1,4 +1,4 @@
-"""svd/bench.py: what `run.py bench` reports while it measures (the figures themselves are never asserted)."""
+"""svd/bench/: what `run.py bench` reports while it measures (the figures themselves are never asserted)."""
 import pytest
 
 from svd import bench

@@ -474,10 +474,10 @@ def test_a_training_run_on_the_gpu_device_resumes_exactly(emulated, emulated_gpu
     update's arithmetic runs as CUDA kernels; interrupted after its checkpoint at update 2 and
     resumed, it writes exactly the model of an uninterrupted run (weights, momentum and
     update count travel host <-> device through the checkpoint)."""
-    from svd import dataset, train
+    from svd import dataset, hyperparameters, train
     from svd import model_file
     songs = dataset.load_split(tiny_corpus, "train", tmp_path / "cache", quiet=True)
-    config = train.TrainConfig(updates=4, batch=2, seed=3)
+    config = hyperparameters.TrainConfig(updates=4, batch=2, seed=3)
     whole = train.train(songs, config, tmp_path / "whole.npz", quiet=True, device=emulated_gpu)
     kernels = {name for _, name, _, _ in emulated.launches}
     assert {"dropout_forward_hash", "nesterov_update_tensors", "sigmoid_xent_forward"} <= kernels, kernels
@@ -583,9 +583,9 @@ def test_augmented_training_runs_on_the_gpu_device(emulated, emulated_gpu, tiny_
     """train.train with the paper's augmentation on the (emulated) GPU device: batches are
     gathered and warped by the CUDA kernels, the network updates too, and the model file
     written is a host model with finite weights."""
-    from svd import augment, dataset, train
+    from svd import augment, dataset, hyperparameters, train
     songs = dataset.load_split(tiny_corpus, "train", tmp_path / "cache", quiet=True)
-    config = train.TrainConfig(updates=2, batch=2, seed=1,
+    config = hyperparameters.TrainConfig(updates=2, batch=2, seed=1,
                                augmentation=dict(vars(augment.PAPER_COMBINATION)))
     model = train.train(songs, config, tmp_path / "m.npz", quiet=True, device=emulated_gpu)
     kernels = {name for _, name, _, _ in emulated.launches}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from svd import cli
-from svd import backend, batches, dataset, device, excerpt, spectrum, train
+from svd import backend, batches, dataset, device, excerpt, hyperparameters, spectrum, train
 from svd import model_file
 from svd.errors import InputError
 
@@ -86,7 +86,7 @@ def test_songs_shorter_than_an_excerpt_leave_no_positions(tiny_corpus):
 def tiny_config(**overrides):
     settings = dict(updates=6, batch=4, seed=5)
     settings.update(overrides)
-    return train.TrainConfig(**settings)
+    return hyperparameters.TrainConfig(**settings)
 
 
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(tiny_corpus, tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from reference_eval import import_torch_reference, svd_params  # noqa: E402
 from training_setup import training_parser  # noqa: E402
 
-from svd import backend, dataset, network, normalise, optim, spectrum, train  # noqa: E402
+from svd import backend, dataset, hyperparameters, network, normalise, optim, spectrum, train  # noqa: E402
 from svd import model_file  # noqa: E402
 from svd.batches import STREAM_DROPOUT, STREAM_INIT, stream_rng  # noqa: E402
 
@@ -64,7 +64,7 @@ def main(argv=None):
     index = reference.excerpt_index([len(x) for x in inputs], reference.BLOCKLEN)
     batches = reference.batches(index, rng)
 
-    config = train.TrainConfig(updates=args.updates, seed=args.seed)
+    config = hyperparameters.TrainConfig(updates=args.updates, seed=args.seed)
     if args.textbook:
         backend.use("reference")
     velocity, workspace = optim.init_velocity(params), {}

@@ -4,7 +4,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-from svd import augment, dataset, network, normalise, spectrum, train  # noqa: E402
+from svd import augment, dataset, hyperparameters, network, normalise, spectrum  # noqa: E402
 from svd.batches import STREAM_INIT, TrainingExcerpts, stream_rng  # noqa: E402
 
 
@@ -26,7 +26,7 @@ def svd_plain_training(data, split, seed, updates):
     normalisation, the TrainingExcerpts giving batch k exactly as `run.py train`
     does, and the initial weights.
     """
-    config = train.TrainConfig(updates=updates, seed=seed)
+    config = hyperparameters.TrainConfig(updates=updates, seed=seed)
     songs = dataset.load_split(data, split, quiet=True)
     mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in songs)
     excerpts = TrainingExcerpts(songs, mean, std, augment.Augmentation(), config.batch, seed,

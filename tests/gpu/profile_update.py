@@ -86,7 +86,7 @@ class Timer:
 
 def _layer_namer():
     """label(op) -> "conv2 forward" etc.: the layer of the k-th call of op in one update
-    (svd/bench.py's table of network.py's call order); reset() starts a new update."""
+    (svd/bench/'s table of network.py's call order); reset() starts a new update."""
     seen = {}
 
     def label(op):
@@ -164,7 +164,7 @@ def profile_updates(chosen, updates, batch, warmup=1):
 
 
 def median_ms(chosen, work, repeats):
-    """Median milliseconds of work() on `chosen` (CUDA events on a GPU: svd/bench.py)."""
+    """Median milliseconds of work() on `chosen` (CUDA events on a GPU: svd/bench/)."""
     return 1e3 * bench.median_seconds(work, repeats, device=chosen)
 
 

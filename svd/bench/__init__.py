@@ -225,7 +225,7 @@ def whole_song_flops_per_frame():
 
 
 # glibc malloc for the PyTorch process: every block from the heap (no mmap), never trimmed back to the
-# system, so PyTorch's freed activations are not page-faulted in anew each update (svd/bench_pytorch.py).
+# system, so PyTorch's freed activations are not page-faulted in anew each update (svd/bench/pytorch.py).
 PYTORCH_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
                   "MALLOC_TOP_PAD_": str(1 << 30)}
 
@@ -249,12 +249,12 @@ def pytorch_figures(repeats, device=CPU):
 
 
 def _pytorch_updates_per_s(repeats, gpu, tf32):
-    """(PyTorch version, updates per second) from svd/bench_pytorch.py run in its own process, with the
+    """(PyTorch version, updates per second) from svd/bench/pytorch.py run in its own process, with the
     malloc settings PyTorch needs to be at its best."""
-    command = [sys.executable, "-m", "svd.bench_pytorch", "--repeats", str(repeats)]
+    command = [sys.executable, "-m", "svd.bench.pytorch", "--repeats", str(repeats)]
     command += ["--gpu"] * gpu + ["--tf32"] * tf32
     result = subprocess.run(command, env={**os.environ, **PYTORCH_MALLOC}, capture_output=True, text=True,
-                            cwd=pathlib.Path(__file__).resolve().parent.parent, check=True)
+                            cwd=pathlib.Path(__file__).resolve().parents[2], check=True)
     version, speed = result.stdout.split()[-2:]
     return version, float(speed)
 

@@ -1,6 +1,6 @@
 """The paper's network in PyTorch, timed by `run.py bench` for comparison only.
 
-PyTorch is never a dependency of svd: this module is imported by svd/bench.py
+PyTorch is never a dependency of svd: this module is imported by svd/bench/
 only when `torch` is installed, and only to put a yardstick next to svd's own
 training speed in the same run (same machine, same moment, same batch). The
 network is the one of svd/network.py (Sec. 3.2) in PyTorch's channels-first
@@ -14,8 +14,8 @@ comparison, and tf32=True measures the TF32 speed separately.
 PyTorch frees its activation buffers after every update; with glibc's default
 malloc settings big blocks go back to the system and are page-faulted in anew
 on the next update, which halves PyTorch's CPU speed on the 2-core machine
-(BENCHMARKS.md). svd/bench.py therefore runs this module in its own process
-(`python -m svd.bench_pytorch`) with bench.PYTORCH_MALLOC in the environment, which
+(BENCHMARKS.md). svd/bench/ therefore runs this module in its own process
+(`python -m svd.bench.pytorch`) with bench.PYTORCH_MALLOC in the environment, which
 keeps freed memory in the process: PyTorch at its best, and svd's own figures
 untouched by the setting.
 """
@@ -79,7 +79,7 @@ def updates_per_s(repeats, batch=32, gpu=False, tf32=False):
 
 
 def main(argv=None):
-    """python -m svd.bench_pytorch [--repeats N] [--gpu] [--tf32]: print PyTorch's version and updates per second."""
+    """python -m svd.bench.pytorch [--repeats N] [--gpu] [--tf32]: print PyTorch's version and updates per second."""
     parser = argparse.ArgumentParser(description="PyTorch training updates per second of the paper's network.")
     parser.add_argument("--repeats", type=int, default=10, help="timed updates (median reported)")
     parser.add_argument("--gpu", action="store_true", help="on CUDA device 0")
