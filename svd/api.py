@@ -2,7 +2,7 @@
 
     import svd
     detector = svd.load_model("model.npz")
-    detector.segments("song.mp3")                         # [Segment(start_s=0.0, end_s=12.341, label='nosing'), ...]
+    detector.segments("song.mp3")              # [Segment(start_s=0.0, end_s=12.34..., label='nosing'), ...]
     found = detector.probabilities(samples, sample_rate=44100)   # found.times_s, found.raw, found.smoothed
 
 It runs the chain of `run.py detect` (svd/detect.py): the network's voice

@@ -192,12 +192,14 @@ def write_frames_npy(path, detection):
 def write_frames_csv(path, detection):
     """Write `frame_table(detection)` as CSV with the header `time_s,p_raw,p_smoothed`, atomically.
 
-    Times with 6 decimals (microseconds); probabilities with 9 significant
-    digits, which give back the float32 values exactly.
+    Times with 6 decimals (microseconds, from float64: the .npy's float32 times
+    of an hour-long file come in steps of 0.24 ms); probabilities with 9
+    significant digits, which give back the float32 values exactly.
     """
-    table = frame_table(detection)
+    times = spectrum.frame_times_s(len(detection.probabilities))
     lines = [",".join(FRAME_COLUMNS)]
-    lines += [f"{time:.6f},{raw:.9g},{smoothed:.9g}" for time, raw, smoothed in table.tolist()]
+    lines += [f"{time:.6f},{raw:.9g},{smoothed:.9g}" for time, raw, smoothed
+              in zip(times.tolist(), detection.probabilities.tolist(), detection.smoothed.tolist())]
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
