@@ -14,6 +14,7 @@ the data flows through them:
     predict.py, evaluate.py   whole-song probabilities; median filter, threshold, Table 1 (Sec. 5)
     detect.py, ablate.py      singing in any audio file; the Figure 2 experiment
     model_file.py, plot.py    what is saved; the pictures
+    api.py                    the Python interface: svd.load_model(path) -> a Detector for notebooks
 
 The machinery is one folder down: backend.py chooses, for every layer call,
 between the textbook code above, the fast CPU path (fast/) and the CUDA
@@ -24,3 +25,15 @@ arrays.py, device.py, streams.py, atomic.py, cache.py, progress.py,
 textfiles.py and errors.py are small utilities.
 """
 __version__ = "0.9.0"
+
+
+def __getattr__(name):
+    """`svd.load_model` (and `svd.Detector`): svd/api.py, imported on first use (PEP 562).
+
+    Not imported above: it loads SciPy, soundfile and all the network's code, and every
+    `run.py --help` imports this package, which must answer before any of that loads.
+    """
+    if name in ("load_model", "Detector"):
+        from svd import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'svd' has no attribute {name!r}")

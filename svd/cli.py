@@ -144,7 +144,8 @@ def build_parser():
 
     p = sub.add_parser("detect", help="find the singing in audio files: .lab segments and pictures",
                        description="Run a trained model on audio files (or directories, walked recursively) and "
-                                   "write <name>.lab with contiguous 'start end sing|nosing' segments for each, "
+                                   "write <name>.lab with contiguous 'start end sing|nosing' segments for each "
+                                   "(other label formats with --labels, frame-wise probabilities with --frames), "
                                    "and one JSON line per file to <out-dir>/summary[-I-of-N].jsonl. Files whose "
                                    "outputs exist are skipped, so a stopped job is simply started again. "
                                    "Unreadable files are reported and skipped; the exit code is 2 if any failed.")
@@ -156,7 +157,8 @@ def build_parser():
                    help="also read the inputs from LIST: UTF-8 text, one path per line, relative to LIST's "
                         "folder; - reads the list from stdin (paths relative to the current folder)")
     p.add_argument("--out-dir", default="detections", metavar="DIR",
-                   help="where to write the .lab (and .png) files and the summary (default: %(default)s)")
+                   help="where to write the label files (and pictures, frame tables) and the summary "
+                        "(default: %(default)s)")
     p.add_argument("--shard", metavar="I/N",
                    help="do only shard I of N (I from 0 to N-1): N jobs with the same inputs and --out-dir, "
                         "one per I, together do every file exactly once (default: all files)")
@@ -170,8 +172,18 @@ def build_parser():
     p.add_argument("--min-segment", type=float, default=0.0, metavar="S",
                    help="absorb sing/nosing segments shorter than S seconds into their neighbours "
                         "(default: 0, keep all)")
-    p.add_argument("--plot", action="store_true", help="also write <name>.png: mel spectrogram, probabilities, "
-                   "threshold and segments (needs matplotlib)")
+    p.add_argument("--plot", action="store_true", help="also write <name>.png: spectrogram (Hz), probabilities, "
+                   "threshold and segments over time in m:ss (needs matplotlib)")
+    p.add_argument("--labels", default="lab", metavar="LIST",
+                   help="label files to write, comma-separated: lab (<name>.lab, 'start end sing|nosing' separated "
+                        "by spaces, the Jamendo format), audacity (<name>.txt, an Audacity label track: tab-separated "
+                        "'start end label'), csv (<name>.csv, header start_s,end_s,label); times in seconds "
+                        "(default: %(default)s)")
+    p.add_argument("--frames", metavar="FORMAT",
+                   help="also write the probability of every frame (70 per second): npy (<name>.frames.npy, "
+                        "float32 array (frames, 3) with the columns time_s, p_raw, p_smoothed), csv "
+                        "(<name>.frames.csv, header time_s,p_raw,p_smoothed), or npy,csv for both; time_s is the "
+                        "frame's centre, p_smoothed the 800 ms median the threshold applies to (default: none)")
     tta_options(p)
     device_option(p)
     common_options(p, data=False, cache=False)

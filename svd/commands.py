@@ -246,6 +246,9 @@ def cmd_detect(args):
     if args.jobs < 0:
         raise InputError(f"--jobs {args.jobs}: give 0 (read the files in this process) or a number of "
                          "worker processes.")
+    label_formats = detection.parse_formats(args.labels, "--labels", detection.LABEL_FORMATS)
+    frame_formats = () if args.frames is None else detection.parse_formats(args.frames, "--frames",
+                                                                           detection.FRAME_FORMATS)
     check_writable(args.out_dir, "--out-dir", directory=True)
     if args.plot:
         plot.pyplot()
@@ -264,14 +267,15 @@ def cmd_detect(args):
     if not files:
         raise InputError(f"no audio files found in {' '.join(map(str, inputs))}; "
                          f"expected one of {', '.join(sorted(detect.AUDIO_SUFFIXES))}.")
+    job = detection.Job(model, detect_summary.sha256_of(args.model), threshold, factors, args.min_segment, args.plot,
+                        where, args.jobs, args.quiet, label_formats, frame_formats)
     # A file's shard depends only on its place below the inputs' common folder, so all jobs agree on it.
     relative = detect.relative_paths(files, inputs)
-    share = [(path, stem) for path, stem, below in zip(files, detect.output_stems(relative), relative)
+    stems = detect.output_stems(relative, [suffix for _, suffix in detection.output_suffixes(job)])
+    share = [(path, stem) for path, stem, below in zip(files, stems, relative)
              if shards.of_key(below.as_posix(), count) == index]
     out_dir = pathlib.Path(args.out_dir)
     summary = out_dir / detect_summary.file_name(index, count)
-    job = detection.Job(model, detect_summary.sha256_of(args.model), threshold, factors, args.min_segment, args.plot,
-                        where, args.jobs, args.quiet)
     records, todo = detection.plan(share, out_dir, summary, job, args.overwrite)
     if not args.quiet:
         print(f"detect: {len(share)} files" + (f" of {len(files)} in shard {index}/{count}" if count > 1 else "")

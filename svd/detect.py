@@ -1,4 +1,4 @@
-"""Finding the singing in arbitrary audio files: probabilities -> smoothed decisions -> `.lab` segments.
+"""Finding the singing in arbitrary audio files: probabilities -> smoothed decisions -> segments.
 
 The probabilities come from svd/predict.py; then the same chain as the
 evaluation (svd/evaluate.py): 800 ms median filter, threshold (by default the one `run.py eval` chose on
@@ -9,6 +9,8 @@ averaged over pitch-shifted copies (test-time augmentation, paper Sec. 5.4).
 Reading a file (`read_spectrogram`: decode, resample, STFT) and running the
 network on it (`detect_spectrogram`) are separate steps, so that many files can
 be read ahead in worker processes (svd/jobs/readahead.py) while one process predicts.
+The segments are written as label files by svd/labels.py; `frame_table` and
+its writers give the probability of every frame (`detect --frames`).
 """
 import collections
 import dataclasses
@@ -20,6 +22,7 @@ import sys
 import numpy as np
 
 from svd import audio, dataset, evaluate, labels, predict, spectrum
+from svd.atomic import replacing, write_text_atomic
 from svd.device import CPU
 from svd.errors import InputError
 from svd.textfiles import decode, read_text
@@ -109,20 +112,26 @@ def relative_paths(files, inputs):
     return [pathlib.Path(os.path.relpath(os.path.abspath(file), root)) for file in files]
 
 
-def output_stems(relative):
+def output_stems(relative, suffixes=(".lab",)):
     """Where each file's results go, relative to the output folder, without suffix: [pathlib.Path].
 
-    relative: the files' `relative_paths`. The input tree is thus mirrored below
+    relative: the files' `relative_paths`; suffixes: those of the outputs
+    written per file (`.lab`, `.frames.csv`, ...). The input tree is thus mirrored below
     the deepest folder that holds all the inputs (a named folder counts as
     holding its own files), so `a/01.mp3` and `b/01.mp3` get `a/01` and `b/01`,
-    and a single folder's files keep their subfolders. Files whose names would clash without the audio suffix
-    (`01.mp3`, `01.wav`) keep it (`01.mp3`, `01.wav`), so no result of a run
-    overwrites another.
+    and a single folder's files keep their subfolders. Files whose outputs would clash without the audio suffix
+    (`01.mp3`, `01.wav`; or `01.wav` and `01.frames.wav` with `.csv` and `.frames.csv`) keep it
+    (`01.mp3`, `01.wav`), so no result of a run overwrites another.
     """
     names = [path.with_suffix("") for path in relative]
+
+    def outputs(name):
+        return [name.parent / (name.name + suffix) for suffix in suffixes]
+
     while True:  # each pass gives at least one clashing file its full name, which is unique
-        count = collections.Counter(names)
-        clashing = [i for i, name in enumerate(names) if count[name] > 1 and name != relative[i]]
+        count = collections.Counter(output for name in names for output in outputs(name))
+        clashing = [i for i, name in enumerate(names)
+                    if name != relative[i] and any(count[output] > 1 for output in outputs(name))]
         if not clashing:
             return names
         for i in clashing:
@@ -159,6 +168,41 @@ def detect_spectrogram(model, path, linear, duration_s, threshold, pitch_factors
                      labels.frames_to_segments(is_sing, duration_s), threshold)
 
 
+FRAME_COLUMNS = ("time_s", "p_raw", "p_smoothed")  # the frame table's columns, in this order
+
+
+def frame_table(detection):
+    """The frame-wise probabilities of a Detection: (frames, 3) float32, columns FRAME_COLUMNS.
+
+    time_s is the frame's centre (svd/spectrum.py: (i * 315 + 512) / 22050 s,
+    70 frames per second); p_raw the network's probability, p_smoothed after
+    the 800 ms median filter (what the threshold is applied to).
+    """
+    times = spectrum.frame_times_s(len(detection.probabilities))
+    return np.stack([times, detection.probabilities, detection.smoothed], axis=1).astype(np.float32)
+
+
+def write_frames_npy(path, detection):
+    """Write `frame_table(detection)` as a `.npy` file, atomically."""
+    with replacing(path) as temp:
+        with open(temp, "wb") as out:  # a file object: np.save would add .npy to the temporary's name
+            np.save(out, frame_table(detection))
+
+
+def write_frames_csv(path, detection):
+    """Write `frame_table(detection)` as CSV with the header `time_s,p_raw,p_smoothed`, atomically.
+
+    Times with 6 decimals (microseconds, from float64: the .npy's float32 times
+    of an hour-long file come in steps of 0.24 ms); probabilities with 9
+    significant digits, which give back the float32 values exactly.
+    """
+    times = spectrum.frame_times_s(len(detection.probabilities))
+    lines = [",".join(FRAME_COLUMNS)]
+    lines += [f"{time:.6f},{raw:.9g},{smoothed:.9g}" for time, raw, smoothed
+              in zip(times.tolist(), detection.probabilities.tolist(), detection.smoothed.tolist())]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
 def remove_short_segments(is_sing, min_frames):
     """Flip runs shorter than `min_frames` to the label around them, shortest runs first.
 
@@ -180,17 +224,20 @@ def remove_short_segments(is_sing, min_frames):
 STORED_THRESHOLD_SLACK = 1e-6
 
 
-def model_threshold(model, override, model_path="MODEL"):
-    """The threshold to use: `override` if given, else the one stored by `run.py eval` (a probability)."""
+def model_threshold(model, override, model_path="MODEL", option="--threshold"):
+    """The threshold to use: `override` if given, else the one stored by `run.py eval` (a probability).
+
+    option: how the caller passes a threshold (`--threshold`, or `threshold=` in the Python API), for the messages.
+    """
     if override is not None:
         return override
     if math.isnan(model.threshold):
-        raise InputError("the model has no stored threshold; run 'python run.py eval MODEL' once "
-                         "(it stores the validation threshold) or pass --threshold.")
+        raise InputError(f"{model_path}: the model has no stored threshold; run 'python run.py eval "
+                         f"{model_path}' once (it stores the validation threshold) or pass {option}.")
     # 5 would mark nothing as singing, -1 everything. eval's extreme candidates lie 1e-6 outside
     # the probabilities (svd/evaluate.py `_candidate`), so they may be 1e-6 outside [0, 1].
     if not -STORED_THRESHOLD_SLACK <= model.threshold <= 1 + STORED_THRESHOLD_SLACK:
         raise InputError(f"{model_path}: its stored threshold {model.threshold:g} is not a probability in [0, 1] "
                          f"(edited or damaged); run 'python run.py eval {model_path}' to store a new one, or pass "
-                         "--threshold.")
+                         f"{option}.")
     return model.threshold

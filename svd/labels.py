@@ -1,7 +1,18 @@
-"""Singing-voice annotations: `.lab` files <-> segments <-> per-frame targets.
+"""Singing-voice annotations: label files <-> segments <-> per-frame targets.
 
 A `.lab` file (Jamendo corpus format, Ramona et al.) has one segment per line,
-`start end label`, times in seconds, label `sing` or `nosing`. Segments must be
+`start end label`, separated by whitespace, times in seconds, label `sing` or
+`nosing`. `run.py detect --labels` also writes two formats other tools read,
+with the same segments and times (3 decimals):
+
+    .txt   an Audacity label track: `start<TAB>end<TAB>label` per line (Audacity
+           splits on tabs; a line starting with a backslash, the frequency range
+           of Audacity's extended format, is passed over when reading)
+    .csv   a header line `start_s,end_s,label`, then `start,end,label` per line
+
+`read_segments` reads any of the three, choosing by the file's suffix, with the
+same checks as `read_lab`; every malformed line is an InputError naming the file
+and the line. Segments must be
 sorted and must not overlap; time not covered by any segment counts as nosing.
 A frame's target is the label at its centre time (see svd/spectrum.py for the
 framing convention): 1 if some sing segment has start <= t < end, else 0.
@@ -13,6 +24,7 @@ after the audio ends or end more than LABEL_OVERHANG_S after it (labels that
 belong to another file or another edit). A shorter overhang is accepted: MP3
 decoders differ by some tens of milliseconds in the length they decode.
 """
+import csv
 import pathlib
 
 import numpy as np
@@ -26,39 +38,109 @@ LABEL_WORDS = ("sing", "nosing")
 LABEL_OVERHANG_S = 1.0  # how far the last segment may end after the decoded audio
 
 
+# --labels name -> suffix of the file `run.py detect` writes (svd/jobs/detection.py)
+LABEL_SUFFIXES = {"lab": ".lab", "audacity": ".txt", "csv": ".csv"}
+CSV_HEADER = ("start_s", "end_s", "label")
+LAB_SHAPE = "'start end sing|nosing'"
+AUDACITY_SHAPE = "'start<TAB>end<TAB>sing|nosing' (tab-separated)"
+CSV_SHAPE = "'start,end,sing|nosing'"
+
+
 def read_lab(path):
     """Parse a `.lab` file into a list of (start_s, end_s, is_sing) tuples."""
+    text = _read_label_text(path, "every audio file needs labels/<name>.lab with 'start end sing|nosing' lines")
+    rows = [(number, line.split(), line) for number, line in _numbered_lines(text)]
+    return _segments(path, rows, LAB_SHAPE)
+
+
+def read_audacity(path):
+    """Parse an Audacity label track (`.txt`) into a list of (start_s, end_s, is_sing) tuples."""
+    text = _read_label_text(path, f"give a label file with {AUDACITY_SHAPE} lines")
+    rows = [(number, line.split("\t"), line) for number, line in _numbered_lines(text)
+            if not line.startswith("\\")]  # '\<TAB>low<TAB>high': the frequency range of the label above
+    return _segments(path, rows, AUDACITY_SHAPE)
+
+
+def read_csv(path):
+    """Parse a `.csv` label file (header `start_s,end_s,label`) into a list of (start_s, end_s, is_sing) tuples."""
+    text = _read_label_text(path, f"give a label file with the header {','.join(CSV_HEADER)!r} and "
+                                  f"{CSV_SHAPE} lines")
+    rows = [(number, _csv_fields(path, number, line), line) for number, line in _numbered_lines(text)]
+    if not rows or tuple(rows[0][1]) != CSV_HEADER:
+        number, got = (rows[0][0], _shown(rows[0][2])) if rows else (1, "an empty file")
+        raise InputError(f"{path}, line {number}: expected the header {','.join(CSV_HEADER)!r}, got {got}; "
+                         "put the header on the first line.")
+    return _segments(path, rows[1:], CSV_SHAPE)
+
+
+def read_segments(path):
+    """The segments of a label file in any of the formats above, by suffix: [(start_s, end_s, is_sing)].
+
+    `.lab` (whitespace-separated), `.txt` (Audacity, tab-separated) or `.csv`;
+    InputError naming the file (and the line) for anything else or anything malformed.
+    """
+    suffix = pathlib.Path(path).suffix.lower()
+    if suffix == ".lab":
+        return read_lab(path)
+    if suffix == ".txt":
+        return read_audacity(path)
+    if suffix == ".csv":
+        return read_csv(path)
+    raise InputError(f"{path}: not a label file this program reads (the name must end in .lab, .txt for an "
+                     "Audacity label track, or .csv); rename it or convert it.")
+
+
+def _read_label_text(path, what_is_needed):
     path = pathlib.Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: label file not found; every audio file needs "
-                         f"labels/<name>.lab with 'start end sing|nosing' lines.")
-    segments = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        segments.append(_parse_line(path, number, line))
+        raise InputError(f"{path}: label file not found; {what_is_needed}.")
+    return read_text(path)
+
+
+def _numbered_lines(text):
+    """(line number, line) of each line that is not blank; lines end at \\n, \\r\\n or \\r only (as editors count)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+
+
+def _csv_fields(path, number, line):
+    try:
+        return [field.strip() for field in next(csv.reader([line], skipinitialspace=True))]
+    except csv.Error as error:
+        raise InputError(f"{path}, line {number}: not a CSV line ({error}); fix the line.") from None
+
+
+def _segments(path, rows, shape):
+    """rows: [(line number, fields, line)] -> [(start_s, end_s, is_sing)], checked (see the module docstring)."""
+    segments = [_parse_line(path, number, fields, line, shape) for number, fields, line in rows]
     if not segments:
-        raise InputError(f"{path}: the label file is empty; write one 'start end sing|nosing' line per segment "
+        raise InputError(f"{path}: the label file is empty; write one {shape} line per segment "
                          "(an instrumental song: '0 <duration> nosing').")
     _check_order(path, segments)
     return [(start, end, label == "sing") for start, end, label, _ in segments]
 
 
-def _parse_line(path, number, line):
-    fields = line.split()
+def _parse_line(path, number, fields, line, shape):
+    fields = [field.strip() for field in fields]
     where = f"{path}, line {number}"
     if len(fields) != 3:
-        raise InputError(f"{where}: expected 'start end sing|nosing', got {line.strip()!r}; fix the line.")
+        raise InputError(f"{where}: expected {shape}, got {_shown(line)}; fix the line.")
     try:
         start, end = float(fields[0]), float(fields[1])
     except ValueError:
-        raise InputError(f"{where}: start and end must be numbers of seconds, got {line.strip()!r}; "
+        raise InputError(f"{where}: start and end must be numbers of seconds, got {_shown(line)}; "
                          "fix the line.") from None
     if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end <= start:
-        raise InputError(f"{where}: need 0 <= start < end, got {line.strip()!r}; fix the times.")
+        raise InputError(f"{where}: need 0 <= start < end, got {_shown(line)}; fix the times.")
     if fields[2] not in LABEL_WORDS:
-        raise InputError(f"{where}: unknown label {fields[2]!r}; use 'sing' or 'nosing'.")
+        raise InputError(f"{where}: unknown label {_shown(fields[2])}; use 'sing' or 'nosing'.")
     return start, end, fields[2], number
+
+
+def _shown(text, limit=80):
+    """`text` quoted on one line for a message (repr escapes tabs and control characters), cut at `limit`."""
+    text = text.strip()
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _check_order(path, segments):
@@ -111,5 +193,31 @@ def write_lab(path, segments):
 
 def lab_text(segments):
     """The text of a `.lab` file: one 'start end sing|nosing' line per segment, times with 3 decimals."""
-    return "".join(f"{start:.3f} {end:.3f} {'sing' if sing else 'nosing'}\n" for start, end, sing in segments)
+    return "".join(f"{start:.3f} {end:.3f} {_word(sing)}\n" for start, end, sing in segments)
+
+
+def audacity_text(segments):
+    """The text of an Audacity label track: one 'start<TAB>end<TAB>sing|nosing' line per segment."""
+    return "".join(f"{start:.3f}\t{end:.3f}\t{_word(sing)}\n" for start, end, sing in segments)
+
+
+def csv_text(segments):
+    """The text of a `.csv` label file: the header 'start_s,end_s,label', then one line per segment."""
+    return ",".join(CSV_HEADER) + "\n" + "".join(f"{start:.3f},{end:.3f},{_word(sing)}\n"
+                                                  for start, end, sing in segments)
+
+
+def segments_text(segments, label_format):
+    """The text of a label file in `label_format`, one of LABEL_SUFFIXES ('lab', 'audacity', 'csv')."""
+    if label_format == "lab":
+        return lab_text(segments)
+    if label_format == "audacity":
+        return audacity_text(segments)
+    if label_format == "csv":
+        return csv_text(segments)
+    raise ValueError(f"unknown label format {label_format!r}")  # the callers check the names first
+
+
+def _word(is_sing):
+    return "sing" if is_sing else "nosing"
 

@@ -29,33 +29,71 @@ def pyplot():
 
 
 def detection_png(detection, path):
-    """Write a PNG of a svd.detect.Detection to `path` (atomically)."""
+    """Write the picture of a svd.detect.Detection (`detection_figure`) to `path` as a PNG (atomically)."""
     plt = pyplot()
+    figure = detection_figure(detection)
+    with replacing(path) as temp:
+        figure.savefig(temp, format="png", dpi=100)
+    plt.close(figure)
+
+
+def detection_figure(detection):
+    """What `run.py detect --plot` draws for one file: a matplotlib Figure of two panels over one time axis.
+
+    Top: the mel spectrogram, its frequency axis labelled in Hz. Bottom: the
+    raw and smoothed voice probability, the threshold, and the detected
+    singing shaded. Time in m:ss; the legend in a row below the panels, where
+    it covers nothing.
+    """
+    plt = pyplot()
+    from matplotlib.patches import Patch  # matplotlib is there: pyplot() said so
     n_frames = len(detection.probabilities)
-    seconds = n_frames / spectrum.FRAME_RATE_HZ
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 5), sharex=True,
+    seconds = detection.segments[-1][1]  # the audio's duration
+    times = spectrum.frame_times_s(n_frames)  # frame centres: frame i is drawn from half a hop before to after
+    hop_s = 1 / spectrum.FRAME_RATE_HZ
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True, layout="constrained",
                                          gridspec_kw={"height_ratios": [3, 2]})
-    top.imshow(detection.log_mel.T, origin="lower", aspect="auto", cmap="magma",
-               extent=(0, seconds, 0, spectrum.MEL_BANDS))
-    top.set_ylabel("mel band")
+    top.imshow(detection.log_mel.T, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
+               extent=(times[0] - hop_s / 2, times[0] + (n_frames - 0.5) * hop_s, 0, spectrum.MEL_BANDS))
+    _mel_hz_ticks(top)
     top.set_title(detection.path.name)
-    times = np.arange(n_frames) / spectrum.FRAME_RATE_HZ
-    for start, end, sing in detection.segments:
-        if sing:
-            bottom.axvspan(start, end, color="tab:green", alpha=0.2, lw=0)
+    sung = [(start, end) for start, end, sing in detection.segments if sing]
+    for number, (start, end) in enumerate(sung):
+        bottom.axvspan(start, end, color="tab:green", alpha=0.2, lw=0,
+                       label="singing detected" if number == 0 else "_nolegend_")
     bottom.plot(times, detection.probabilities, color="0.6", lw=0.6, label="raw probability")
     bottom.plot(times, detection.smoothed, color="tab:blue", lw=1.2, label="smoothed (800 ms median)")
     bottom.axhline(detection.threshold, color="tab:red", ls="--", lw=1,
                    label=f"threshold {detection.threshold:.2f}")
     bottom.set_ylim(0, 1)
     bottom.set_xlim(0, seconds)
-    bottom.set_xlabel("time (s); green: singing detected")
-    bottom.set_ylabel("voice")
-    bottom.legend(loc="upper right", fontsize=8)
-    figure.tight_layout()
-    with replacing(path) as temp:
-        figure.savefig(temp, format="png", dpi=100)
-    plt.close(figure)
+    _minutes_seconds_axis(bottom, seconds)
+    bottom.set_xlabel("time (m:ss)")
+    bottom.set_ylabel("p(voice)")
+    handles, names = bottom.get_legend_handles_labels()
+    if not sung:  # still say what green would mean
+        handles.append(Patch(color="tab:green", alpha=0.2, lw=0))
+        names.append("singing detected (none)")
+    figure.legend(handles, names, loc="outside lower center", ncols=len(handles), fontsize=9, frameon=False)
+    return figure
+
+
+TIME_TICK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)  # whole seconds, read as m:ss
+
+
+def _minutes_seconds_axis(axes, seconds, max_ticks=12):
+    """Label a time axis in seconds as m:ss, with ticks at the smallest round step giving at most `max_ticks`."""
+    from matplotlib import ticker  # matplotlib is there: the caller got pyplot()
+    step = next((s for s in TIME_TICK_STEPS_S if seconds / s <= max_ticks), TIME_TICK_STEPS_S[-1])
+    axes.xaxis.set_major_locator(ticker.MultipleLocator(step))
+    axes.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: minutes_seconds(value)))
+
+
+def minutes_seconds(value_s):
+    """'m:ss' for a time in seconds, rounded to the second (minutes may exceed 59: 75:00)."""
+    whole = int(round(value_s))
+    sign = "-" if whole < 0 else ""
+    return f"{sign}{abs(whole) // 60}:{abs(whole) % 60:02d}"
 
 
 def ablation_png(summary, path, title=""):
@@ -109,13 +147,13 @@ def _augmented_views(linear_song, centre_frame, seed):
     half = width // 2
     padded = np.pad(linear_song, ((half, half), (0, 0)))  # silence beyond the song, as in training
 
-    def excerpt(frame):  # (1, width, 513), centred on `frame`
+    def crop(frame):  # (1, width, 513), centred on `frame` (not named `excerpt`: that is the module)
         return padded[None, frame:frame + width]
 
     def mel(linear_excerpts):  # (n, 115, bins) -> (n, 115, 80) normalised log-mel
         return normalise.normalise(spectrum.log_mel(linear_excerpts), mean, std)
 
-    source = excerpt(centre_frame)
+    source = crop(centre_frame)
     ones = np.ones(2)
     original = augment.warp(source, [1.0], [1.0])  # factor 1: an exact crop, (1, 115, 372)
     pitched = augment.warp(np.repeat(source, 2, axis=0), SHOW_FACTORS, ones)
@@ -135,7 +173,7 @@ def _augmented_views(linear_song, centre_frame, seed):
     inside = far[(far >= context) & (far < len(linear_song) - context)]
     candidates = inside if len(inside) else far if len(far) else frames[[0, -1]]
     partner = int(rng.choice(candidates))
-    mixed = augment.mix(original, augment.warp(excerpt(partner), [1.0], [1.0]), [SHOW_MIX_FRACTION])
+    mixed = augment.mix(original, augment.warp(crop(partner), [1.0], [1.0]), [SHOW_MIX_FRACTION])
     # Dropout and noise act on the normalised mel input: the real batch function does them.
     dropped = augment.augment_batch(backend.ops(source), source, augment.Augmentation(input_dropout=0.2), rng, mean, std)
     noisy = augment.augment_batch(backend.ops(source), source, augment.Augmentation(noise_sigma=0.2), rng, mean, std)
@@ -153,7 +191,24 @@ def _augmented_views(linear_song, centre_frame, seed):
 
 
 def augmentation_png(linear_song, centre_frame, path, seed=0, title=""):
-    """Write the paper's Figure 1 for one excerpt of a song to `path` (atomically).
+    """Write the paper's Figure 1 for one excerpt of a song (`augmentation_figure`) to `path` (atomically)."""
+    plt = pyplot()
+    figure = augmentation_figure(linear_song, centre_frame, seed, title)
+    with replacing(path) as temp:
+        figure.savefig(temp, format="png", dpi=80)
+    plt.close(figure)
+
+
+# Where each panel of Figure 1 goes in a 4 x 4 grid, in reading order (left to right, top to bottom):
+# (a) the linear excerpt over two cells, then the 12 mel views of `_augmented_views` (the original
+# first), with (h), the filter responses, over two cells after the filtered views.
+SOURCE_CELLS = (0, slice(0, 2))
+VIEW_CELLS = ((0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (1, 3), (2, 0), (2, 1), (2, 2), (2, 3), (3, 0), (3, 3))
+FILTER_CURVE_CELLS = (3, slice(1, 3))
+
+
+def augmentation_figure(linear_song, centre_frame, seed=0, title=""):
+    """The paper's Figure 1 for one excerpt of a song, as a matplotlib Figure.
 
     linear_song: (frames, 513) float32 magnitudes; centre_frame: the frame the
     115-frame excerpt is centred on; seed: the random parts (dropout mask,
@@ -165,22 +220,20 @@ def augmentation_png(linear_song, centre_frame, path, seed=0, title=""):
     views, source, curves_db, _ = _augmented_views(linear_song, centre_frame, seed)
     figure = plt.figure(figsize=(17, 14), layout="constrained")
     grid = figure.add_gridspec(4, 4)
-    linear_axes = figure.add_subplot(grid[0, 0:2])
-    _draw_source(linear_axes, source, centre_frame)
-    slots = [grid[0, 2], grid[1, 0], grid[1, 1], grid[1, 2], grid[1, 3], grid[2, 0], grid[2, 1], grid[2, 2],
-             grid[2, 3], grid[3, 0], grid[3, 1], grid[0, 3]]
+    _draw_source(figure.add_subplot(grid[SOURCE_CELLS]), source, centre_frame)
     low, high = np.percentile(views[0][1], [1, 99])  # the original's range, shared by every mel panel
     extent = (*_excerpt_span_s(centre_frame, len(views[0][1])), 0, spectrum.MEL_BANDS)
-    image = None
-    for slot, (name, values) in zip(slots, views):
-        axes = figure.add_subplot(slot)
+    mel_axes, image = [], None
+    for cell, (name, values) in zip(VIEW_CELLS, views):
+        axes = figure.add_subplot(grid[cell])
         image = axes.imshow(values.T, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
                             extent=extent, interpolation="nearest")
         axes.set_title(name, fontsize=10)
         _mel_hz_ticks(axes)
         axes.set_xlabel("time (s)")
-    figure.colorbar(image, ax=figure.axes[1:], shrink=0.5, label="normalised log-mel (song statistics)")
-    curve_axes = figure.add_subplot(grid[3, 2:4])
+        mel_axes.append(axes)
+    figure.colorbar(image, ax=mel_axes, shrink=0.5, label="normalised log-mel (song statistics)")
+    curve_axes = figure.add_subplot(grid[FILTER_CURVE_CELLS])
     bins_hz = np.arange(curves_db.shape[1]) * spectrum.BIN_HZ
     curve_axes.plot(bins_hz[1:], curves_db[:, 1:].T, lw=0.8, alpha=0.7)
     curve_axes.set_xscale("log")
@@ -193,9 +246,7 @@ def augmentation_png(linear_song, centre_frame, path, seed=0, title=""):
     curve_axes.set_title(f"(h) 50 random filter responses (±{SHOW_FILTER_DB:g} dB, σ 5-7 semitones)", fontsize=10)
     figure.suptitle(f"{title}: data augmentation (paper Fig. 1), excerpt centred at "
                     f"{spectrum.frame_times_s(centre_frame + 1)[-1]:.2f} s", fontsize=13)
-    with replacing(path) as temp:
-        figure.savefig(temp, format="png", dpi=80)
-    plt.close(figure)
+    return figure
 
 
 def _draw_source(axes, source, centre_frame):
@@ -213,12 +264,16 @@ def _draw_source(axes, source, centre_frame):
         top_hz = spectrum.MEL_INPUT_BINS * spectrum.BIN_HZ / factor
         axes.plot([centre_s - half_s, centre_s - half_s, centre_s + half_s, centre_s + half_s],
                   [0, top_hz, top_hz, 0], color="cyan", ls=style, lw=1.5,
-                  label=f"crop read at pitch and stretch ×{factor:g}")
+                  label=f"×{factor:g}" + (" (unchanged)" if factor == 1.0 else ""))
     axes.set_ylim(0, spectrum.LINEAR_BINS * spectrum.BIN_HZ)
     axes.set_xlabel("time (s)")
     axes.set_ylabel("frequency (Hz)")
-    axes.set_title("(a) linear spectrogram (dB) with the crop borders", fontsize=10)
-    axes.legend(loc="upper right", fontsize=7)
+    # The legend goes between the title and the panel, not on it: the borders run over the whole
+    # picture. Cyan lines on a dark background, so they look as they do on the spectrogram.
+    axes.set_title("(a) linear spectrogram (dB) with the crop borders read at pitch and stretch", fontsize=10,
+                   pad=28)
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.01), ncols=3, fontsize=10, facecolor="0.25",
+                labelcolor="white", borderaxespad=0)
 
 
 def _excerpt_span_s(centre_frame, width):

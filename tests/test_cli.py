@@ -267,6 +267,8 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["show-augment", "PNGSONG", "--out", "PNGSONG"], "is the input audio file itself"),
     (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--min-segment", "nan"], "--min-segment nan: give a length"),
     (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--min-segment", "-1"], "--min-segment -1.0: give a length"),
+    (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--labels", "lab,tsv"], "--labels 'lab,tsv': unknown format"),
+    (["detect", "MODEL", "AUDIO", "--threshold", "0.5", "--frames", ""], "--frames '': no format named"),
     (["train", "--batch", "100000"], "--batch 100000: a mini-batch that big needs about"),
     (["eval", "NPY"], "one NumPy array (a .npy file), not a model file"),
     (["detect", "NPY", "AUDIO", "--threshold", "0.5"], "one NumPy array (a .npy file), not a model file"),

@@ -63,3 +63,92 @@ def test_malformed_files_name_the_line_and_the_fix(tmp_path, text, message):
 def test_missing_label_file(tmp_path):
     with pytest.raises(InputError, match="label file not found"):
         labels.read_lab(tmp_path / "missing.lab")
+
+
+# ------------------------------------------------ the formats other tools read (detect --labels)
+
+SEGMENTS = [(0.0, 1.25, False), (1.25, 3.5, True), (3.5, 4.0, False)]
+
+
+@pytest.mark.parametrize("label_format", ["lab", "audacity", "csv"])
+def test_every_format_reads_back_the_segments_it_was_written_with(tmp_path, label_format):
+    rng = np.random.default_rng(3)
+    bounds = np.round(np.cumsum(rng.uniform(0.01, 30, 20)), 3)
+    segments = [(0.0, float(bounds[0]), True)] + [(float(a), float(b), k % 2 == 1)
+                                                  for k, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+    path = tmp_path / ("song" + labels.LABEL_SUFFIXES[label_format])
+    path.write_text(labels.segments_text(segments, label_format), encoding="utf-8")
+    assert labels.read_segments(path) == segments  # times of 3 decimals are written exactly
+
+
+def test_the_formats_look_as_other_tools_expect():
+    assert labels.lab_text(SEGMENTS).splitlines()[1] == "1.250 3.500 sing"
+    assert labels.audacity_text(SEGMENTS).splitlines()[1] == "1.250\t3.500\tsing"  # Audacity splits on tabs
+    assert labels.csv_text(SEGMENTS).splitlines()[:2] == ["start_s,end_s,label", "0.000,1.250,nosing"]
+
+
+def test_audacity_frequency_lines_and_windows_line_ends_are_read(tmp_path):
+    path = tmp_path / "audacity.txt"
+    path.write_bytes(b"0.000000\t1.250000\tnosing\r\n\\\t100.0\t2000.0\r\n1.250000\t3.500000\tsing\r\n")
+    assert labels.read_segments(path) == SEGMENTS[:2]
+
+
+def test_csv_fields_may_be_quoted_and_padded(tmp_path):
+    path = tmp_path / "song.csv"
+    path.write_text('"start_s", "end_s", "label"\n0, 1.25 ,nosing\n1.25,3.5,"sing"\n', encoding="utf-8")
+    assert labels.read_segments(path) == SEGMENTS[:2]
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("a.txt", "0.0 1.0 sing\n", r"a.txt, line 1: expected 'start<TAB>end<TAB>sing\|nosing' \(tab-separated\)"),
+    ("a.txt", "0.0\t1.0\tsing\n1.0\t2.0\n", "a.txt, line 2: expected"),
+    ("a.txt", "0.0\t1.0\tvocals\n", "a.txt, line 1: unknown label 'vocals'"),
+    ("a.txt", "1.0\t1.0\tsing\n", r"a.txt, line 1: need 0 <= start < end"),  # an Audacity point label
+    ("a.csv", "0.0,1.0,sing\n", "a.csv, line 1: expected the header 'start_s,end_s,label'"),
+    ("a.csv", "", "a.csv, line 1: expected the header 'start_s,end_s,label', got an empty file"),
+    ("a.csv", "start_s,end_s,label\n", "a.csv: the label file is empty"),
+    ("a.csv", "start_s,end_s,label\n\n0;1;sing\n", "a.csv, line 3: expected 'start,end,sing|nosing'"),
+    ("a.csv", "start_s,end_s,label\n0,x,sing\n", "a.csv, line 2: start and end must be numbers"),
+    ("a.csv", "start_s,end_s,label\n0,2,sing\n1,3,nosing\n", "a.csv, line 3: segment starts at 1 s"),
+    ("a.lab", "0\t1\tsing\n1 2 nosing\r\n\x0c\n2 x sing\n", "a.lab, line 4: start and end must be numbers"),
+    ("a.lab", "0 1 sing " + "x" * 500 + "\n", r"got '0 1 sing x{71}\.\.\.'"),  # a long line is cut
+    ("a.json", "{}", "a.json: not a label file this program reads"),
+])
+def test_malformed_label_files_name_the_file_and_the_line(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as error:
+        labels.read_segments(path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("suffix", [".lab", ".txt", ".csv"])
+def test_random_damage_is_an_input_error_or_a_valid_reading(tmp_path, suffix):
+    """Seeded random edits of a good file: never any exception but InputError, whose message is one line."""
+    rng = np.random.default_rng(7)
+    good = labels.segments_text(SEGMENTS, {".lab": "lab", ".txt": "audacity", ".csv": "csv"}[suffix])
+    alphabet = list("0123456789.,-e \t\n\r\"'\\;x") + ["sing", "nosing", "nan", "inf", "\x00", "é", "\u2028"]
+    path = tmp_path / ("damaged" + suffix)
+    for _ in range(300):
+        text = list(good)
+        for _ in range(rng.integers(1, 4)):
+            at = int(rng.integers(0, len(text) + 1))
+            if rng.random() < 0.5 and text:
+                del text[min(at, len(text) - 1)]
+            else:
+                text.insert(at, str(rng.choice(alphabet)))
+        path.write_text("".join(text), encoding="utf-8")
+        try:
+            segments = labels.read_segments(path)
+        except InputError as error:
+            assert str(error).startswith(str(path)) and "\n" not in str(error)
+        else:
+            assert all(0 <= start < end for start, end, _ in segments)
+
+
+def test_a_missing_or_binary_file_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="label file not found"):
+        labels.read_segments(tmp_path / "missing.csv")
+    (tmp_path / "binary.txt").write_bytes(b"RIFF\xff\xfe\x00\x01")
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        labels.read_segments(tmp_path / "binary.txt")

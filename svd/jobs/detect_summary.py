@@ -4,8 +4,9 @@ A job writes `<out-dir>/summary.jsonl` (the whole input) or, for `--shard I/N`,
 `<out-dir>/summary-I-of-N.jsonl`, with one line per file of its share:
 
     path            the audio file as named on the command line or in the list
-    lab             its `.lab` file relative to --out-dir: what identifies the file
-                    in every summary (the same on every machine)
+    lab             its `.lab` file relative to --out-dir (with `detect --labels`
+                    without lab: its first label file, svd/jobs/detection.py):
+                    what identifies the file in every summary (the same on every machine)
     status          done | skipped (its outputs were there already) | failed |
                     pending (the job stopped before reaching it)
     duration_s      length of the audio in seconds (the end of the .lab)

@@ -5,17 +5,21 @@ or those of its `--shard I/N`) as (audio path, output stem) pairs. `plan`
 decides which files still need doing and saves the job's summary
 (svd/jobs/detect_summary.py, step 1); `detect_files` reads them ahead in
 worker processes (svd/jobs/readahead.py), runs the detector on each
-(svd/detect.py) and writes, per file, `<stem>.lab` (and `<stem>.png` with a
-picture), appending each file's record to the summary's journal just before
-its `.lab` is renamed into place, so that every `.lab` on disk has a record
-whenever the job is killed.
+(svd/detect.py) and writes, per file, its outputs (`outputs_of`): label files
+(`<stem>.lab`, `.txt`, `.csv`), frame tables (`<stem>.frames.npy`,
+`.frames.csv`) and a picture (`<stem>.png`), each atomically. The first label
+file (in the order lab, audacity, csv) is the file's *main* output: its path
+is the `lab` key that identifies the file in the summary. It is written last, and the file's record is appended
+to the summary's journal just before it is renamed into place, so that every
+main label file on disk has a record whenever the job is killed, and a file
+whose main label file is there has all its other outputs too.
 """
 import dataclasses
 import sys
 import time
 
 from svd import detect, labels, plot
-from svd.atomic import replacing
+from svd.atomic import replacing, write_text_atomic
 from svd.errors import InputError
 from svd.jobs import detect_summary, readahead
 from svd.progress import Progress
@@ -29,7 +33,8 @@ class Job:
     threshold: the decision threshold; pitch_factors: TTA factors, (1.0,)
     without; min_segment_s: shorter segments are absorbed; plot: also write a
     picture; device: svd.device.Device; jobs: worker processes reading ahead
-    (0: read in this process).
+    (0: read in this process); label_formats: names of LABEL_FORMATS to write,
+    frame_formats: of FRAME_FORMATS (both in that order, from `parse_formats`).
     """
     model: object
     model_sha256: str
@@ -40,19 +45,67 @@ class Job:
     device: object
     jobs: int
     quiet: bool
+    label_formats: tuple = ("lab",)
+    frame_formats: tuple = ()
 
 
-def outputs_of(stem, plot_too):
-    """The `.lab` (relative to --out-dir, as a POSIX string) and the relative paths of all outputs of a file."""
-    lab = (stem.parent / (stem.name + ".lab")).as_posix()
-    return lab, [lab] + ([(stem.parent / (stem.name + ".png")).as_posix()] if plot_too else [])
+LABEL_FORMATS = tuple(labels.LABEL_SUFFIXES)  # lab, audacity, csv: --labels; the first chosen is the main output
+FRAME_FORMATS = ("npy", "csv")  # --frames
+
+
+def parse_formats(text, option, choices):
+    """The formats named in a comma-separated `text` (an option's value): a tuple in the order of `choices`.
+
+    InputError for an empty list or a name not in `choices`.
+    """
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in choices]
+    if unknown or not names:
+        what = f"unknown format {unknown[0]!r}" if unknown else "no format named"
+        raise InputError(f"{option} {text!r}: {what}; give a comma-separated list of {', '.join(choices)}.")
+    return tuple(name for name in choices if name in names)
+
+
+def output_suffixes(job):
+    """(kind, suffix) of every output of a file, in writing order, the main label file last.
+
+    kind: a label format, 'frames.npy', 'frames.csv' or 'png'.
+    """
+    kinds = [(f"frames.{name}", f".frames.{name}") for name in job.frame_formats]
+    kinds += [("png", ".png")] if job.plot else []
+    kinds += [(name, labels.LABEL_SUFFIXES[name]) for name in job.label_formats[1:]]
+    main = job.label_formats[0]
+    return kinds + [(main, labels.LABEL_SUFFIXES[main])]
+
+
+def outputs_of(stem, job):
+    """The outputs of the file with output stem `stem`: [(kind, path relative to --out-dir as a POSIX string)].
+
+    In writing order (`output_suffixes`): the last is the main label file, the file's `lab` in the summary.
+    """
+    return [(kind, (stem.parent / (stem.name + suffix)).as_posix()) for kind, suffix in output_suffixes(job)]
+
+
+def write_output(kind, path, found):
+    """Write one output of a svd.detect.Detection to `path`, atomically.
+
+    kind: as in `output_suffixes`. `detect_files` writes the main label file itself, with its record.
+    """
+    if kind == "png":
+        plot.detection_png(found, path)
+    elif kind == "frames.npy":
+        detect.write_frames_npy(path, found)
+    elif kind == "frames.csv":
+        detect.write_frames_csv(path, found)
+    else:
+        write_text_atomic(path, labels.segments_text(found.segments, kind))
 
 
 def plan(share, out_dir, summary, job, overwrite):
     """Which files of this job to do; saves the summary's first version (svd/jobs/detect_summary.py step 1).
 
-    share: [(audio path, output stem)] of this job. A file whose outputs (.lab,
-    and .png if job.plot) are there and whose .lab reads back is skipped, unless
+    share: [(audio path, output stem)] of this job. A file whose outputs
+    (`outputs_of`) are all there and whose main label file reads back is skipped, unless
     `overwrite`; outputs whose summary record names another model or threshold
     are refused (InputError), so that one folder never mixes two detectors
     without a word. Returns (records: one summary dict per file of `share`, todo:
@@ -61,11 +114,12 @@ def plan(share, out_dir, summary, job, overwrite):
     earlier = detect_summary.read_latest(summary)
     records, todo, foreign, unknown = [], [], [], 0
     for slot, (path, stem) in enumerate(share):
-        lab, outputs = outputs_of(stem, job.plot)
+        outputs = outputs_of(stem, job)
+        lab = outputs[-1][1]
         segments = None
-        if not overwrite and all((out_dir / output).is_file() for output in outputs):
+        if not overwrite and all((out_dir / output).is_file() for _, output in outputs):
             try:
-                segments = labels.read_lab(out_dir / lab)
+                segments = labels.read_segments(out_dir / lab)
             except InputError:
                 segments = None  # damaged by hand, not by us (our writes are atomic): redo it
         if segments is None:
@@ -110,13 +164,14 @@ def detect_files(share, records, todo, out_dir, summary, job):
             else:
                 found = detect.detect_spectrogram(job.model, path, *result, job.threshold, job.pitch_factors,
                                                   job.min_segment_s, job.device)
-                if job.plot:
-                    plot.detection_png(found, out_dir / stem.parent / (stem.name + ".png"))
+                *others, (main, _) = outputs_of(stem, job)
+                for kind, output in others:
+                    write_output(kind, out_dir / output, found)
                 records[slot] = detect_summary.record(path, records[slot]["lab"], "done", job.threshold,
                                                       job.model_sha256, found.segments)
                 lab = out_dir / records[slot]["lab"]
                 with replacing(lab) as temp:
-                    temp.write_text(labels.lab_text(found.segments), encoding="utf-8")
+                    temp.write_text(labels.segments_text(found.segments, main), encoding="utf-8")
                     detect_summary.append(summary, records[slot])  # before the rename: a .lab always has its record
                 minutes += records[slot]["duration_s"] / 60
                 print(f"{detect.shown(path)}: {100 * records[slot]['voice_fraction']:.1f}% singing -> "

@@ -1,0 +1,136 @@
+"""`run.py detect --labels/--frames`: every output format, what skipping looks at, and what a kill leaves.
+
+The model is untrained (random weights, the corpus's statistics): these tests
+check what is written, not what is detected.
+"""
+import numpy as np
+import pytest
+
+from svd import cli, detect, labels, spectrum
+from svd.jobs import detect_summary, detection
+from conftest import write_filelist, write_song
+from test_detect import untrained_model
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """(model, folder of three songs)."""
+    write_song(tmp_path / "corpus", "train.wav", 4.0, [(0.0, 1.5, False), (1.5, 4.0, True)])
+    write_filelist(tmp_path / "corpus", "train", ["train.wav"])
+    untrained_model(tmp_path / "corpus", tmp_path / "model.npz")
+    for seed, name in enumerate(["a.wav", "b.wav", "c.wav"]):
+        write_song(tmp_path / "music", name, 4.0 + seed, [(0.0, 1.0, False), (1.0, 3.0, True)], seed=seed)
+    return tmp_path / "model.npz", tmp_path / "music" / "audio"
+
+
+def run(model, music, out, *options):
+    return cli.main(["detect", str(model), str(music), "--out-dir", str(out), "--threshold", "0.5", "--quiet",
+                     *options])
+
+
+def statuses(out):
+    return {lab: entry["status"] for lab, entry in detect_summary.read_latest(out / "summary.jsonl").items()}
+
+
+def test_every_format_holds_the_same_detection(setup, tmp_path):
+    model, music = setup
+    out = tmp_path / "out"
+    assert run(model, music, out, "--labels", "csv, audacity,lab", "--frames", "csv,npy") == 0
+    for stem in ("a", "b", "c"):
+        segments = labels.read_lab(out / f"{stem}.lab")
+        assert labels.read_segments(out / f"{stem}.txt") == segments
+        assert labels.read_segments(out / f"{stem}.csv") == segments
+        table = np.load(out / f"{stem}.frames.npy")
+        assert table.dtype == np.float32 and table.shape[1] == 3
+        np.testing.assert_allclose(table[:, 0], spectrum.frame_times_s(len(table)), rtol=1e-7)  # float32 times
+        text = (out / f"{stem}.frames.csv").read_text(encoding="utf-8").splitlines()
+        assert text[0] == "time_s,p_raw,p_smoothed" and len(text) == len(table) + 1
+        from_csv = np.loadtxt(out / f"{stem}.frames.csv", delimiter=",", skiprows=1, dtype=np.float64)
+        np.testing.assert_array_equal(from_csv[:, 1:].astype(np.float32), table[:, 1:])  # 9 digits: exact
+        np.testing.assert_allclose(from_csv[:, 0], spectrum.frame_times_s(len(table)), atol=5e-7)
+        # The labels are the smoothed probability against the threshold, frame by frame.
+        np.testing.assert_array_equal(labels.frame_targets(segments, len(table)), table[:, 2] >= 0.5)
+    assert set(statuses(out)) == {"a.lab", "b.lab", "c.lab"}  # `lab` names the .lab when there is one
+
+
+def test_a_file_is_skipped_only_when_all_its_outputs_are_there(setup, tmp_path):
+    model, music = setup
+    out = tmp_path / "out"
+    options = ("--labels", "lab,csv", "--frames", "npy")
+    assert run(model, music, out, *options) == 0
+    written = {path.name: path.read_bytes() for path in out.iterdir() if not path.name.startswith("summary")}
+    assert len(written) == 9
+    assert run(model, music, out, *options) == 0
+    assert set(statuses(out).values()) == {"skipped"}
+    (out / "b.frames.npy").unlink()
+    assert run(model, music, out, *options) == 0
+    assert statuses(out) == {"a.lab": "skipped", "b.lab": "done", "c.lab": "skipped"}
+    assert {path.name: path.read_bytes() for path in out.iterdir() if not path.name.startswith("summary")} == written
+    # Asking for one more output redoes every file (each lacks it).
+    assert run(model, music, out, *options, "--labels", "lab,csv,audacity") == 0
+    assert set(statuses(out).values()) == {"done"} and (out / "a.txt").is_file()
+
+
+def test_without_lab_the_first_label_file_identifies_the_file(setup, tmp_path, capsys):
+    model, music = setup
+    out = tmp_path / "out"
+    assert run(model, music, out, "--labels", "csv,audacity") == 0
+    assert sorted(path.name for path in out.glob("a.*")) == ["a.csv", "a.txt"]
+    done = detect_summary.read_latest(out / "summary.jsonl")
+    assert set(done) == {"a.txt", "b.txt", "c.txt"}  # audacity before csv, whatever the order given
+    assert run(model, music, out, "--labels", "audacity,csv") == 0
+    skipped = detect_summary.read_latest(out / "summary.jsonl")
+    for lab, entry in done.items():  # the figures read back from the .txt are those of the detection
+        assert entry["status"] == "done" and skipped[lab]["status"] == "skipped"
+        assert {k: v for k, v in skipped[lab].items() if k != "status"} == {k: v for k, v in entry.items()
+                                                                             if k != "status"}
+    capsys.readouterr()
+    assert cli.main(["detect-merge", str(out)]) == 0
+    (out / "b.txt").unlink()
+    assert cli.main(["detect-merge", str(out)]) == 2
+    assert "b.txt" in capsys.readouterr().out
+
+
+def test_a_kill_between_the_outputs_leaves_no_main_label_and_the_file_is_redone(setup, tmp_path, monkeypatch):
+    model, music = setup
+    out = tmp_path / "out"
+    real = detect.write_frames_csv
+
+    def killed_at_b(path, found):
+        if found.path.name == "b.wav":
+            raise KeyboardInterrupt
+        real(path, found)
+    monkeypatch.setattr(detect, "write_frames_csv", killed_at_b)
+    assert run(model, music, out, "--frames", "csv", "--plot") == 130
+    assert (out / "a.lab").is_file() and (out / "a.png").is_file()
+    assert not (out / "b.lab").exists()  # the main label file is written last, after its record
+    assert statuses(out) == {"a.lab": "done", "b.lab": "pending", "c.lab": "pending"}
+    assert not [path for path in out.iterdir() if ".tmp" in path.name]  # no temporary left behind
+    monkeypatch.setattr(detect, "write_frames_csv", real)
+    assert run(model, music, out, "--frames", "csv", "--plot") == 0
+    assert statuses(out) == {"a.lab": "skipped", "b.lab": "done", "c.lab": "done"}
+
+
+def test_outputs_never_collide_across_suffixes():
+    from pathlib import Path
+    relative = [Path("x.wav"), Path("x.frames.wav"), Path("y.wav")]
+    assert detect.output_stems(relative) == [Path("x"), Path("x.frames"), Path("y")]
+    job = detection.Job(None, "", 0.5, (1.0,), 0.0, False, None, 0, True, ("csv",), ("csv",))
+    suffixes = [suffix for _, suffix in detection.output_suffixes(job)]
+    stems = detect.output_stems(relative, suffixes)  # x.frames.csv would be x's frames and x.frames's labels
+    outputs = [stem.name + suffix for stem in stems for suffix in suffixes]
+    assert len(set(outputs)) == len(outputs) and stems[2] == Path("y")
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--labels", ""], "--labels '': no format named; give a comma-separated list of lab, audacity, csv."),
+    (["--labels", "lab,textgrid"], "--labels 'lab,textgrid': unknown format 'textgrid'"),
+    (["--frames", "hdf5"], "--frames 'hdf5': unknown format 'hdf5'; give a comma-separated list of npy, csv."),
+    (["--frames", " , "], "--frames ' , ': no format named"),
+])
+def test_unknown_formats_are_refused_before_any_work(setup, tmp_path, capsys, options, message):
+    model, music = setup
+    assert run(model, music, tmp_path / "out", *options) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
