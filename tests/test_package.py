@@ -125,3 +125,16 @@ def test_a_wheel_holds_the_kernels_and_the_c_files(tmp_path):
     assert {"svd/__main__.py", "svd/cli.py"} <= names and not any(name.startswith("tests/") for name in names)
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
     assert "svd = svd.cli:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_help_loads_no_command_code_and_no_cupy(tmp_path):
+    """`svd --help` and option errors answer quickly (BENCHMARKS.md, "Start-up"): the parser loads neither
+    svd/commands.py (with SciPy and every implementation) nor CuPy, here a stand-in that would take a
+    second to import."""
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text("import time\ntime.sleep(1)\n")
+    code = ("import sys; from svd import cli; cli.build_parser().format_help(); "
+            "print(sorted(m for m in ('cupy', 'scipy', 'svd.commands', 'svd.fast') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PYTHONPATH": f"{ROOT}:{tmp_path}", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0 and result.stdout == "[]\n", result.stderr
