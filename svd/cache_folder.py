@@ -5,9 +5,10 @@ svd keeps three kinds of things in one folder, $SVD_CACHE_DIR or ~/.cache/svd
 
     features/                     a spectrogram per audio file (svd/cache.py): about
                                   517 MB per hour of audio (FEATURE_BYTES_PER_AUDIO_HOUR)
-    synthetic-v<V>-seed<S>/       the default synthetic corpus (svd/synth/corpus.py), about 80 MB
-    native/                       the fast CPU path's compiled C code (svd/fast/build.py); always
-                                  in $SVD_CACHE_DIR or ~/.cache/svd, whatever --cache says
+    synthetic-v<V>-seed<S>/       the default synthetic corpus (svd/synth/corpus.py), about 40 MB
+    native/                       the fast CPU path's compiled C code (svd/fast/build.py), about
+                                  50 kB for each version of the C code and CPU; always in
+                                  $SVD_CACHE_DIR or ~/.cache/svd, whatever --cache says
 
 Nothing is ever deleted by the commands that fill it; `clear` does, on request.
 
