@@ -299,8 +299,8 @@ def build_parser(prog="run.py"):
                        description="Show the cache folder (features, the default corpus, the compiled C code) and "
                                    "the size of each kind. Spectrograms take about 0.5 GB per hour of audio and are "
                                    "never deleted by the other commands; --clear deletes them (they are computed "
-                                   "again when needed). Refused while another svd command (check, train, eval, "
-                                   "ablate) uses the folder.")
+                                   "again when needed), and is refused while another svd command (check, train, "
+                                   "eval, ablate) uses the folder.")
     p.set_defaults(func=lambda args: _commands().cmd_cache(args))
     p.add_argument("--clear", action="store_true", help="delete the cached spectrograms (features/)")
     p.add_argument("--all", action="store_true", help="with --clear: also delete the default synthetic corpus and "

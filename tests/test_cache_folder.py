@@ -84,6 +84,13 @@ def test_a_listing_does_not_create_the_folder(tmp_path, capsys):
     assert "not there yet" in capsys.readouterr().out and not missing.exists()
 
 
+def test_every_option_is_explained(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["cache", "--help"])
+    text = capsys.readouterr().out
+    assert "--clear " in text and "--all " in text and "--cache DIR " in text
+
+
 @pytest.mark.parametrize("arguments, expected", [
     (["--all"], "--all: goes with --clear"),
     (["--cache", ""], "--cache '': an empty path"),
