@@ -12,6 +12,7 @@
 """
 import fnmatch
 import importlib
+import os
 import pathlib
 import shutil
 import subprocess
@@ -83,7 +84,7 @@ def test_an_installed_layout_finds_its_kernels_in_the_package(tmp_path):
     shutil.copytree(ROOT / "kernels", site / "svd" / "kernels")
     code = "from svd.cuda import launch; print(launch.KERNEL_DIR); print(launch.kernel_source('conv')[:200])"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
+                            env={**os.environ, "PYTHONPATH": str(site)})
     assert result.returncode == 0, result.stderr
     folder, source = result.stdout.split("\n", 1)
     assert pathlib.Path(folder) == site / "svd" / "kernels"
@@ -93,11 +94,11 @@ def test_an_installed_layout_finds_its_kernels_in_the_package(tmp_path):
 @pytest.mark.parametrize("program, name", [(["-m", "svd"], "python -m svd"), ([str(ROOT / "run.py")], "run.py")])
 def test_version_and_usage_name_the_program(program, name, tmp_path):
     result = subprocess.run([sys.executable, *program, "--version"], cwd=tmp_path, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0 and result.stdout.startswith(f"svd {svd.__version__}"), result.stderr
     assert result.stdout.count("\n") == 1
     result = subprocess.run([sys.executable, *program, "synth", "--clips", "x"], cwd=tmp_path, capture_output=True,
-                            text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2 and result.stderr.startswith(f"usage: {name} synth "), result.stderr
 
 
@@ -136,5 +137,5 @@ def test_help_loads_no_command_code_and_no_cupy(tmp_path):
     code = ("import sys; from svd import cli; cli.build_parser().format_help(); "
             "print(sorted(m for m in ('cupy', 'scipy', 'svd.commands', 'svd.fast') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                            env={"PYTHONPATH": f"{ROOT}:{tmp_path}", "PATH": "/usr/bin:/bin"})
+                            env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"})
     assert result.returncode == 0 and result.stdout == "[]\n", result.stderr
