@@ -345,7 +345,13 @@ def run():
     # SIGTERM (a batch scheduler's pre-emption, `kill`) ends the run like Ctrl-C: the workers
     # are waited for, atomic writes leave no temporary, `train` keeps its last checkpoint.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    code = main(prog=program_name())
+    try:
+        code = main(prog=program_name())
+    except BrokenPipeError:
+        # Whoever read the output has stopped (`svd cache | head -1`): end without a traceback, as
+        # other tools do, with stdout sent to /dev/null so that the final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     # Done: a signal now would kill the interpreter while it shuts down (it restores the
     # default actions), giving exit code -2 or -15 to a run that has finished.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -139,3 +139,12 @@ def test_help_loads_no_command_code_and_no_cupy(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"})
     assert result.returncode == 0 and result.stdout == "[]\n", result.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`svd cache | head -1`: the pipe closes before svd writes; it ends quietly with exit code 1."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "cache"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # before the interpreter has even started
+    err = process.stderr.read()
+    assert process.wait() == 1 and err == "", err
