@@ -20,9 +20,10 @@ The machinery is one folder down: backend.py chooses, for every layer call,
 between the textbook code above, the fast CPU path (fast/) and the CUDA
 kernels (cuda/, with the sources in the top-level kernels/); jobs/ runs
 detection over many files, processes and machines; synth/ makes the synthetic
-corpus; bench/ measures speed. cli.py and commands.py are the command line;
-arrays.py, device.py, streams.py, atomic.py, cache.py, progress.py,
-textfiles.py and errors.py are small utilities.
+corpus; bench/ measures speed. cli.py and commands.py are the command line
+(__main__.py: `python -m svd`); arrays.py, device.py, streams.py, atomic.py,
+cache.py, cache_folder.py, progress.py, textfiles.py and errors.py are small
+utilities.
 """
 __version__ = "0.9.0"
 

@@ -1,19 +1,24 @@
 """Which array module owns an array: NumPy on the CPU, CuPy on a CUDA GPU.
 
 The one leaf every layer imports for the array code that is the same on both
-(`xp.maximum`, `xp.zeros`, ...). CuPy is imported only if it is installed;
-without it every array is a NumPy array.
+(`xp.maximum`, `xp.zeros`, ...). CuPy is optional: without it every array is a
+NumPy array. It is looked for at the first call, not when this module is
+imported, because the command line imports this module (svd/cli.py, through
+svd/augment.py) to build its options, and `--help` must not wait for CuPy to load.
 """
 import numpy
 
-try:  # A GPU is optional: without CuPy every array is a NumPy array.
-    import cupy
-except ImportError:
-    cupy = None
+_cupy = None  # the cupy module, once looked for; False where it is not installed
 
 
 def array_module(x):
     """The array module (numpy or cupy) that owns array `x`."""
-    if cupy is not None:
-        return cupy.get_array_module(x)
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy as _cupy
+        except ImportError:
+            _cupy = False
+    if _cupy:
+        return _cupy.get_array_module(x)
     return numpy

@@ -5,6 +5,9 @@ transforming audio again. An entry is trusted only if it loads cleanly (the
 zip CRCs check out), carries the expected key and shape, and its data hash
 matches; anything else (truncated file, flipped bits, an entry from another
 parameter set) is recomputed and overwritten.
+
+The entries live in the folder `features` of the cache folder (svd/cache_folder.py:
+where it is, its other contents, `run.py cache --clear`).
 """
 import hashlib
 import os
@@ -15,32 +18,10 @@ import numpy as np
 
 from svd import audio, spectrum
 from svd.atomic import save_npz_atomic
-from svd.errors import InputError
+from svd.cache_folder import chosen_dir, default_dir  # noqa: F401 (the cache folder, as svd.cache.* for callers)
 
 # Bump when the feature computation changes, so old entries stop matching.
 FEATURE_VERSION = 1
-
-
-def default_dir():
-    """$SVD_CACHE_DIR if set, else ~/.cache/svd."""
-    return pathlib.Path(os.environ.get("SVD_CACHE_DIR") or pathlib.Path.home() / ".cache" / "svd")
-
-
-def chosen_dir(option):
-    """The cache directory for the `--cache` value `option` (None if not given) and what chose it, for messages.
-
-    Returns (path, name): name is '--cache', 'SVD_CACHE_DIR' or 'the default cache directory',
-    so that a message blames what the user actually set. An empty --cache is a mistake
-    (an unset shell variable), not a request for the default.
-    """
-    if option is not None:
-        if not option.strip():
-            raise InputError("--cache '': an empty path (an unset shell variable?); name a folder, or leave out "
-                             "--cache for $SVD_CACHE_DIR or ~/.cache/svd.")
-        return pathlib.Path(option), "--cache"
-    if os.environ.get("SVD_CACHE_DIR"):
-        return default_dir(), "SVD_CACHE_DIR"
-    return default_dir(), "the default cache directory"
 
 
 def feature_key(audio_path):

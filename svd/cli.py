@@ -1,15 +1,18 @@
-"""svd command line: synth, check, train, eval, detect, detect-merge, ablate, show-augment, bench (COMMAND --help).
+"""svd command line: synth, check, train, eval, detect, detect-merge, ablate, show-augment, bench, cache (COMMAND --help).
 
 The options of every command, and `main`, which runs one. This file only parses
-options; the work is done in svd/commands.py. `python run.py` and the `svd`
-command of an installed package both call `run`.
+options; the work is done in svd/commands.py. `python run.py`, `python -m svd`
+(svd/__main__.py) and the `svd` command of an installed package (pyproject.toml)
+all call `run`.
 """
 import argparse
 import dataclasses
+import os
+import pathlib
 import signal
 import sys
 
-from svd import augment, device
+from svd import __version__, augment, device
 from svd.errors import InputError
 from svd.hyperparameters import TrainConfig
 
@@ -33,6 +36,45 @@ def _commands():
     before SciPy and the network's implementations load (about 2 s)."""
     from svd import commands
     return commands
+
+
+def version_text():
+    """'svd 0.9.0', and the commit ' (git 2f41cdd)' when the package is the svd/ folder of a git clone.
+
+    Asked of git only when --version is given; a missing git, a slow one (1 s) or a
+    folder that is not a clone leave the commit out without a word.
+    """
+    import subprocess
+    text = f"svd {__version__}"
+    clone = pathlib.Path(__file__).resolve().parent.parent
+    if (clone / ".git").exists():  # a folder in a clone, a file in a git worktree
+        try:
+            result = subprocess.run(["git", "-C", str(clone), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                    text=True, timeout=1)
+            if result.returncode == 0 and result.stdout.strip():
+                text += f" (git {result.stdout.strip()})"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return text
+
+
+class PrintVersion(argparse.Action):
+    """--version: print `version_text()` and exit (argparse's own version action would ask git for the
+    commit on every start, --help included)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version (and the git commit, in a clone) and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+def program_name():
+    """How the program was started, for its usage lines: 'svd', 'run.py' or 'python -m svd'."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "svd"
+    return "python -m svd" if name == "__main__.py" else name
 
 
 def common_options(parser, data=True, cache=True):
@@ -64,8 +106,9 @@ def tta_options(parser):
                              "(default: %(default)s, paper Sec. 5.4)")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="run.py", description=__doc__.splitlines()[0])
+def build_parser(prog="run.py"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=PrintVersion)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="generate a synthetic corpus in the Jamendo layout",
@@ -263,6 +306,19 @@ def build_parser():
                         "(median milliseconds per update, forward and backward)")
     device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("cache", help="show the cache folder's size by kind; --clear it",
+                       description="Show the cache folder (features, the default corpus, the compiled C code) and "
+                                   "the size of each kind. Spectrograms take about 0.5 GB per hour of audio and are "
+                                   "never deleted by the other commands; --clear deletes them (they are computed "
+                                   "again when needed), and is refused while another svd command (check, train, "
+                                   "eval, ablate) uses the folder.")
+    p.set_defaults(func=lambda args: _commands().cmd_cache(args))
+    p.add_argument("--clear", action="store_true", help="delete the cached spectrograms (features/)")
+    p.add_argument("--all", action="store_true", help="with --clear: also delete the default synthetic corpus and "
+                   "the compiled C code; files svd did not make are left alone")
+    p.add_argument("--cache", metavar="DIR", help="the cache folder to show or clear (default: $SVD_CACHE_DIR or "
+                   "~/.cache/svd; the compiled code is always there)")
     return parser
 
 
@@ -276,10 +332,15 @@ def augmentation_from(args):
     return chosen
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog="run.py"):
+    """Parse `argv` (default: sys.argv[1:]) and run the command; returns the exit code.
+    prog: the program's name in usage lines."""
+    args = build_parser(prog).parse_args(argv)
     if args.command == "train":
         args.augmentation = augmentation_from(args)
+    if hasattr(args, "quiet"):
+        from svd.fast import build  # loaded by every command anyway (svd/commands.py)
+        build.set_notices(not args.quiet)  # --quiet also silences its one-line notices
     try:
         args.func(args)
     except InputError as error:
@@ -296,7 +357,13 @@ def run():
     # SIGTERM (a batch scheduler's pre-emption, `kill`) ends the run like Ctrl-C: the workers
     # are waited for, atomic writes leave no temporary, `train` keeps its last checkpoint.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    code = main()
+    try:
+        code = main(prog=program_name())
+    except BrokenPipeError:
+        # Whoever read the output has stopped (`svd cache | head -1`): end without a traceback, as
+        # other tools do, with stdout sent to /dev/null so that the final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     # Done: a signal now would kill the interpreter while it shuts down (it restores the
     # default actions), giving exit code -2 or -15 to a run that has finished.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -12,7 +12,7 @@ import sys
 
 from svd import augment, bench, cache, dataset, detect, device, evaluate, hyperparameters, plot, predict, synth, train
 from svd.jobs import detect_summary, detection, shards
-from svd import model_file
+from svd import cache_folder, model_file
 from svd.atomic import check_writable, write_text_atomic
 from svd.errors import InputError
 from svd.progress import Progress
@@ -25,6 +25,7 @@ def _data_dir(args, splits=()):
     """
     cache_dir, named_by = cache.chosen_dir(args.cache)
     check_writable(cache_dir, named_by, directory=True)
+    cache_folder.hold(cache_dir)  # 'run.py cache --clear' is refused while this command runs
     if args.data is not None and not args.data.strip():
         raise InputError("--data '': an empty path (an unset shell variable?); name the corpus folder, or leave "
                          "out --data for the synthetic corpus.")
@@ -40,6 +41,21 @@ def cmd_synth(args):
     synth.write_corpus_with_progress(out, args.seed, args.quiet, n_clips=args.clips, clip_seconds=args.seconds,
                                      split_sizes=_split_sizes(args.clips))
     print(f"wrote a synthetic corpus of {args.clips} clips x {args.seconds:g} s to {out}")
+
+
+def cmd_cache(args):
+    folder, named_by = cache_folder.chosen_dir(args.cache)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{named_by} {folder}: is a file, not a folder; name the cache folder.")
+    if args.all and not args.clear:
+        raise InputError("--all: goes with --clear (--clear --all deletes everything svd keeps in the cache folder).")
+    if args.clear:
+        freed = cache_folder.clear(folder, everything=args.all)
+        print(f"{folder}: deleted " + (", ".join(f"{kind} ({cache_folder.human(size)})" for kind, size in freed.items())
+                                      or "nothing (nothing to delete)"))
+        return
+    print("\n".join(cache_folder.describe(folder, named_by)))
+    print("'cache --clear' deletes the features, 'cache --clear --all' everything svd made")
 
 
 def _split_sizes(clips):

@@ -44,6 +44,7 @@ BASE = {
     "ablate": ["--data", "CORPUS", "--updates", "1", "--batch", "2", "--seeds", "1", "--configs", "none",
                "--out-dir", "TMP/ablation"],
     "show-augment": ["SONG", "--out", "TMP/figure.png"],
+    "cache": ["--cache", "TMP/cache"],
 }
 QUIET = ("synth", "check", "train", "eval", "detect", "ablate")  # the commands with --quiet
 

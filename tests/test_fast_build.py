@@ -17,9 +17,11 @@ from svd.fast import build
 
 @pytest.fixture
 def fresh_build(monkeypatch, tmp_path):
-    """build.py as if never loaded in this process, with an empty cache folder."""
+    """build.py as if never loaded in this process, with an empty cache folder (and its notices on,
+    whatever an earlier command's --quiet left)."""
     monkeypatch.setattr(build, "_library", None)
     monkeypatch.setattr(build, "_reason", None)
+    monkeypatch.setattr(build, "_notices", True)
     monkeypatch.setenv("SVD_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / "native"
 
@@ -28,15 +30,20 @@ def _compiler():
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
 
 
-def test_builds_once_into_the_cache_folder(fresh_build):
+COMPILING = "compiling the fast CPU path's C code once for this machine (about 2 s) ...\n"
+
+
+def test_builds_once_into_the_cache_folder(fresh_build, capsys):
     if _compiler() is None:
         pytest.skip("no C compiler")
     assert build.library() is not None
+    assert capsys.readouterr().err == COMPILING  # the pause of the first run is explained, once
     built = list(fresh_build.iterdir())
     assert len(built) == 1 and built[0].suffix == ".so"  # no temporary left behind
     stamp = built[0].stat().st_mtime_ns
     assert build._build(_compiler()) == built[0]  # found in the cache, not rebuilt
     assert built[0].stat().st_mtime_ns == stamp
+    assert capsys.readouterr().err == ""  # and nothing said
 
 
 def test_a_killed_build_is_cleaned_up_by_the_next(fresh_build):
@@ -67,18 +74,36 @@ def test_without_march_native_it_builds_portable_code(fresh_build, monkeypatch):
     assert len(list(fresh_build.iterdir())) == 1
 
 
-def test_a_failed_build_leaves_nothing_and_says_why(fresh_build, monkeypatch):
-    monkeypatch.setenv("CC", str(pathlib.Path(shutil.which("false") or "/bin/false")))
+def test_a_failed_build_leaves_nothing_and_says_why(fresh_build, monkeypatch, capsys):
+    false = str(pathlib.Path(shutil.which("false") or "/bin/false"))
+    monkeypatch.setenv("CC", false)
     assert build.library() is None
     assert "could not build" in build.unavailable_reason()
     assert not fresh_build.exists() or not any(fresh_build.iterdir())
+    assert capsys.readouterr().err == COMPILING + (
+        f"the fast CPU path runs without its compiled C code ({false} could not build it), 2-3x slower; install "
+        "a C compiler to speed it up (e.g. 'apt install gcc'), or set $CC\n")
 
 
-def test_without_a_compiler_it_says_so(fresh_build, monkeypatch):
+def test_without_a_compiler_it_says_so_once(fresh_build, monkeypatch, capsys):
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert build.library() is None
     assert "no C compiler" in build.unavailable_reason()
+    assert capsys.readouterr().err == (
+        "the fast CPU path runs without its compiled C code (no C compiler (cc or $CC) found), 2-3x slower; "
+        "install a C compiler to speed it up (e.g. 'apt install gcc'), or set $CC\n")
+    assert build.library() is None and build.function("max_pool_forward_worker", []) is None
+    assert capsys.readouterr().err == ""  # once per process, however often the layers ask
+
+
+def test_quiet_commands_keep_the_notices_quiet(fresh_build, monkeypatch, capsys):
+    """A command's --quiet (svd/cli.py calls set_notices) silences both lines."""
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    build.set_notices(False)
+    assert build.library() is None
+    assert capsys.readouterr().err == ""
 
 
 def test_switched_off_the_fast_path_still_equals_reference():

@@ -32,7 +32,12 @@ import numpy
 
 from svd import arrays
 
-KERNEL_DIR = pathlib.Path(__file__).resolve().parents[2] / "kernels"  # the top-level kernels/ folder
+# Where kernels/*.cu and kernels/emulate.h are: in an installed package, its folder
+# svd/kernels/ (pyproject.toml installs the top-level kernels/ folder there); in a clone
+# (or an editable install), the repository's top-level kernels/ folder.
+_PACKAGE = pathlib.Path(__file__).resolve().parents[1]
+KERNEL_DIR = next((folder for folder in (_PACKAGE / "kernels", _PACKAGE.parent / "kernels")
+                   if (folder / "emulate.h").is_file()), _PACKAGE.parent / "kernels")
 # The kernel families: kernels/<family>.cu, launched by svd/cuda/<family>.py.
 FAMILIES = ("conv", "pool", "activation", "loss", "optim", "augment")
 # Options for NVRTC. --fmad=false: no fused multiply-adds, so the element-wise

@@ -4,8 +4,8 @@ The C files hold the few loops that NumPy cannot run fast (they would take many
 passes over memory): the Winograd tile transforms, the first layer's single-channel
 convolution and the max-pooling. They are compiled once per machine with the system's
 C compiler (`cc`, or $CC) into one shared library in the folder `native` of the
-project's cache folder (svd/cache.py's `default_dir`: $SVD_CACHE_DIR or ~/.cache/svd,
-as for the feature cache), named by a hash of the sources, the flags and the CPU
+project's cache folder (svd/cache_folder.py's `native_dir`: in $SVD_CACHE_DIR or
+~/.cache/svd, as the feature cache), named by a hash of the sources, the flags and the CPU
 (-march=native code runs only where it was built; portable flags where the compiler
 refuses -march=native), and loaded with ctypes, which releases Python's GIL during
 each call so that the worker threads of svd/fast/workers.py run them on all cores.
@@ -13,6 +13,10 @@ each call so that the worker threads of svd/fast/workers.py run them on all core
 Without a C compiler (or if the build fails) `library()` is None and svd/fast/__init__.py
 sends every operation to the NumPy code of svd/fast/blocked.py and numpy_pool.py;
 `unavailable_reason()` says why.
+
+Each is said once on stderr, so that a pause or a slow run is not a mystery: one line
+when a build starts (the first run on a machine), and one line per process when the
+compiled code cannot be had. `set_notices(False)` (a command's --quiet) keeps them quiet.
 """
 
 import ctypes
@@ -22,8 +26,10 @@ import pathlib
 import platform
 import shutil
 import subprocess
+import sys
 
 from svd.atomic import temporary
+from svd.cache_folder import native_dir
 
 SOURCES = tuple(pathlib.Path(__file__).with_name(name)
                 for name in ("winograd.c", "single_channel_conv.c", "max_pool.c"))
@@ -35,6 +41,7 @@ CFLAGS = (("-O3", "-march=native", "-std=c99", "-fPIC", "-shared"),
 _library = None  # the loaded library; False after a failed build; None before trying
 _reason = None
 _enabled = True
+_notices = True  # whether the two lines of `_say` go to stderr
 
 
 def _cpu_tag():
@@ -59,18 +66,16 @@ def _build(compiler):
     output file anew, so a deleted temporary file could reappear; in a deleted folder it
     cannot.)
     """
-    # Imported here rather than at the top: svd/cache.py also loads the audio decoders
-    # (svd/audio.py), which the computation never needs; by the time a build is wanted
-    # a run has usually loaded them anyway.
-    from svd import cache
     errors = []
     for flags in CFLAGS:
         digest = hashlib.sha256(repr((compiler, flags, _cpu_tag())).encode())
         for source in SOURCES:
             digest.update(source.read_bytes())
-        path = cache.default_dir() / "native" / f"svd-native-{digest.hexdigest()[:16]}.so"
+        path = native_dir() / f"svd-native-{digest.hexdigest()[:16]}.so"
         if path.exists():
             return path
+        if not errors:  # the first flags tried: say it once, not again for the portable flags
+            _say("compiling the fast CPU path's C code once for this machine (about 2 s) ...")
         folder = temporary(path, suffix=".partial", directory=True)
         try:
             built = folder / path.name
@@ -83,6 +88,17 @@ def _build(compiler):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     raise OSError("could not build the fast CPU path's C code:\n" + "\n".join(errors))
+
+
+def set_notices(flag):
+    """Say on stderr when the C code is compiled or cannot be (True, the default), or not (False)."""
+    global _notices
+    _notices = bool(flag)
+
+
+def _say(line):
+    if _notices:
+        print(line, file=sys.stderr, flush=True)
 
 
 def set_enabled(flag):
@@ -108,6 +124,10 @@ def library():
                 _library = ctypes.CDLL(str(_build(compiler)))
             except OSError as error:
                 _library, _reason = False, str(error)
+        if _library is False:  # once per process: the result is kept in _library
+            why = _reason if compiler is None else f"{compiler} could not build it"
+            _say(f"the fast CPU path runs without its compiled C code ({why}), 2-3x slower; install a C "
+                 "compiler to speed it up (e.g. 'apt install gcc'), or set $CC")
     return _library or None
 
 
