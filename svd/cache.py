@@ -10,7 +10,6 @@ The entries live in the folder `features` of the cache folder (svd/cache_folder.
 where it is, its other contents, `run.py cache --clear`).
 """
 import hashlib
-import os
 import pathlib
 import zipfile
 
@@ -18,7 +17,6 @@ import numpy as np
 
 from svd import audio, spectrum
 from svd.atomic import save_npz_atomic
-from svd.cache_folder import chosen_dir, default_dir  # noqa: F401 (the cache folder, as svd.cache.* for callers)
 
 # Bump when the feature computation changes, so old entries stop matching.
 FEATURE_VERSION = 1

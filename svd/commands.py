@@ -10,7 +10,7 @@ import os
 import pathlib
 import sys
 
-from svd import augment, bench, cache, dataset, detect, device, evaluate, hyperparameters, plot, predict, synth, train
+from svd import augment, bench, dataset, detect, device, evaluate, hyperparameters, plot, predict, synth, train
 from svd.jobs import detect_summary, detection, shards
 from svd import cache_folder, model_file
 from svd.atomic import check_writable, write_text_atomic
@@ -23,7 +23,7 @@ def _data_dir(args, splits=()):
     Checks first that the cache directory can be written and that no audio file
     is listed in two of `splits` (the filelists this command reads).
     """
-    cache_dir, named_by = cache.chosen_dir(args.cache)
+    cache_dir, named_by = cache_folder.chosen_dir(args.cache)
     check_writable(cache_dir, named_by, directory=True)
     cache_folder.hold(cache_dir)  # 'run.py cache --clear' is refused while this command runs
     if args.data is not None and not args.data.strip():

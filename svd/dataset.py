@@ -17,7 +17,7 @@ import pathlib
 
 import numpy as np
 
-from svd import cache, labels, spectrum
+from svd import cache, cache_folder, labels, spectrum
 from svd.errors import InputError
 from svd.excerpt import EXCERPT_FRAMES
 from svd.progress import Progress
@@ -106,7 +106,7 @@ def require_excerpt_length(path, n_frames):
 
 def load_split(data_dir, split, cache_dir=None, quiet=False):
     """All songs of a split, in filelist order: a list of Song."""
-    cache_dir = cache_dir or cache.default_dir()
+    cache_dir = cache_dir or cache_folder.default_dir()
     names = read_filelist(data_dir, split)
     songs = []
     with Progress(f"features {split}", len(names), "songs", quiet=quiet) as bar:
