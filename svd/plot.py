@@ -109,13 +109,13 @@ def _augmented_views(linear_song, centre_frame, seed):
     half = width // 2
     padded = np.pad(linear_song, ((half, half), (0, 0)))  # silence beyond the song, as in training
 
-    def excerpt(frame):  # (1, width, 513), centred on `frame`
+    def crop(frame):  # (1, width, 513), centred on `frame`
         return padded[None, frame:frame + width]
 
     def mel(linear_excerpts):  # (n, 115, bins) -> (n, 115, 80) normalised log-mel
         return normalise.normalise(spectrum.log_mel(linear_excerpts), mean, std)
 
-    source = excerpt(centre_frame)
+    source = crop(centre_frame)
     ones = np.ones(2)
     original = augment.warp(source, [1.0], [1.0])  # factor 1: an exact crop, (1, 115, 372)
     pitched = augment.warp(np.repeat(source, 2, axis=0), SHOW_FACTORS, ones)
@@ -135,7 +135,7 @@ def _augmented_views(linear_song, centre_frame, seed):
     inside = far[(far >= context) & (far < len(linear_song) - context)]
     candidates = inside if len(inside) else far if len(far) else frames[[0, -1]]
     partner = int(rng.choice(candidates))
-    mixed = augment.mix(original, augment.warp(excerpt(partner), [1.0], [1.0]), [SHOW_MIX_FRACTION])
+    mixed = augment.mix(original, augment.warp(crop(partner), [1.0], [1.0]), [SHOW_MIX_FRACTION])
     # Dropout and noise act on the normalised mel input: the real batch function does them.
     dropped = augment.augment_batch(backend.ops(source), source, augment.Augmentation(input_dropout=0.2), rng, mean, std)
     noisy = augment.augment_batch(backend.ops(source), source, augment.Augmentation(noise_sigma=0.2), rng, mean, std)
