@@ -29,7 +29,8 @@ class Job:
     threshold: the decision threshold; pitch_factors: TTA factors, (1.0,)
     without; min_segment_s: shorter segments are absorbed; plot: also write a
     picture; device: svd.device.Device; jobs: worker processes reading ahead
-    (0: read in this process).
+    (0: read in this process); provenance: recorded with each file
+    (svd/provenance.py).
     """
     model: object
     model_sha256: str
@@ -40,6 +41,7 @@ class Job:
     device: object
     jobs: int
     quiet: bool
+    provenance: dict = None
 
 
 def outputs_of(stem, plot_too):
@@ -69,7 +71,8 @@ def plan(share, out_dir, summary, job, overwrite):
             except InputError:
                 segments = None  # damaged by hand, not by us (our writes are atomic): redo it
         if segments is None:
-            records.append(detect_summary.record(path, lab, "pending", job.threshold, job.model_sha256))
+            records.append(detect_summary.record(path, lab, "pending", job.threshold, job.model_sha256,
+                                                 provenance=job.provenance))
             todo.append(slot)
         else:
             records.append(detect_summary.skipped(path, lab, segments, earlier.get(lab)))
@@ -113,7 +116,7 @@ def detect_files(share, records, todo, out_dir, summary, job):
                 if job.plot:
                     plot.detection_png(found, out_dir / stem.parent / (stem.name + ".png"))
                 records[slot] = detect_summary.record(path, records[slot]["lab"], "done", job.threshold,
-                                                      job.model_sha256, found.segments)
+                                                      job.model_sha256, found.segments, provenance=job.provenance)
                 lab = out_dir / records[slot]["lab"]
                 with replacing(lab) as temp:
                     temp.write_text(labels.lab_text(found.segments), encoding="utf-8")
