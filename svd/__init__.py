@@ -12,6 +12,7 @@ the data flows through them:
     network.py                the CNN of Sec. 3.2 built from the layers, its backward pass
     hyperparameters.py, batches.py, train.py   the training run (Sec. 3.3)
     predict.py, evaluate.py   whole-song probabilities; median filter, threshold, Table 1 (Sec. 5)
+    score.py, report.py       any system's segment files counted alike; what eval and score print and write
     detect.py, ablate.py      singing in any audio file; the Figure 2 experiment
     model_file.py, plot.py    what is saved; the pictures
     api.py                    the Python interface: svd.load_model(path) -> a Detector for notebooks
@@ -22,7 +23,7 @@ kernels (cuda/, with the sources in the top-level kernels/); jobs/ runs
 detection over many files, processes and machines; synth/ makes the synthetic
 corpus; bench/ measures speed. cli.py and commands.py are the command line
 (__main__.py: `python -m svd`); arrays.py, device.py, streams.py, atomic.py,
-cache.py, cache_folder.py, progress.py, textfiles.py and errors.py are small
+cache.py, cache_folder.py, progress.py, textfiles.py, provenance.py and errors.py are small
 utilities.
 """
 __version__ = "0.9.0"

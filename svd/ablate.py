@@ -55,7 +55,7 @@ import sys
 import numpy as np
 import scipy.stats
 
-from svd import augment, dataset, evaluate, hyperparameters, predict, train
+from svd import augment, dataset, evaluate, hyperparameters, predict, provenance, train
 from svd.jobs import locks
 from svd import model_file
 from svd.atomic import write_text_atomic
@@ -394,7 +394,8 @@ def _evaluate_run(model, config, seed, fold, settings, corpus, device=CPU):
     return {"config": config.name, "seed": seed, "fold": fold, "settings": settings.as_dict(),
             "augmentation": config.augmentation, "tta_pitch_factors": list(config.pitch_factors),
             "threshold": float(threshold), "chosen": {k: chosen[k] for k in COUNT_KEYS},
-            "optimal_threshold": float(optimal_threshold), "optimal": {k: optimal[k] for k in COUNT_KEYS}}
+            "optimal_threshold": float(optimal_threshold), "optimal": {k: optimal[k] for k in COUNT_KEYS},
+            "provenance": provenance.describe(device, seed)}
 
 
 def _say(quiet, text):

@@ -1,4 +1,5 @@
-"""svd command line: synth, check, train, eval, detect, detect-merge, ablate, show-augment, bench, cache (COMMAND --help).
+"""svd command line: synth, check, train, eval, score, detect, detect-merge, ablate, show-augment, bench, cache
+(COMMAND --help).
 
 The options of every command, and `main`, which runs one. This file only parses
 options; the work is done in svd/commands.py. `python run.py`, `python -m svd`
@@ -128,8 +129,9 @@ def build_parser(prog="run.py"):
                        description="Read every filelist, label file and audio file of a corpus, report the "
                                    "first problem found, and cache the spectrograms for training.")
     p.set_defaults(func=lambda args: _commands().cmd_check(args))
-    p.add_argument("--splits", nargs="+", default=["train", "valid", "test"], metavar="SPLIT",
-                   help="filelists to check (default: train valid test)")
+    p.add_argument("--splits", nargs="+", default="train,valid,test", metavar="LIST",
+                   help="filelists to check, comma-separated like every list option (the older form with "
+                        "spaces, --splits train valid, is read too) (default: %(default)s)")
     common_options(p)
 
     p = sub.add_parser("train", help="train the CNN (paper Sec. 3.3)",
@@ -169,10 +171,15 @@ def build_parser(prog="run.py"):
     p = sub.add_parser("eval", help="evaluate a model: the paper's Table 1",
                        description="Predict every frame of the validation and test songs, smooth with an 800 ms "
                                    "median filter, pick the threshold with the lowest validation error, and "
-                                   "report error, recall, specificity, precision and F1 (paper Sec. 5.2).")
+                                   "report error, recall, specificity, precision, F1 and AUROC, counts pooled "
+                                   "over the songs (paper Sec. 5.2); then the base rate (the error of always "
+                                   "answering voice, and of never) and each test song alone. The corpus is the "
+                                   "one the model was trained on, unless --data names another. The screen shows "
+                                   "percent; the JSON fractions (0.049 for 4.9%%).")
     p.set_defaults(func=lambda args: _commands().cmd_eval(args))
     p.add_argument("model", metavar="MODEL", help="model file written by 'run.py train'")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE: the table, base rates, "
+                   "per-song rows, model SHA-256 and provenance; measures as fractions, not percent")
     p.add_argument("--valid-split", default="valid", metavar="SPLIT",
                    help="filelist the threshold is chosen on (default: %(default)s)")
     p.add_argument("--test-split", default="test", metavar="SPLIT",
@@ -183,6 +190,25 @@ def build_parser(prog="run.py"):
                         "stored for 'detect', except with --tta)")
     tta_options(p)
     device_option(p)
+    common_options(p)
+
+    p = sub.add_parser("score", help="score any system's segment files against a corpus's labels",
+                       description="Count the frame decisions of segment files (any system's output: .lab "
+                                   "'start end sing|nosing', Audacity label tracks .txt 'start<TAB>end<TAB>label', "
+                                   ".csv with the header start_s,end_s,label) against the labels of one split, on "
+                                   "eval's frames, pooled over the songs and per song. Each file is matched to the "
+                                   "song whose audio has its stem (or its whole name: song.mp3.lab). In .txt and "
+                                   ".csv, the label is sing or nosing, any other is "
+                                   "refused. No median filter: segments are decisions already. The screen shows "
+                                   "percent; the JSON fractions.")
+    p.set_defaults(func=lambda args: _commands().cmd_score(args))
+    p.add_argument("predictions", nargs="+", metavar="PREDICTIONS",
+                   help="segment files (.lab, .txt, .csv) and/or folders of them (walked); files of songs in "
+                        "other filelists of the corpus are passed over")
+    p.add_argument("--split", default="test", metavar="SPLIT",
+                   help="filelist whose songs are scored; each needs a file (default: %(default)s)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE: pooled and per-song "
+                   "measures as fractions, not percent, and provenance")
     common_options(p)
 
     p = sub.add_parser("detect", help="find the singing in audio files: .lab segments and pictures",
@@ -248,8 +274,9 @@ def build_parser(prog="run.py"):
                                    "interval (Fig. 2) and error/recall/specificity at the chosen threshold "
                                    "(Table 1). Finished runs are kept in --out-dir and not redone.")
     p.set_defaults(func=lambda args: _commands().cmd_ablate(args))
-    p.add_argument("--seeds", type=int, default=5, help="repetitions per configuration, seeds 0..N-1 "
-                   "(default: %(default)s)")
+    p.add_argument("--n-seeds", type=int, default=5, metavar="N",
+                   help="how many seeds per configuration: seeds 0..N-1, each run stored as <config>-seed<k> "
+                        "(a count; --seed elsewhere is one seed's value) (default: %(default)s)")
     p.add_argument("--updates", type=int, default=PAPER.updates, help="weight updates per training run "
                    "(default: %(default)s)")
     p.add_argument("--batch", type=int, default=PAPER.batch, help="excerpts per mini-batch (default: %(default)s)")
@@ -291,7 +318,8 @@ def build_parser(prog="run.py"):
     p.add_argument("audio", metavar="AUDIO", help="audio file (wav, flac, ogg, mp3, ...)")
     p.add_argument("--at", type=float, metavar="SECONDS",
                    help="centre of the excerpt in seconds (default: the middle of the file)")
-    p.add_argument("--out", required=True, metavar="FILE.png", help="PNG file to write")
+    p.add_argument("--out", metavar="FILE.png", help="PNG file to write (default: <audio stem>-augment.png in the "
+                   "current folder)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the dropout mask, noise, filters and "
                    "mixing partner (default: %(default)s)")
 

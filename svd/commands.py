@@ -10,7 +10,8 @@ import os
 import pathlib
 import sys
 
-from svd import augment, bench, dataset, detect, device, evaluate, hyperparameters, plot, predict, synth, train
+from svd import augment, bench, dataset, detect, device, evaluate, hyperparameters, plot, predict, provenance
+from svd import report, synth, train
 from svd.jobs import detect_summary, detection, shards
 from svd import cache_folder, model_file
 from svd.atomic import check_writable, write_text_atomic
@@ -66,9 +67,24 @@ def _split_sizes(clips):
     return clips - 2 * held_out, held_out, held_out
 
 
+def comma_list(values, option):
+    """Names from an option's comma-separated list ('train,valid'), each once, in order; InputError if none.
+
+    values: the option's text, or a list of them (`check --splits` also takes the older form
+    with spaces, 'train valid', as separate arguments).
+    """
+    texts = [values] if isinstance(values, str) else list(values)
+    names = [name.strip() for text in texts for name in text.split(",") if name.strip()]
+    if not names:
+        raise InputError(f"{option} {' '.join(texts)!r}: give one name or several, comma-separated "
+                         "(e.g. train,valid,test).")
+    return list(dict.fromkeys(names))
+
+
 def cmd_check(args):
-    data_dir = _data_dir(args, args.splits)
-    for split in args.splits:
+    splits = comma_list(args.splits, "--splits")
+    data_dir = _data_dir(args, splits)
+    for split in splits:
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
         frames = sum(len(song.targets) for song in songs)
         voiced = sum(int(song.targets.sum()) for song in songs)
@@ -133,31 +149,38 @@ def cmd_eval(args):
                          "chosen on the songs it is reported on; name two different filelists.")
     if args.json:
         check_writable(args.json, "--json")
-    if args.threshold is None and args.store_threshold and not args.tta:
+    store = args.threshold is None and args.store_threshold and not args.tta  # detect's default is without TTA
+    if store:
         model_file.check_rewritable(args.model)
     where = device.select(args.device, args.quiet)
     args.data = _model_corpus(args.model, model, args.data, args.quiet)
     data_dir = _data_dir(args, [args.valid_split, args.test_split])
+    model_sha256 = detect_summary.sha256_of(args.model)  # the file as evaluated, before a threshold is stored
     # Every test file is read (and its features cached) before the validation songs are predicted,
     # so that an unreadable one stops the command before the long work, not after it.
-    dataset.load_split(data_dir, args.test_split, args.cache, quiet=args.quiet)
+    test_names = [song.name for song in dataset.load_split(data_dir, args.test_split, args.cache, quiet=args.quiet)]
     smoothed, targets = {}, {}
     for split in (args.valid_split, args.test_split):
         songs = dataset.load_split(data_dir, split, args.cache, quiet=args.quiet)
         with Progress(f"predicting {split}", len(songs), "songs", quiet=args.quiet) as bar:
             smoothed[split] = predict.smoothed_probabilities(model, songs, factors, bar.update, where)
         targets[split] = [song.targets for song in songs]
-    table = evaluate.table(smoothed[args.test_split], targets[args.test_split],
-                           smoothed[args.valid_split], targets[args.valid_split], args.threshold)
-    table["tta_pitch_shifts"] = [round(f - 1, 6) for f in factors]
-    print(_format_table(table, args.valid_split, args.test_split))
-    if args.json:
-        write_text_atomic(args.json, json.dumps(table, indent=2) + "\n")
-    if args.threshold is None and args.store_threshold and not args.tta:  # detect's default is without TTA
-        if not math.isfinite(table["threshold"]):
-            raise InputError(f"{args.model}: the chosen threshold is {table['threshold']}, not a number (are the "
-                             "model's weights finite?); nothing was stored. Retrain the model.")
+    table = evaluate.table(smoothed[args.test_split], targets[args.test_split], smoothed[args.valid_split],
+                           targets[args.valid_split], args.threshold, test_names)
+    print(report.format_eval(table, args.valid_split, args.test_split))
+    stored = store and math.isfinite(table["threshold"])
+    if stored:
         model.threshold = table["threshold"]
+    if args.json:  # first: a JSON that cannot be written leaves the model as it was
+        write_text_atomic(args.json, report.json_text({
+            "units": report.UNITS, **table, "data": str(data_dir.resolve()), "valid_split": args.valid_split,
+            "test_split": args.test_split, "tta_pitch_factors": list(factors), "model_sha256": model_sha256,
+            "stored_model_sha256": model_file.sha256(model) if stored else None,
+            "provenance": provenance.describe(where, model.seed), "model_provenance": model.provenance}))
+    if store and not stored:
+        raise InputError(f"{args.model}: the chosen threshold is {table['threshold']}, not a number (are the "
+                         "model's weights finite?); nothing was stored. Retrain the model.")
+    if stored:
         model_file.save(args.model, model)
         print(f"stored threshold {table['threshold']:.4f} in {args.model} (for 'run.py detect')")
     return table
@@ -203,18 +226,6 @@ def pitch_factors(args):
         raise InputError(f"--tta-shifts {args.tta_shifts}: give comma-separated pitch shifts as fractions "
                          "between -0.5 and 0.5, e.g. -0.2,-0.1,0.1,0.2.")
     return tuple(dict.fromkeys([1.0] + [1 + s for s in shifts]))
-
-
-def _format_table(table, valid_split, test_split):
-    lines = [f"{'split':<8}{'threshold':>10}{'error':>8}{'recall':>8}{'spec.':>8}{'prec.':>8}{'F1':>8}{'AUROC':>8}"]
-    for key, split in (("valid", valid_split), ("test", test_split)):
-        row = table[key]
-        lines.append(f"{split:<8}{row['threshold']:>10.4f}" + "".join(
-            f"{100 * row[m]:>7.1f}%" for m in ("error", "recall", "specificity", "precision", "f1"))
-            + f"{row['auroc']:>8.3f}")
-    lines.append(f"test error at its own optimal threshold ({table['optimal_threshold']:.4f}): "
-                 f"{100 * table['test_optimal']['error']:.1f}%")
-    return "\n".join(lines)
 
 
 def cmd_bench(args):
@@ -284,7 +295,8 @@ def cmd_detect(args):
         raise InputError(f"no audio files found in {' '.join(map(str, inputs))}; "
                          f"expected one of {', '.join(sorted(detect.AUDIO_SUFFIXES))}.")
     job = detection.Job(model, detect_summary.sha256_of(args.model), threshold, factors, args.min_segment, args.plot,
-                        where, args.jobs, args.quiet, label_formats, frame_formats)
+                        where, args.jobs, args.quiet, label_formats, frame_formats,
+                        provenance.describe(where, model.seed))
     # A file's shard depends only on its place below the inputs' common folder, so all jobs agree on it.
     relative = detect.relative_paths(files, inputs)
     stems = detect.output_stems(relative, [suffix for _, suffix in detection.output_suffixes(job)])
@@ -322,8 +334,8 @@ def cmd_detect_merge(args):
 def cmd_ablate(args):
     from svd import ablate
     configs = ablate.select_configs(args.configs)
-    if args.seeds < 1:
-        raise InputError(f"--seeds {args.seeds}: need at least one seed; pass --seeds 1 or more.")
+    if args.n_seeds < 1:
+        raise InputError(f"--n-seeds {args.n_seeds}: need at least one seed; pass --n-seeds 1 or more.")
     if args.updates < 1 or args.batch < 1:
         raise InputError(f"--updates {args.updates} --batch {args.batch}: both must be at least 1.")
     if not 0 <= args.fold_threshold <= 1:
@@ -341,9 +353,9 @@ def cmd_ablate(args):
                                args.valid_split, args.test_split, folds,
                                args.fold_threshold)
     if not args.summarise_only:
-        ablate.run_ablation(settings, configs, range(args.seeds), args.out_dir, args.cache, args.quiet, where,
+        ablate.run_ablation(settings, configs, range(args.n_seeds), args.out_dir, args.cache, args.quiet, where,
                             shard)
-    results, missing = ablate.collect(settings, configs, range(args.seeds), args.out_dir)
+    results, missing = ablate.collect(settings, configs, range(args.n_seeds), args.out_dir)
     if not results and args.summarise_only:
         raise InputError(f"--out-dir {args.out_dir}: no finished runs of these settings yet; run "
                          "'ablate' without --summarise-only to make them.")
@@ -355,11 +367,12 @@ def cmd_ablate(args):
         print(f"missing runs ({len(missing)} of {len(missing) + len(results)}, not in the figures above): "
               + ", ".join(missing))
     if args.json:
-        write_text_atomic(args.json, json.dumps({"settings": settings.as_dict(), "seeds": args.seeds,
-                                                 "configs": summary, "missing": missing}, indent=2) + "\n")
+        write_text_atomic(args.json, report.json_text({
+            "units": report.UNITS, "settings": settings.as_dict(), "n_seeds": args.n_seeds, "configs": summary,
+            "missing": missing, "provenance": provenance.describe(where)}))
     if args.plot and summary:
         plot.ablation_png(summary, pathlib.Path(args.out_dir) / "figure2.png",
-                          title=f"{data_dir.name}: {args.seeds} seed(s), {args.updates} updates")
+                          title=f"{data_dir.name}: {args.n_seeds} seed(s), {args.updates} updates")
     return summary
 
 
@@ -367,12 +380,12 @@ def cmd_show_augment(args):
     from svd import audio, spectrum
     check_seed(args.seed)
     path = pathlib.Path(args.audio)
-    out = pathlib.Path(args.out)
+    out = pathlib.Path(args.out if args.out is not None else path.stem + "-augment.png")  # in the current folder
     if out.suffix.lower() != ".png":
         raise InputError(f"--out {out}: the picture is a PNG file; give a name ending in .png.")
     if out.exists() and path.exists() and os.path.samefile(out, path):
         raise InputError(f"--out {out}: is the input audio file itself; give the picture another name.")
-    check_writable(args.out, "--out")
+    check_writable(out, "--out")
     plot.pyplot()
     samples = audio.load(path)
     linear = spectrum.linear_spectrogram(samples)
@@ -385,5 +398,29 @@ def cmd_show_augment(args):
     # The frame whose centre time (i * hop + frame / 2) / rate is nearest to at_s.
     centre = (at_s * spectrum.SAMPLE_RATE_HZ - spectrum.FRAME_SAMPLES / 2) / spectrum.HOP_SAMPLES
     centre_frame = int(min(max(round(centre), 0), len(linear) - 1))
-    plot.augmentation_png(linear, centre_frame, args.out, seed=args.seed, title=path.name)
-    print(f"wrote {args.out}: the excerpt at {at_s:.2f} s of {path} under each augmentation")
+    plot.augmentation_png(linear, centre_frame, out, seed=args.seed, title=path.name)
+    print(f"wrote {out}: the excerpt at {at_s:.2f} s of {path} under each augmentation")
+
+
+def cmd_score(args):
+    from svd import score
+    if args.json:
+        check_writable(args.json, "--json")
+    files = score.prediction_files(args.predictions)
+    data_dir = _data_dir(args)
+    names = dataset.read_filelist(data_dir, args.split)
+    chosen, passed_over = score.match(names, files, score.corpus_names(data_dir), args.split)
+    if passed_over and not args.quiet:
+        print(f"score: passed over {len(passed_over)} prediction files of songs outside {args.split}",
+              file=sys.stderr)
+    # Every file is read before the audio, so that a malformed one stops the command at once.
+    predictions = {name: (path, score.read_predictions(path)) for name, path in chosen.items()}
+    songs = dataset.load_split(data_dir, args.split, args.cache, quiet=args.quiet)
+    scored = score.score(songs, predictions)
+    print(report.format_score(scored, args.split))
+    if args.json:
+        write_text_atomic(args.json, report.json_text({
+            "units": report.UNITS, "data": str(data_dir.resolve()), "split": args.split,
+            "smoothing": "none: frame decisions come straight from the segments", **scored,
+            "provenance": provenance.describe()}))
+    return scored

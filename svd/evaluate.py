@@ -13,6 +13,13 @@ area under the ROC curve: 1 perfect, 0.5 chance), so two models can be compared
 without the threshold's own noise. The search is exact: the smoothed probabilities of the
 split are sorted once, and every threshold that separates two distinct
 values is scored with cumulative counts in O(n log n).
+
+Beside the pooled counts: the measures of each song alone (`song_rows`; a
+song's error is its own, so one bad song cannot hide in the pooled figure), and
+the base rate of a split (`base_rate`): the error of the two detectors that
+ignore the audio, "always voice" (its error is the share of no-voice frames) and
+"never voice" (the share of voice frames), the floor any detector must beat.
+All measures are fractions (0.3, not 30%); the command line prints them as percent.
 """
 import numpy as np
 import scipy.ndimage
@@ -62,18 +69,60 @@ def measures(tp, fp, tn, fn):
     }
 
 
+def decide(smoothed, threshold):
+    """Per-song voice decisions: lists of (frames,) arrays -> list of (frames,) bool, voice where >= threshold."""
+    # float64: a midpoint threshold must not round onto a float32 neighbour.
+    return [np.asarray(probabilities, np.float64) >= threshold for probabilities in smoothed]
+
+
+def pooled(decisions, targets):
+    """Measures of a split's decisions, counts summed over its songs. decisions, targets: per-song (frames,)."""
+    counts = np.zeros(4, np.int64)
+    for predicted, truth in zip(decisions, targets):
+        counts += confusion(predicted, truth)
+    return measures(*(int(c) for c in counts))
+
+
 def evaluate_at(smoothed, targets, threshold):
     """Measures for one split at a given threshold.
 
     smoothed, targets: lists of per-song (frames,) arrays (smoothed probabilities, 0/1 targets).
     """
-    counts = np.zeros(4, np.int64)
-    for probabilities, truth in zip(smoothed, targets):
-        # float64: a midpoint threshold must not round onto a float32 neighbour.
-        counts += confusion(np.asarray(probabilities, np.float64) >= threshold, truth)
-    result = measures(*(int(c) for c in counts))
-    result["threshold"] = float(threshold)
-    return result
+    return {**pooled(decide(smoothed, threshold), targets), "threshold": float(threshold)}
+
+
+def base_rate(targets):
+    """The frames of a split, its share of voice frames, and the errors of the two constant answers.
+
+    targets: per-song (frames,) 0/1 arrays. Returns {"frames", "voice_fraction",
+    "always_voice_error" (= 1 - voice_fraction), "never_voice_error" (= voice_fraction)};
+    fractions are nan for a split without frames.
+    """
+    frames = sum(len(truth) for truth in targets)
+    voiced = sum(int(np.count_nonzero(truth)) for truth in targets)
+    fraction = voiced / frames if frames else float("nan")
+    return {"frames": frames, "voice_fraction": fraction,
+            "always_voice_error": 1 - fraction, "never_voice_error": fraction}
+
+
+def song_rows(names, decisions, targets, smoothed=None):
+    """The measures of each song alone, in order: a list of dicts.
+
+    names: song names; decisions: per-song (frames,) bool; targets: per-song
+    (frames,) 0/1; smoothed: per-song smoothed probabilities, for each song's
+    AUROC (nan when the song has one class only), or None (no "auroc" key: the
+    decisions of `run.py score` have no scores to rank). Each dict: "song",
+    "frames", "voice_fraction", the `measures` and their counts, ["auroc"].
+    """
+    rows = []
+    for k, (name, predicted, truth) in enumerate(zip(names, decisions, targets)):
+        facts = base_rate([truth])
+        row = {"song": name, "frames": facts["frames"], "voice_fraction": facts["voice_fraction"],
+               **measures(*confusion(predicted, truth))}
+        if smoothed is not None:
+            row["auroc"] = auroc([smoothed[k]], [truth])
+        rows.append(row)
+    return rows
 
 
 def auroc(smoothed, targets):
@@ -130,16 +179,18 @@ def _candidate(sorted_probabilities, starts, k):
     return float((below + sorted_probabilities[starts[k]]) / 2)
 
 
-def table(test_smoothed, test_targets, valid_smoothed=None, valid_targets=None, threshold=None):
+def table(test_smoothed, test_targets, valid_smoothed=None, valid_targets=None, threshold=None, test_names=None):
     """The paper's Table 1 protocol (Sec. 5.5) in one place, for `run.py eval` and `run.py ablate`.
 
     The threshold is the one with the fewest errors on the validation split
     unless `threshold` is given; measures at it on valid (if given) and test;
     and the test split's own optimal threshold with its measures (the Figure 2
-    measure, Sec. 5.3). Arguments are lists of per-song (frames,) arrays.
+    measure, Sec. 5.3). Arguments are lists of per-song (frames,) arrays;
+    test_names: the test songs' names, for the per-song rows.
 
-    Returns {"threshold", "valid" (measures or None), "test", "optimal_threshold", "test_optimal"};
-    the measures of valid and test carry their split's "auroc" too.
+    Returns {"threshold", "valid" (measures or None), "test", "optimal_threshold", "test_optimal",
+    "base_rate": {"valid" (or None), "test"}, and with test_names "test_songs" (`song_rows` at
+    the threshold)}; the measures of valid and test carry their split's "auroc" too.
     """
     if threshold is None:
         threshold, _ = best_threshold(valid_smoothed, valid_targets)
@@ -147,8 +198,14 @@ def table(test_smoothed, test_targets, valid_smoothed=None, valid_targets=None, 
     valid = None
     if valid_smoothed is not None:
         valid = {**evaluate_at(valid_smoothed, valid_targets, threshold), "auroc": auroc(valid_smoothed, valid_targets)}
-    return {"threshold": float(threshold),
-            "valid": valid,
-            "test": {**evaluate_at(test_smoothed, test_targets, threshold), "auroc": auroc(test_smoothed, test_targets)},
-            "optimal_threshold": float(optimal),
-            "test_optimal": evaluate_at(test_smoothed, test_targets, optimal)}
+    result = {"threshold": float(threshold),
+              "valid": valid,
+              "test": {**evaluate_at(test_smoothed, test_targets, threshold),
+                       "auroc": auroc(test_smoothed, test_targets)},
+              "optimal_threshold": float(optimal),
+              "test_optimal": evaluate_at(test_smoothed, test_targets, optimal),
+              "base_rate": {"valid": None if valid_targets is None else base_rate(valid_targets),
+                            "test": base_rate(test_targets)}}
+    if test_names is not None:
+        result["test_songs"] = song_rows(test_names, decide(test_smoothed, threshold), test_targets, test_smoothed)
+    return result

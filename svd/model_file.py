@@ -6,10 +6,16 @@ Layout of the archive (all arrays, no pickles):
     mean, std       (80,) float32 per-band normalisation (svd/normalise.py)
     threshold       scalar; NaN until `run.py eval` stores the validation threshold
     config          JSON text: the training configuration
+    provenance      JSON text: how the training run was made (svd/provenance.py: version,
+                    commit, seed, device, date, libraries); absent in checkpoints and in
+                    model files written before it was recorded; `run.py eval` keeps it
+                    when it stores the threshold
 Checkpoints written during training are model files with extra entries
 (velocity/<name> and a `progress` JSON text), see svd/train.py.
 """
 import dataclasses
+import hashlib
+import io
 import json
 import math
 import os
@@ -34,16 +40,41 @@ class Model:
     config: dict
     threshold: float = math.nan
     extra: dict = dataclasses.field(default_factory=dict)  # checkpoint-only arrays
+    provenance: dict = dataclasses.field(default_factory=dict)  # the training run's (svd/provenance.py)
+
+    @property
+    def seed(self):
+        """The random seed the model was trained with, or None where its configuration does not say."""
+        train = self.config.get("train")
+        seed = train.get("seed") if isinstance(train, dict) else None
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def save(path, model):
     """Write `model` to `path` atomically."""
+    save_npz_atomic(path, _archive(model))
+
+
+def sha256(model):
+    """The SHA-256 (64 hex digits) of the file `save` writes for `model`, without writing it.
+
+    np.savez stamps every entry with one fixed date, so the same model always gives the same bytes.
+    """
+    buffer = io.BytesIO()
+    np.savez(buffer, **_archive(model))
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def _archive(model):
+    """The arrays of the model file (see the module docstring), by name."""
     arrays = {"format": np.array(FORMAT), "mean": model.mean, "std": model.std,
               "threshold": np.array(model.threshold, np.float64),
               "config": np.array(json.dumps(model.config, sort_keys=True))}
+    if model.provenance:
+        arrays["provenance"] = np.array(json.dumps(model.provenance))
     arrays.update({f"param/{name}": value for name, value in model.params.items()})
     arrays.update(model.extra)
-    save_npz_atomic(path, arrays)
+    return arrays
 
 
 def check_rewritable(path):
@@ -100,7 +131,18 @@ def load(path):
     if not isinstance(config, dict):
         raise InputError(f"{path}: not a usable model file (its training configuration is not a JSON object: "
                          "damaged or edited); retrain the model or pick the right file.")
-    return Model(params, arrays["mean"], arrays["std"], config, float(arrays["threshold"]), extra)
+    return Model(params, arrays["mean"], arrays["std"], config, float(arrays["threshold"]), extra,
+                 _provenance(arrays))
+
+
+def _provenance(arrays):
+    """The stored provenance dict; {} where there is none or it is not a JSON object (it is only a record:
+    a model whose record was damaged still works)."""
+    try:
+        found = json.loads(str(arrays["provenance"])) if "provenance" in arrays else {}
+    except ValueError:
+        found = {}
+    return found if isinstance(found, dict) else {}
 
 
 def _check_contents(path, arrays, params):

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from svd import augment, backend, network, normalise, optim, spectrum
+from svd import augment, backend, network, normalise, optim, provenance, spectrum
 from svd.jobs import locks
 from svd import model_file
 from svd.atomic import WriteFailed, write_failed
@@ -132,7 +132,8 @@ def _save_model(out_path, ckpt, state, device):
     """
     with contextlib.suppress(WriteFailed):  # the model file is smaller: it may fit still
         _save_checkpoint(ckpt, state, device)
-    final = model_file.Model(device.get_all(state.params), state.mean, state.std, state.config)
+    final = model_file.Model(device.get_all(state.params), state.mean, state.std, state.config,
+                             provenance=provenance.describe(device, state.config["train"]["seed"]))
     try:
         model_file.save(out_path, final)
     except WriteFailed as error:

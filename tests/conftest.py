@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny corpus in the Jamendo layout written from analytic signals; a dead process id."""
+import os
 import pathlib
 import subprocess
 import sys
@@ -8,6 +9,9 @@ import pytest
 import soundfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+# Every output records its date (svd/provenance.py); a fixed one, inherited by the commands the tests
+# start, keeps the files of two runs of one command byte-identical (tests/test_interruptions.py).
+os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from conftest import write_filelist, write_song
 
 def ablate_cli(corpus, out_dir, capsys, *extra):
     """Run `run.py ablate` quietly with tiny training; returns (exit code, stdout, stderr)."""
-    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--seeds", "1",
+    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--n-seeds", "1",
                      "--updates", "2", "--batch", "2", "--quiet", *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -69,6 +69,7 @@ def test_a_finished_ablation_is_read_back_not_redone(tiny_corpus, tmp_path, caps
     assert sorted(p.name for p in out.glob("*.json")) == ["none-seed0.json", "pitch-seed0.json"]
     stored = json.loads((out / "pitch-seed0.json").read_text())
     assert stored["augmentation"] == {"pitch_shift": 0.3} and set(stored["chosen"]) == {"tp", "fp", "tn", "fn"}
+    assert stored["provenance"]["seed"] == 0 and stored["tta_pitch_factors"] == [1.0]
 
     monkeypatch.setattr(train, "train", refuse_training)
     code, second, _ = ablate_cli(tiny_corpus, out, capsys, "--configs", "none,pitch")

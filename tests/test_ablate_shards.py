@@ -42,7 +42,7 @@ def fake_training(monkeypatch):
 def ablate_cli(corpus, out_dir, capsys, *extra):
     """Run `run.py ablate` quietly with 3 seeds; returns (exit code, stdout, stderr)."""
     code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--configs", CONFIGS,
-                     "--seeds", "3", "--updates", "2", "--batch", "2", "--quiet", *extra])
+                     "--n-seeds", "3", "--updates", "2", "--batch", "2", "--quiet", *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -86,7 +86,9 @@ def test_summarise_only_trains_nothing_and_names_the_missing_runs(tiny_corpus, t
     assert text.startswith("Figure 2") and "\npitch " in text and "\nnone " not in text
     assert text.rstrip().endswith("missing runs (6 of 9, not in the figures above): none-seed0, none+tta-seed0, "
                                   "none-seed1, none+tta-seed1, none-seed2, none+tta-seed2")
-    assert json.loads((tmp_path / "s.json").read_text())["missing"][:2] == ["none-seed0", "none+tta-seed0"]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["missing"][:2] == ["none-seed0", "none+tta-seed0"] and summary["n_seeds"] == 3
+    assert "svd_version" in summary["provenance"]
 
 
 def test_a_live_lock_is_left_to_its_job_and_a_stale_one_is_taken_over(tiny_corpus, tmp_path, capsys,
@@ -115,7 +117,7 @@ def test_a_live_lock_is_left_to_its_job_and_a_stale_one_is_taken_over(tiny_corpu
 
 def run_verbose(corpus, out, capsys):
     """ablate_cli without --quiet (the lock messages go to stderr); progress bars are plain lines here."""
-    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out), "--configs", CONFIGS, "--seeds", "3",
+    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out), "--configs", CONFIGS, "--n-seeds", "3",
                      "--updates", "2", "--batch", "2"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -132,7 +134,7 @@ def test_three_processes_at_once_train_each_model_once(tiny_corpus, tmp_path):
     """Two shards and one unsharded job started together on one --out-dir, with real 2-update trainings."""
     out = tmp_path / "ablation"
     jobs = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), "ablate", "--data", str(tiny_corpus),
-                              "--out-dir", str(out), "--configs", "none,none+tta", "--seeds", "3", "--updates", "2",
+                              "--out-dir", str(out), "--configs", "none,none+tta", "--n-seeds", "3", "--updates", "2",
                               "--batch", "2", "--cache", str(tmp_path / "cache"), *shard],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
@@ -151,5 +153,5 @@ def test_three_processes_at_once_train_each_model_once(tiny_corpus, tmp_path):
         [f"none-seed{seed}.npz" for seed in range(3)]
         + [f"{config}-seed{seed}.json" for config in ("none", "none+tta") for seed in range(3)])
     last = cli.main(["ablate", "--data", str(tiny_corpus), "--out-dir", str(out), "--configs", "none,none+tta",
-                     "--seeds", "3", "--updates", "2", "--batch", "2", "--summarise-only", "--quiet"])
+                     "--n-seeds", "3", "--updates", "2", "--batch", "2", "--summarise-only", "--quiet"])
     assert last == 0

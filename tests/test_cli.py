@@ -206,7 +206,7 @@ def test_missing_matplotlib_is_reported_before_the_first_file(tiny_corpus, tmp_p
     assert captured.out == "" and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "detect", "detect-merge", "ablate",
+@pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "score", "detect", "detect-merge", "ablate",
                                      "show-augment", "bench"])
 def test_every_subcommand_explains_every_option(command, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -280,6 +280,16 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["eval", "ROMODEL"], "the model file is read-only, so the chosen threshold cannot be stored in it"),
     (["train", "--out", "LOCKED"], "another training run is writing it (host"),
     (["train", "--textbook", "--device", "gpu"], "--textbook runs the plain NumPy layers on the CPU"),
+    # issue 23
+    (["check", "--splits", ","], "--splits ',': give one name or several, comma-separated"),
+    (["check", "--splits", "valid,nosuch"], "filelists/nosuch: filelist not found"),
+    (["ablate", "--n-seeds", "0", "--out-dir", "TMP/ablation"], "--n-seeds 0: need at least one seed"),
+    (["score", "TMP/none.lab"], "none.lab: no such file or folder"),
+    (["score", "MODEL"], "model.npz: not a prediction file this program reads"),
+    (["score", "AUDIO"], "no prediction files (.lab, .txt, .csv) in"),
+    (["score", "LABELS", "--split", "nosuch"], "filelists/nosuch: filelist not found"),
+    (["score", "LABELS", "--json", "AFILE/score.json"], "/score.json: cannot write in"),
+    (["score", "LABELS", "--data", ""], "--data '': an empty path (an unset shell variable?)"),
 ]
 
 
@@ -310,7 +320,7 @@ def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus,
              "SONG": str(tiny_corpus / "audio" / "test_sång.wav"), "MODEL5": str(tmp_path / "MODEL5.npz"),
              "MODEL-1": str(tmp_path / "MODEL-1.npz"), "NPY": str(tmp_path / "weights.npy"),
              "ROMODEL": str(tmp_path / "protected.npz"), "PNGSONG": str(tmp_path / "song.png"),
-             "LOCKED": str(tmp_path / "locked.npz")}
+             "LOCKED": str(tmp_path / "locked.npz"), "LABELS": str(tiny_corpus / "labels")}
     arguments = [names.get(a, a).replace("AFILE", str(a_file)).replace("TMP/", f"{tmp_path}/") for a in arguments]
     cache = tmp_path.parent / (tmp_path.name + "-cache")  # outside the tree that must stay unchanged
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
@@ -431,3 +441,30 @@ def test_eval_refuses_up_front_a_model_in_a_folder_it_cannot_write(tiny_corpus, 
     assert f"its folder {folder} cannot be written, so the chosen threshold cannot be stored" in captured.err
     assert "--no-store-threshold" in captured.err
     assert cli.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet", "--no-store-threshold"]) == 0
+
+
+# --------------------------------------------------------------------------
+# issue 23: one list syntax, an unambiguous seed count, a default picture name
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("splits", [["valid,test"], ["valid", "test"], ["valid,test", "test"]])
+def test_check_splits_take_a_comma_separated_list_and_the_older_spaced_form(tiny_corpus, capsys, splits):
+    code, out = check(tiny_corpus, capsys, "--splits", *splits)
+    assert code == 0, out.err
+    assert [line.split(":")[0] for line in out.out.splitlines()[:-1]] == ["valid", "test"]
+
+
+def test_ablate_counts_seeds_with_n_seeds_and_the_old_name_is_refused(capsys):
+    args = cli.build_parser().parse_args(["ablate", "--n-seeds", "3"])
+    assert args.n_seeds == 3
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_args(["ablate", "--seeds", "3"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --seeds 3" in capsys.readouterr().err
+
+
+def test_show_augment_writes_its_picture_in_the_current_folder_by_default(tiny_corpus, tmp_path, monkeypatch,
+                                                                             capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["show-augment", str(tiny_corpus / "audio" / "test_sång.wav")]) == 0
+    assert (tmp_path / "test_sång-augment.png").is_file()
+    assert "wrote test_sång-augment.png" in capsys.readouterr().out

@@ -39,14 +39,15 @@ BASE = {
     "train": ["--data", "CORPUS", "--out", "TMP/model-out.npz", "--updates", "1", "--batch", "2",
               "--checkpoint-every", "1"],
     "eval": ["MODEL", "--data", "CORPUS", "--no-store-threshold"],
+    "score": ["LABELS", "--data", "CORPUS"],  # the corpus's own labels as predictions: every song has one
     "detect": ["MODEL", "SONG", "--out-dir", "TMP/detections"],
     "detect-merge": ["TMP/detections"],
-    "ablate": ["--data", "CORPUS", "--updates", "1", "--batch", "2", "--seeds", "1", "--configs", "none",
+    "ablate": ["--data", "CORPUS", "--updates", "1", "--batch", "2", "--n-seeds", "1", "--configs", "none",
                "--out-dir", "TMP/ablation"],
     "show-augment": ["SONG", "--out", "TMP/figure.png"],
     "cache": ["--cache", "TMP/cache"],
 }
-QUIET = ("synth", "check", "train", "eval", "detect", "ablate")  # the commands with --quiet
+QUIET = ("synth", "check", "train", "eval", "score", "detect", "ablate")  # the commands with --quiet
 
 
 def valued_options(command):
@@ -89,7 +90,8 @@ def test_an_odd_option_value_ends_cleanly(tiny_corpus, tmp_path, command, option
                                             threshold=0.5))
     a_file = work / "a-file"
     a_file.write_text("")
-    names = {"CORPUS": str(tiny_corpus), "MODEL": str(model), "SONG": str(tiny_corpus / "audio" / "test_sång.wav")}
+    names = {"CORPUS": str(tiny_corpus), "MODEL": str(model), "SONG": str(tiny_corpus / "audio" / "test_sång.wav"),
+             "LABELS": str(tiny_corpus / "labels")}
 
     def concrete(argument):
         argument = names.get(argument, argument)

@@ -1,4 +1,7 @@
-"""svd/evaluate.py: median filter, counts and measures on hand-computed examples, exact threshold search."""
+"""svd/evaluate.py: median filter, counts and measures on hand-computed examples, exact threshold search,
+per-song rows and base rates; svd/report.py: percent on screen, fractions and null in JSON."""
+import json
+
 import numpy as np
 import pytest
 
@@ -116,3 +119,50 @@ def test_table_reports_the_auroc_of_both_splits():
     p, y = [np.array([0.1, 0.4, 0.35, 0.8])], [np.array([0, 0, 1, 1])]
     table = evaluate.table(p, y, p, y)
     assert table["test"]["auroc"] == table["valid"]["auroc"] == 0.75
+
+
+def test_base_rate_is_the_error_of_the_two_constant_answers():
+    targets = [np.array([1, 1, 0]), np.array([0, 0, 0, 0, 1])]  # 3 voice frames of 8
+    rate = evaluate.base_rate(targets)
+    assert rate["frames"] == 8 and rate["voice_fraction"] == pytest.approx(3 / 8)
+    for answer, key in ((True, "always_voice_error"), (False, "never_voice_error")):
+        constant = [np.full(len(t), answer) for t in targets]
+        assert rate[key] == pytest.approx(evaluate.pooled(constant, targets)["error"])
+
+
+def test_song_rows_measure_each_song_alone_and_add_up_to_the_pooled_counts():
+    rng = np.random.default_rng(7)
+    smoothed = [rng.random(n).astype(np.float32) for n in (20, 1, 35)]
+    targets = [rng.integers(0, 2, len(p)) for p in smoothed]
+    targets[1][:] = 1  # one class only: no AUROC for this song
+    rows = evaluate.song_rows(["a", "b", "c"], evaluate.decide(smoothed, 0.5), targets, smoothed)
+    pooled = evaluate.evaluate_at(smoothed, targets, 0.5)
+    for key in ("tp", "fp", "tn", "fn"):
+        assert sum(row[key] for row in rows) == pooled[key]
+    for row, p, t in zip(rows, smoothed, targets):
+        assert row["frames"] == len(t) and row["voice_fraction"] == pytest.approx(t.mean())
+        assert row["error"] == pytest.approx(np.mean((p >= 0.5) != (t > 0)))
+    assert rows[0]["auroc"] == pytest.approx(brute_force_auroc([smoothed[0]], [targets[0]]))
+    assert np.isnan(rows[1]["auroc"])
+    assert "auroc" not in evaluate.song_rows(["a"], [smoothed[0] > 0.5], [targets[0]])[0]
+
+
+def test_table_gives_base_rates_and_with_names_each_test_song():
+    p, y = [np.array([0.1, 0.4, 0.35, 0.8]), np.array([0.9, 0.2])], [np.array([0, 0, 1, 1]), np.array([1, 0])]
+    table = evaluate.table(p, y, p[:1], y[:1], test_names=["s1", "s2"])
+    assert table["base_rate"]["test"]["voice_fraction"] == pytest.approx(3 / 6)
+    assert table["base_rate"]["valid"]["frames"] == 4
+    assert [row["song"] for row in table["test_songs"]] == ["s1", "s2"]
+    assert sum(row["fn"] + row["fp"] for row in table["test_songs"]) == table["test"]["fn"] + table["test"]["fp"]
+    assert "test_songs" not in evaluate.table(p, y, threshold=0.5)  # ablate's call: no names, no rows
+
+
+def test_the_report_shows_percent_and_writes_strict_json_with_fractions():
+    from svd import report
+    rows = [{"song": "x" * 60, "frames": 10, "voice_fraction": 0.25, "error": 0.049, "recall": 1.0,
+             "specificity": float("nan"), "auroc": float("nan")}]
+    text = report.format_songs(rows, "songs:")
+    assert "4.9%" in text and "25.0%" in text and "x" * 39 + "…" in text and "x" * 40 not in text
+    assert text.splitlines()[-1].split()[-2:] == ["-", "-"]  # measures that do not exist
+    written = report.json_text({"error": 0.049, "auroc": float("nan"), "rows": [float("inf")]})
+    assert json.loads(written) == {"error": 0.049, "auroc": None, "rows": [None]}

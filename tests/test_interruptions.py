@@ -189,7 +189,7 @@ def test_synth_after_kill_writes_the_same_corpus(tmp_path):
 
 def test_ablate_after_kill_gives_the_same_runs_and_summary(tmp_path, corpus):
     expected = check_interruptions(
-        tmp_path, lambda work: ["ablate", "--data", str(corpus), "--configs", "none", "--seeds", "1",
+        tmp_path, lambda work: ["ablate", "--data", str(corpus), "--configs", "none", "--n-seeds", "1",
                                 "--updates", "2", "--batch", "2", "--out-dir", str(work / "out" / "runs"),
                                 "--json", str(work / "out" / "summary.json")],
         features_appear)

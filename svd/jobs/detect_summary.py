@@ -15,6 +15,9 @@ A job writes `<out-dir>/summary.jsonl` (the whole input) or, for `--shard I/N`,
     threshold       decision threshold the .lab was made with
     model_sha256    SHA-256 of the model file it was made with
     error           why the file failed, else null
+    provenance      the job that made it (svd/provenance.py: svd version and commit,
+                    the model's training seed, device, date, libraries); null where
+                    unknown, absent in summaries of older versions
 
 The three figures are read from the `.lab` as written (times in ms), so a file
 skipped later gets exactly the figures it got when it was done; threshold and
@@ -74,12 +77,12 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def record(path, lab, status, threshold=None, model_sha256=None, segments=None, error=None):
+def record(path, lab, status, threshold=None, model_sha256=None, segments=None, error=None, provenance=None):
     """One summary line as a dict. segments: [(start_s, end_s, is_sing)] of the .lab, or None (no figures)."""
     figures = lab_figures(segments) if segments is not None else {
         "duration_s": None, "voice_fraction": None, "segments": None}
     return {"path": str(path), "lab": lab, "status": status, **figures, "threshold": threshold,
-            "model_sha256": model_sha256, "error": error}
+            "model_sha256": model_sha256, "error": error, "provenance": provenance}
 
 
 def lab_figures(segments):
@@ -101,12 +104,13 @@ def skipped(path, lab, segments, earlier):
 
     earlier: the file's latest record (`read_latest`), or None. Only a `done` or
     `skipped` record vouches for the .lab on disk (a `done` record is written just
-    before its .lab, step 2 of the module docstring); otherwise threshold and
-    model are unknown (null).
+    before its .lab, step 2 of the module docstring); otherwise threshold, model
+    and provenance are unknown (null).
     """
     vouched = earlier is not None and earlier.get("status") in ("done", "skipped")
     return record(path, lab, "skipped", earlier["threshold"] if vouched else None,
-                  earlier["model_sha256"] if vouched else None, segments)
+                  earlier["model_sha256"] if vouched else None, segments,
+                  provenance=earlier.get("provenance") if vouched else None)
 
 
 def journal_of(summary):
@@ -159,7 +163,8 @@ def is_record(entry):
             and entry.get("status") in STATUSES
             and all(number_or_none(entry.get(key)) for key in ("duration_s", "voice_fraction", "threshold"))
             and (entry.get("segments") is None or type(entry.get("segments")) is int)
-            and text_or_none(entry.get("model_sha256")) and text_or_none(entry.get("error")))
+            and text_or_none(entry.get("model_sha256")) and text_or_none(entry.get("error"))
+            and (entry.get("provenance") is None or isinstance(entry.get("provenance"), dict)))
 
 
 def write(path, records):

@@ -34,7 +34,8 @@ class Job:
     without; min_segment_s: shorter segments are absorbed; plot: also write a
     picture; device: svd.device.Device; jobs: worker processes reading ahead
     (0: read in this process); label_formats: names of LABEL_FORMATS to write,
-    frame_formats: of FRAME_FORMATS (both in that order, from `parse_formats`).
+    frame_formats: of FRAME_FORMATS (both in that order, from `parse_formats`);
+    provenance: recorded with each file (svd/provenance.py).
     """
     model: object
     model_sha256: str
@@ -47,6 +48,7 @@ class Job:
     quiet: bool
     label_formats: tuple = ("lab",)
     frame_formats: tuple = ()
+    provenance: dict = None
 
 
 LABEL_FORMATS = tuple(labels.LABEL_SUFFIXES)  # lab, audacity, csv: --labels; the first chosen is the main output
@@ -123,7 +125,8 @@ def plan(share, out_dir, summary, job, overwrite):
             except InputError:
                 segments = None  # damaged by hand, not by us (our writes are atomic): redo it
         if segments is None:
-            records.append(detect_summary.record(path, lab, "pending", job.threshold, job.model_sha256))
+            records.append(detect_summary.record(path, lab, "pending", job.threshold, job.model_sha256,
+                                                 provenance=job.provenance))
             todo.append(slot)
         else:
             records.append(detect_summary.skipped(path, lab, segments, earlier.get(lab)))
@@ -168,7 +171,7 @@ def detect_files(share, records, todo, out_dir, summary, job):
                 for kind, output in others:
                     write_output(kind, out_dir / output, found)
                 records[slot] = detect_summary.record(path, records[slot]["lab"], "done", job.threshold,
-                                                      job.model_sha256, found.segments)
+                                                      job.model_sha256, found.segments, provenance=job.provenance)
                 lab = out_dir / records[slot]["lab"]
                 with replacing(lab) as temp:
                     temp.write_text(labels.segments_text(found.segments, main), encoding="utf-8")
