@@ -97,6 +97,11 @@ def wrapped(table, wrap):
     return types.SimpleNamespace(name=table.name, **{op: wrap(op, getattr(table, op)) for op in OPERATIONS})
 
 
+def fast_build_notices(flag):
+    """Say on stderr when the fast CPU path's C code is compiled or cannot be (True, the default), or not."""
+    fast.build.set_notices(flag)
+
+
 def fast_compiled_missing():
     """None if the fast CPU path's compiled C runs here, else why not (svd/fast/build.py)."""
     return fast.unavailable_reason()

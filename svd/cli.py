@@ -78,11 +78,13 @@ def program_name():
     return "python -m svd" if name == "__main__.py" else name
 
 
-def common_options(parser, data=True, cache=True):
+SYNTHETIC_DEFAULT = "the synthetic corpus, generated into the cache directory on first use"
+
+
+def common_options(parser, data=True, cache=True, data_default=SYNTHETIC_DEFAULT):
     if data:
         parser.add_argument("--data", metavar="DIR",
-                            help="corpus in the Jamendo layout (audio/, labels/, filelists/); default: the "
-                                 "synthetic corpus, generated into the cache directory on first use")
+                            help=f"corpus in the Jamendo layout (audio/, labels/, filelists/); default: {data_default}")
     if cache:
         parser.add_argument("--cache", metavar="DIR",
                             help="cache directory for features and the default corpus "
@@ -175,7 +177,7 @@ def build_parser(prog="run.py"):
                                    "over the songs (paper Sec. 5.2); then the base rate (the error of always "
                                    "answering voice, and of never) and each test song alone. The corpus is the "
                                    "one the model was trained on, unless --data names another. The screen shows "
-                                   "percent; the JSON fractions (0.049 for 4.9%%).")
+                                   "percent; the JSON fractions (0.049 for 4.9%).")
     p.set_defaults(func=lambda args: _commands().cmd_eval(args))
     p.add_argument("model", metavar="MODEL", help="model file written by 'run.py train'")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE: the table, base rates, "
@@ -190,7 +192,7 @@ def build_parser(prog="run.py"):
                         "stored for 'detect', except with --tta)")
     tta_options(p)
     device_option(p)
-    common_options(p)
+    common_options(p, data_default="the corpus the model was trained on (recorded in it), else " + SYNTHETIC_DEFAULT)
 
     p = sub.add_parser("score", help="score any system's segment files against a corpus's labels",
                        description="Count the frame decisions of segment files (any system's output: .lab "
@@ -367,8 +369,8 @@ def main(argv=None, prog="run.py"):
     if args.command == "train":
         args.augmentation = augmentation_from(args)
     if hasattr(args, "quiet"):
-        from svd.fast import build  # loaded by every command anyway (svd/commands.py)
-        build.set_notices(not args.quiet)  # --quiet also silences its one-line notices
+        from svd import backend  # loaded by every command anyway (svd/commands.py)
+        backend.fast_build_notices(not args.quiet)  # --quiet also silences the C build's one-line notices
     try:
         args.func(args)
     except InputError as error:

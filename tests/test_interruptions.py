@@ -41,7 +41,8 @@ def moment(seed):
 
 
 def command(args, cache):
-    return [sys.executable, str(ROOT / "run.py"), *args, "--cache", str(cache), "--quiet"]
+    """The command line of one run; its cache folder is `cache`, through SVD_CACHE_DIR (detect has no --cache)."""
+    return [sys.executable, str(ROOT / "run.py"), *args, "--quiet"]
 
 
 def start(args, cache):

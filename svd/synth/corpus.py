@@ -142,7 +142,8 @@ def fill_corpus(corpus_dir, seed, n_clips, clip_seconds, split_sizes, progress):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
         mix, _, segments = synth_clip(rng, clip_seconds)
         name = f"clip{index:03d}"
-        soundfile.write(corpus_dir / "audio" / f"{name}.wav", mix, SAMPLE_RATE_HZ, subtype="PCM_16")
+        with open(corpus_dir / "audio" / f"{name}.wav", "wb") as wav:  # a file object: any name the OS takes
+            soundfile.write(wav, mix, SAMPLE_RATE_HZ, format="WAV", subtype="PCM_16")
         labels.write_lab(corpus_dir / "labels" / f"{name}.lab",
                          [(start, end, label == "sing") for start, end, label in segments])
         names.append(f"{name}.wav")
