@@ -79,15 +79,12 @@ def read_segments(path):
     `.lab` (whitespace-separated), `.txt` (Audacity, tab-separated) or `.csv`;
     InputError naming the file (and the line) for anything else or anything malformed.
     """
+    readers = {".lab": read_lab, ".txt": read_audacity, ".csv": read_csv}
     suffix = pathlib.Path(path).suffix.lower()
-    if suffix == ".lab":
-        return read_lab(path)
-    if suffix == ".txt":
-        return read_audacity(path)
-    if suffix == ".csv":
-        return read_csv(path)
-    raise InputError(f"{path}: not a label file this program reads (the name must end in .lab, .txt for an "
-                     "Audacity label track, or .csv); rename it or convert it.")
+    if suffix not in readers:
+        raise InputError(f"{path}: not a label file this program reads (the name must end in .lab, .txt for an "
+                         "Audacity label track, or .csv); rename it or convert it.")
+    return readers[suffix](path)
 
 
 def _read_label_text(path, what_is_needed):
@@ -209,13 +206,8 @@ def csv_text(segments):
 
 def segments_text(segments, label_format):
     """The text of a label file in `label_format`, one of LABEL_SUFFIXES ('lab', 'audacity', 'csv')."""
-    if label_format == "lab":
-        return lab_text(segments)
-    if label_format == "audacity":
-        return audacity_text(segments)
-    if label_format == "csv":
-        return csv_text(segments)
-    raise ValueError(f"unknown label format {label_format!r}")  # the callers check the names first
+    writers = {"lab": lab_text, "audacity": audacity_text, "csv": csv_text}
+    return writers[label_format](segments)  # the callers check the names first
 
 
 def _word(is_sing):

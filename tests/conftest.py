@@ -42,6 +42,26 @@ def write_filelist(root, split, names):
     (pathlib.Path(root) / "filelists" / split).write_text("".join(n + "\n" for n in names), encoding="utf-8")
 
 
+def untrained_model(corpus, path, seed=0):
+    """A model with random (scaled) weights and the corpus's statistics: detection and counting need no training."""
+    from svd import dataset, model_file, network, normalise, spectrum
+    songs = dataset.load_split(corpus, "train", quiet=True)
+    mean, std = normalise.band_statistics(spectrum.log_mel(s.linear) for s in songs)
+    rng = np.random.default_rng(seed)
+    params = {k: (2.0 * v if k.endswith(".w") else rng.normal(0, 0.2, v.shape).astype(np.float32))
+              for k, v in network.init_params(rng).items()}
+    model_file.save(path, model_file.Model(params, mean, std, {"train": {"seed": seed}, "data": str(corpus)}))
+
+
+def one_song_model(base, model_name):
+    """base/corpus with one 4 s training song (voice from 1.5 s) and an untrained model base/model_name of it."""
+    write_song(base / "corpus", "train.wav", 4.0, [(0.0, 1.5, False), (1.5, 4.0, True)])
+    write_filelist(base / "corpus", "train", ["train.wav"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SVD_CACHE_DIR", str(base / "cache"))
+        untrained_model(base / "corpus", base / model_name)
+
+
 def dead_pid():
     """The id of a process that has just ended (and been reaped, so no process has it now)."""
     process = subprocess.Popen([sys.executable, "-c", ""])

@@ -18,8 +18,7 @@ import soundfile
 import svd
 from svd import cli, detect, labels, model_file
 from svd.errors import InputError
-from conftest import write_filelist, write_song
-from test_detect import untrained_model
+from conftest import one_song_model, write_song
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README_MARKER = "<!-- api-example:"
@@ -29,11 +28,7 @@ README_MARKER = "<!-- api-example:"
 def made(tmp_path_factory):
     """(folder, model with a stored threshold, model without one, song.wav): shared, never written to."""
     base = tmp_path_factory.mktemp("api")
-    write_song(base / "corpus", "train.wav", 4.0, [(0.0, 1.5, False), (1.5, 4.0, True)])
-    write_filelist(base / "corpus", "train", ["train.wav"])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SVD_CACHE_DIR", str(base / "cache"))
-        untrained_model(base / "corpus", base / "no-threshold.npz")
+    one_song_model(base, "no-threshold.npz")
     model = model_file.load(base / "no-threshold.npz")
     model.threshold = 0.5
     model_file.save(base / "model.npz", model)

@@ -5,19 +5,9 @@ import numpy as np
 import pytest
 
 from svd import cli
-from svd import dataset, detect, labels, network, normalise, predict, spectrum
+from svd import dataset, detect, labels, predict
 from svd import model_file
-from conftest import write_filelist, write_song
-
-
-def untrained_model(corpus, path, seed=0):
-    """A model with random (scaled) weights and the corpus's statistics: detection logic needs no training."""
-    songs = dataset.load_split(corpus, "train", quiet=True)
-    mean, std = normalise.band_statistics(spectrum.log_mel(s.linear) for s in songs)
-    rng = np.random.default_rng(seed)
-    params = {k: (2.0 * v if k.endswith(".w") else rng.normal(0, 0.2, v.shape).astype(np.float32))
-              for k, v in network.init_params(rng).items()}
-    model_file.save(path, model_file.Model(params, mean, std, {"train": {}, "data": str(corpus)}))
+from conftest import untrained_model, write_filelist, write_song
 
 
 @pytest.fixture

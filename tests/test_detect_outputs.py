@@ -9,7 +9,7 @@ import pytest
 from svd import cli, detect, labels, spectrum
 from svd.jobs import detect_summary, detection
 from conftest import write_filelist, write_song
-from test_detect import untrained_model
+from conftest import untrained_model
 
 
 @pytest.fixture

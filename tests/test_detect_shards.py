@@ -20,8 +20,7 @@ import soundfile
 from svd import cli
 from svd import detect, labels
 from svd.jobs import detect_summary, shards
-from conftest import write_filelist, write_song
-from test_detect import untrained_model
+from conftest import one_song_model
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TREE = ["a/01.wav", "b/01.wav", "b/deep/02.wav", "b/deep/03.flac", "c/04.wav", "c/05.wav", "c/06.wav",
@@ -42,11 +41,7 @@ def write_audio(path, seconds, seed):
 def setup(tmp_path_factory):
     """(model, music tree, reference out-dir of one unsharded run); shared, never written to."""
     base = tmp_path_factory.mktemp("detect_shards")
-    write_song(base / "corpus", "train.wav", 4.0, [(0.0, 1.5, False), (1.5, 4.0, True)])
-    write_filelist(base / "corpus", "train", ["train.wav"])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SVD_CACHE_DIR", str(base / "cache"))
-        untrained_model(base / "corpus", base / "model.npz")
+    one_song_model(base, "model.npz")
     for seed, name in enumerate(TREE):
         write_audio(base / "music" / name, 4.0 + seed % 3, seed)
     assert detect_cli(base / "model.npz", base / "music", "--out-dir", base / "reference") == 0

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from svd import cli, dataset, labels, model_file, network, normalise, score, spectrum
+from conftest import untrained_model
+from svd import cli, dataset, labels, score
 from svd.errors import InputError
 
 
@@ -156,16 +157,6 @@ def test_the_corpus_labels_score_perfectly_with_the_base_rate_beside(tiny_corpus
     assert rate["always_voice_error"] == pytest.approx(1 - rate["voice_fraction"])
     assert found["songs"][0]["predictions"].endswith("test_sång.lab") and "auroc" not in found["songs"][0]
     assert found["provenance"]["device"] is None and found["provenance"]["seed"] is None
-
-
-def untrained_model(corpus, path):
-    """A model with random (scaled) weights and the corpus's statistics: counting needs no training."""
-    songs = dataset.load_split(corpus, "train", quiet=True)
-    mean, std = normalise.band_statistics(spectrum.log_mel(s.linear) for s in songs)
-    rng = np.random.default_rng(0)
-    params = {k: (2.0 * v if k.endswith(".w") else rng.normal(0, 0.2, v.shape).astype(np.float32))
-              for k, v in network.init_params(rng).items()}
-    model_file.save(path, model_file.Model(params, mean, std, {"train": {"seed": 0}, "data": str(corpus)}))
 
 
 def test_scoring_detect_output_gives_the_counts_of_eval(tiny_corpus, tmp_path, capsys):
