@@ -9,7 +9,6 @@ all call `run`.
 import argparse
 import dataclasses
 import os
-import pathlib
 import signal
 import sys
 
@@ -42,21 +41,13 @@ def _commands():
 def version_text():
     """'svd 0.9.0', and the commit ' (git 2f41cdd)' when the package is the svd/ folder of a git clone.
 
-    Asked of git only when --version is given; a missing git, a slow one (1 s) or a
-    folder that is not a clone leave the commit out without a word.
+    Asked of git only when --version is given (svd/provenance.py's `git_commit`, which
+    every output's provenance records too); a missing git, a slow one or a folder that
+    is not a clone leave the commit out without a word.
     """
-    import subprocess
-    text = f"svd {__version__}"
-    clone = pathlib.Path(__file__).resolve().parent.parent
-    if (clone / ".git").exists():  # a folder in a clone, a file in a git worktree
-        try:
-            result = subprocess.run(["git", "-C", str(clone), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                    text=True, timeout=1)
-            if result.returncode == 0 and result.stdout.strip():
-                text += f" (git {result.stdout.strip()})"
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return text
+    from svd import provenance  # here: only --version needs it
+    commit = provenance.git_commit()
+    return f"svd {__version__}" + (f" (git {commit})" if commit else "")
 
 
 class PrintVersion(argparse.Action):

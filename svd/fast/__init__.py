@@ -2,8 +2,8 @@
 
 Same functions, arguments and results as the textbook layers (the tests hold them
 equal within float32 rounding; each implementation's cache is its own), for NumPy
-arrays on the CPU. svd/backend.py takes the operations of OPERATIONS from here for
-NumPy arrays; the rectifier, dropout, loss and optimiser have no faster version and
+arrays on the CPU. svd/backend.py's FAST table takes these six operations from here
+for NumPy arrays; the rectifier, dropout, loss and optimiser have no faster version and
 come from svd/layers.py, svd/loss.py and svd/optim.py.
 
 Which implementation runs when: each operation below takes the first that applies.
@@ -23,10 +23,6 @@ blocks on all cores and keeps large buffers between calls.
 """
 
 from svd.fast import blocked, build, max_pool, numpy_pool, single_channel_conv, winograd
-
-# The operations svd/backend.py takes from this package; the others come from the textbook modules.
-OPERATIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-              "dense_forward", "dense_backward")
 
 
 def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
