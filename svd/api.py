@@ -1,7 +1,7 @@
 """The Python interface, for notebooks and scripts: load a model once, then ask it about any audio.
 
     import svd
-    detector = svd.load_model("model.npz")
+    detector = svd.load_model()                # the bundled model; or load_model("model.npz")
     detector.segments("song.mp3")              # [Segment(start_s=0.0, end_s=12.34..., label='nosing'), ...]
     found = detector.probabilities(samples, sample_rate=44100)   # found.times_s, found.raw, found.smoothed
 
@@ -54,11 +54,13 @@ class Probabilities:
     smoothed: np.ndarray
 
 
-def load_model(path, device="auto"):
-    """A Detector for the model file `path` (written by `run.py train`).
+def load_model(path=None, device="auto"):
+    """A Detector for the model file `path` (written by `run.py train`), or the bundled model if None.
 
     device: 'auto' (the GPU when CuPy sees one, else the CPU), 'cpu' or 'gpu', as `--device`.
+    The bundled model (svd/models/bundled.npz) is described in docs/model-card.md.
     """
+    path = model_file.BUNDLED if path is None else path
     return Detector(model_file.load(path), str(path), select(device, quiet=True))
 
 

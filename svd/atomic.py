@@ -146,6 +146,23 @@ def check_writable(path, option, directory=False):
         raise InputError(f"{option} {path}: cannot write in {existing}; pick a writable location.")
 
 
+def check_output(path, option, suffix, inputs=()):
+    """check_writable for an output file, which must also end in `suffix` and be none of `inputs`.
+
+    A wrong suffix is how an output lands on an input (`eval M --json M`, `train --out
+    labels/x.lab`); `inputs` (paths the command reads) are compared by file identity,
+    so links and other spellings of the same file are caught too.
+    """
+    check_writable(path, option)
+    path = pathlib.Path(path)
+    if path.suffix.lower() != suffix:
+        raise InputError(f"{option} {path}: this output is a {suffix} file; give a name ending in {suffix}.")
+    for source in inputs:
+        if path.exists() and pathlib.Path(source).exists() and os.path.samefile(path, source):
+            raise InputError(f"{option} {path}: is {source}, which this command reads; give the output "
+                             "another name.")
+
+
 def existing_ancestor(path):
     """`path` itself if it exists, else its nearest existing parent folder."""
     path = pathlib.Path(path)

@@ -1,4 +1,4 @@
-"""svd command line: synth, check, train, eval, score, detect, detect-merge, ablate, show-augment, bench, cache
+"""svd command line: synth, check, train, bag, eval, score, detect, detect-merge, ablate, show-augment, bench, cache
 (COMMAND --help).
 
 The options of every command, and `main`, which runs one. This file only parses
@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from svd import __version__, augment, device
+from svd import __version__, augment, device, errors
 from svd.errors import InputError
 from svd.hyperparameters import TrainConfig
 
@@ -148,12 +148,18 @@ def build_parser(prog="run.py"):
     p.add_argument("--resume", action="store_true",
                    help="continue from <MODEL>.ckpt.npz if it exists (same options required); the result "
                         "equals an uninterrupted run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the model file --out names if one is there (by default that is refused)")
     p.add_argument("--augment", action="store_true",
                    help="the paper's augmentation: "
                         + ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in PAPER_AUGMENTATION.items())
                         + " (Sec. 5.3); options below override single strengths")
     for option, _, text in AUGMENT_OPTIONS:
         p.add_argument(option, type=float, metavar="X", help=text + " (default: off)")
+    p.add_argument("--zero-mean", action="store_true",
+                   help="level-invariant input (Schlueter & Lehner, ISMIR 2018): the first layer's filters are "
+                        "kept zero-mean and every mel band is scaled by one shared standard deviation, so the "
+                        "recording's level (a gain on the audio) does not change the output")
     p.add_argument("--textbook", action="store_true",
                    help="compute every layer with the plain textbook code (svd/layers.py) instead of the fast "
                         "CPU path: same results within float32 rounding, about 4x slower; for checking the "
@@ -170,7 +176,7 @@ def build_parser(prog="run.py"):
                                    "one the model was trained on, unless --data names another. The screen shows "
                                    "percent; the JSON fractions (0.049 for 4.9%).")
     p.set_defaults(func=lambda args: _commands().cmd_eval(args))
-    p.add_argument("model", metavar="MODEL", help="model file written by 'run.py train'")
+    p.add_argument("model", metavar="MODEL", help="model file written by 'train'")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE: the table, base rates, "
                    "per-song rows, model SHA-256 and provenance; measures as fractions, not percent")
     p.add_argument("--valid-split", default="valid", metavar="SPLIT",
@@ -178,9 +184,11 @@ def build_parser(prog="run.py"):
     p.add_argument("--test-split", default="test", metavar="SPLIT",
                    help="filelist the results are reported on (default: %(default)s)")
     p.add_argument("--threshold", type=float, help="use this threshold instead of choosing one on validation")
-    p.add_argument("--no-store-threshold", dest="store_threshold", action="store_false",
-                   help="do not write the chosen threshold into the model file (by default it is "
-                        "stored for 'detect', except with --tta)")
+    p.add_argument("--store-threshold", dest="store_threshold", action="store_const", const=True,
+                   help="write the chosen threshold into the model file for 'detect' (the default when "
+                        "evaluating on the corpus the model was trained on, without --tta)")
+    p.add_argument("--no-store-threshold", dest="store_threshold", action="store_const", const=False,
+                   help="never change the model file")
     tta_options(p)
     device_option(p)
     common_options(p, data_default="the corpus the model was trained on (recorded in it), else " + SYNTHETIC_DEFAULT)
@@ -212,9 +220,10 @@ def build_parser(prog="run.py"):
                                    "outputs exist are skipped, so a stopped job is simply started again. "
                                    "Unreadable files are reported and skipped; the exit code is 2 if any failed.")
     p.set_defaults(func=lambda args: _commands().cmd_detect(args))
-    p.add_argument("model", metavar="MODEL", help="model file (evaluated once with 'run.py eval', which stores "
-                   "the threshold)")
-    p.add_argument("inputs", nargs="*", metavar="AUDIO_OR_DIR", help="audio files and/or directories")
+    p.add_argument("inputs", nargs="*", metavar="[MODEL] AUDIO_OR_DIR",
+                   help="audio files and/or directories, after an optional model file (a name ending in .npz, "
+                        "evaluated once with 'eval', which stores the threshold); without one, the model that "
+                        "comes with svd (trained on real songs, see docs/model-card.md)")
     p.add_argument("--files-from", metavar="LIST",
                    help="also read the inputs from LIST: UTF-8 text, one path per line, relative to LIST's "
                         "folder; - reads the list from stdin (paths relative to the current folder)")
@@ -260,6 +269,18 @@ def build_parser(prog="run.py"):
     p.add_argument("--out", metavar="FILE", help="where to write the joined table, one JSON line per file "
                    "(default: OUT_DIR/summary-all.jsonl)")
 
+    p = sub.add_parser("bag", help="join models trained with other seeds into one bagged model",
+                       description="Write one model file holding several networks trained on the same songs "
+                                   "(the same normalisation), e.g. with --seed 1, 2, 3; 'detect', 'eval' and the "
+                                   "Python API then use the mean of their probabilities (bagging). The bag has "
+                                   "no threshold yet: evaluate it once with 'eval', which stores one.")
+    p.set_defaults(func=lambda args: _commands().cmd_bag(args))
+    p.add_argument("models", nargs="+", metavar="MODEL", help="two or more model files written by 'train' "
+                   "(or bags: their networks are joined)")
+    p.add_argument("--out", required=True, metavar="MODEL", help="the bagged model file to write (.npz)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if a file is there")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
     p = sub.add_parser("ablate", help="the paper's Figure 2 and Table 1: each augmentation, several seeds",
                        description="Train and evaluate each configuration (no augmentation, each method alone, "
                                    "the paper's combination, and test-time augmentation) with several seeds; "
@@ -270,8 +291,8 @@ def build_parser(prog="run.py"):
     p.add_argument("--n-seeds", type=int, default=5, metavar="N",
                    help="how many seeds per configuration: seeds 0..N-1, each run stored as <config>-seed<k> "
                         "(a count; --seed elsewhere is one seed's value) (default: %(default)s)")
-    p.add_argument("--updates", type=int, default=PAPER.updates, help="weight updates per training run "
-                   "(default: %(default)s)")
+    p.add_argument("--updates", type=int, help=f"weight updates per training run (default: the paper's "
+                   f"{PAPER.updates}; when the whole ablation would then take more than a day, name it to confirm)")
     p.add_argument("--batch", type=int, default=PAPER.batch, help="excerpts per mini-batch (default: %(default)s)")
     p.add_argument("--configs", metavar="LIST",
                    help="comma-separated configurations to run (default: all): none, dropout, noise, pitch, "
@@ -356,7 +377,13 @@ def augmentation_from(args):
 def main(argv=None, prog="run.py"):
     """Parse `argv` (default: sys.argv[1:]) and run the command; returns the exit code.
     prog: the program's name in usage lines."""
-    args = build_parser(prog).parse_args(argv)
+    parser = build_parser(prog)
+    errors.PROGRAM = "python run.py" if prog == "run.py" else prog
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # the program alone: what it can do, not an error
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     if args.command == "train":
         args.augmentation = augmentation_from(args)
     if hasattr(args, "quiet"):

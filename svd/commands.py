@@ -10,11 +10,14 @@ import os
 import pathlib
 import sys
 
+import numpy as np
+
 from svd import augment, bench, dataset, detect, device, evaluate, hyperparameters, plot, predict, provenance
 from svd import report, synth, train
 from svd.jobs import detect_summary, detection, shards
 from svd import cache_folder, model_file
-from svd.atomic import check_writable, write_text_atomic
+from svd.atomic import check_output, check_writable, write_text_atomic
+from svd import errors
 from svd.errors import InputError
 from svd.progress import Progress
 
@@ -105,7 +108,7 @@ def cmd_train(args):
         raise InputError(f"--lr-decay {args.lr_decay} --momentum {args.momentum}: the decay must be a positive "
                          "number and the momentum in [0, 1).")
     check_seed(args.seed)
-    check_writable(args.out, "--out")
+    check_output(args.out, "--out", ".npz")
     if args.textbook and args.device == "gpu":
         raise InputError("--textbook runs the plain NumPy layers on the CPU; leave out --device gpu.")
     where = device.TEXTBOOK if args.textbook else device.select(args.device, args.quiet)
@@ -124,13 +127,38 @@ def cmd_train(args):
         raise InputError(f"bad augmentation strength: {error}") from None
     with train.output_lock(args.out):  # one run per --out; its checkpoint is checked before the long loading
         train.check_checkpoint(args.out, args.resume)
+        train.check_replaceable(args.out, args.overwrite)
         songs = dataset.load_split(data_dir, args.train_split, args.cache, quiet=args.quiet)
         config = hyperparameters.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
                                    lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
-                                   augmentation=args.augmentation)
+                                   augmentation=args.augmentation, zero_mean=args.zero_mean)
+        if not args.quiet and where.xp.__name__ == "numpy":
+            print(f"training {args.updates} updates: {train.duration_text(args.updates)} on a 2-core CPU "
+                  "(Ctrl-C stops it; --resume continues)", file=sys.stderr)
         train.train(songs, config, args.out, resume=args.resume, checkpoint_every=args.checkpoint_every,
                     quiet=args.quiet, data_label=str(data_dir.resolve()), device=where)
-    print(f"wrote {args.out} ({args.updates} updates); evaluate it with 'python run.py eval {args.out}'")
+    print(f"wrote {args.out} ({args.updates} updates); evaluate it with {errors.command('eval ' + str(args.out))}")
+
+
+def cmd_bag(args):
+    paths = [pathlib.Path(path) for path in args.models]
+    check_output(args.out, "--out", ".npz", paths)
+    train.check_replaceable(args.out, args.overwrite)
+    if len(paths) < 2:
+        raise InputError("bag: name two or more model files (trained on the same songs with other seeds).")
+    models = [model_file.load(path) for path in paths]
+    first = models[0]
+    for path, model in zip(paths[1:], models[1:]):
+        if not (np.array_equal(model.mean, first.mean) and np.array_equal(model.std, first.std)):
+            raise InputError(f"{path}: trained on other songs (or with another normalisation) than {paths[0]}; "
+                             "a bag joins networks that read the same input: train them on the same corpus.")
+    networks = [params for model in models for params in model.networks]
+    config = {**first.config, "bag": [{"model": str(path), "seed": model.seed, "networks": len(model.networks)}
+                                      for path, model in zip(paths, models)]}
+    model_file.save(args.out, model_file.Model(networks[0], first.mean, first.std, config,
+                                               provenance=first.provenance, bag=networks[1:]))
+    print(f"wrote {args.out}: a bag of {len(networks)} networks; choose its threshold with "
+          f"{errors.command('eval ' + str(args.out))}")
 
 
 def check_seed(seed):
@@ -148,13 +176,15 @@ def cmd_eval(args):
         raise InputError(f"--valid-split {args.valid_split} --test-split {args.test_split}: the threshold would be "
                          "chosen on the songs it is reported on; name two different filelists.")
     if args.json:
-        check_writable(args.json, "--json")
-    store = args.threshold is None and args.store_threshold and not args.tta  # detect's default is without TTA
+        check_output(args.json, "--json", ".json", [args.model])
+    recorded_data = args.data is None
+    args.data = _model_corpus(args.model, model, args.data, args.quiet)
+    data_dir = _data_dir(args, [args.valid_split, args.test_split])
+    store = _store_threshold(args, model, recorded_data)
     if store:
         model_file.check_rewritable(args.model)
     where = device.select(args.device, args.quiet)
-    args.data = _model_corpus(args.model, model, args.data, args.quiet)
-    data_dir = _data_dir(args, [args.valid_split, args.test_split])
+    model_identity = dataset.file_identity(args.model)
     model_sha256 = detect_summary.sha256_of(args.model)  # the file as evaluated, before a threshold is stored
     # Every test file is read (and its features cached) before the validation songs are predicted,
     # so that an unreadable one stops the command before the long work, not after it.
@@ -181,9 +211,45 @@ def cmd_eval(args):
         raise InputError(f"{args.model}: the chosen threshold is {table['threshold']}, not a number (are the "
                          "model's weights finite?); nothing was stored. Retrain the model.")
     if stored:
-        model_file.save(args.model, model)
-        print(f"stored threshold {table['threshold']:.4f} in {args.model} (for 'run.py detect')")
+        _store_if_unchanged(args.model, model, model_identity, model_sha256, table["threshold"])
     return table
+
+
+def _store_threshold(args, model, recorded_data):
+    """Whether eval writes its threshold into the model: when asked, else on the model's own corpus only."""
+    if args.threshold is not None or args.tta:  # nothing chosen; detect's default is without TTA
+        return False
+    if args.store_threshold is not None:
+        return args.store_threshold
+    recorded = model.config.get("data")
+    own = recorded_data or not isinstance(recorded, str) or (  # no record: a model older than the records
+        args.data is not None and pathlib.Path(args.data).resolve() == pathlib.Path(recorded).resolve())
+    if not own and not args.quiet:
+        print(f"eval: the threshold will not be stored in {args.model} (another corpus than its own); "
+              "pass --store-threshold to store it", file=sys.stderr)
+    return own
+
+
+def _store_if_unchanged(path, model, identity, sha256, threshold):
+    """Write `model` (with its new threshold) to `path` only if the file is still the one eval read.
+
+    Under the lock `train --out` holds (svd/train.py output_lock), the file's identity and
+    content are compared with those read at the start: a model trained, copied or moved
+    into `path` meanwhile is never replaced by the old weights.
+    """
+    try:
+        with train.output_lock(path):
+            unchanged = (pathlib.Path(path).is_file() and dataset.file_identity(path) == identity
+                         and detect_summary.sha256_of(path) == sha256)
+            if unchanged:
+                model_file.save(path, model)
+    except InputError:  # a training is writing it right now
+        unchanged = False
+    if unchanged:
+        print(f"stored threshold {threshold:.4f} in {path} (for {errors.command('detect')})")
+    else:
+        print(f"eval: {path} changed while it was evaluated (another run wrote it); the threshold "
+              f"{threshold:.4f} was not stored and the file was left as it is", file=sys.stderr)
 
 
 def _model_corpus(model_path, model, data, quiet):
@@ -230,7 +296,7 @@ def pitch_factors(args):
 
 def cmd_bench(args):
     if args.json:
-        check_writable(args.json, "--json")
+        check_output(args.json, "--json", ".json")
     if args.layers and args.device == "gpu":
         raise InputError("bench --layers times the layers of the fast CPU path; leave out --device gpu "
                          "('bench --device gpu' measures the GPU).")
@@ -262,6 +328,7 @@ def _bench_layers(args):
 
 
 def cmd_detect(args):
+    args.model, args.inputs = detect.split_model(args.inputs)
     model = model_file.load(args.model)
     if args.threshold is not None:
         check_threshold(args.threshold)
@@ -336,17 +403,19 @@ def cmd_ablate(args):
     configs = ablate.select_configs(args.configs)
     if args.n_seeds < 1:
         raise InputError(f"--n-seeds {args.n_seeds}: need at least one seed; pass --n-seeds 1 or more.")
-    if args.updates < 1 or args.batch < 1:
+    if (args.updates is not None and args.updates < 1) or args.batch < 1:
         raise InputError(f"--updates {args.updates} --batch {args.batch}: both must be at least 1.")
     if not 0 <= args.fold_threshold <= 1:
         raise InputError(f"--fold-threshold {args.fold_threshold}: a threshold is a probability in [0, 1].")
     shard = shards.parse(args.shard)
     check_writable(args.out_dir, "--out-dir", directory=True)
     if args.json:
-        check_writable(args.json, "--json")
+        check_output(args.json, "--json", ".json")
     if args.plot:
         plot.pyplot()
     folds = ablate.parse_folds(args.folds)
+    trainings = sum(not config.tta for config in configs) * args.n_seeds * max(1, len(folds))
+    _check_ablation_length(args, trainings)
     where = device.select(args.device, args.quiet)
     data_dir = _data_dir(args, folds or [args.train_split, args.valid_split, args.test_split])
     settings = ablate.Settings(str(data_dir.resolve()), args.updates, args.batch, args.train_split,
@@ -374,6 +443,21 @@ def cmd_ablate(args):
         plot.ablation_png(summary, pathlib.Path(args.out_dir) / "figure2.png",
                           title=f"{data_dir.name}: {args.n_seeds} seed(s), {args.updates} updates")
     return summary
+
+
+def _check_ablation_length(args, trainings):
+    """Say how long the ablation takes; refuse a run of more than a day that --updates did not ask for."""
+    updates = hyperparameters.TrainConfig().updates if args.updates is None else args.updates
+    total = trainings * updates
+    if args.updates is None and not args.summarise_only and total / train.ESTIMATE_UPDATES_PER_S > 24 * 3600:
+        raise InputError(f"ablate: {trainings} trainings of the paper's {updates} updates take "
+                         f"{train.duration_text(total)} on a 2-core CPU; pass --updates {updates} to run them "
+                         f"anyway, or fewer (--updates 3000: {train.duration_text(trainings * 3000)}), or fewer "
+                         "--configs, --n-seeds or --folds.")
+    args.updates = updates
+    if not args.quiet and not args.summarise_only:
+        print(f"ablate: {trainings} trainings of {updates} updates, {train.duration_text(total)} on a 2-core CPU "
+              "(finished runs are kept: a stopped ablation continues where it was)", file=sys.stderr)
 
 
 def cmd_show_augment(args):
@@ -405,7 +489,7 @@ def cmd_show_augment(args):
 def cmd_score(args):
     from svd import score
     if args.json:
-        check_writable(args.json, "--json")
+        check_output(args.json, "--json", ".json", args.predictions)
     files = score.prediction_files(args.predictions)
     data_dir = _data_dir(args)
     names = dataset.read_filelist(data_dir, args.split)

@@ -21,9 +21,10 @@ import sys
 
 import numpy as np
 
-from svd import audio, dataset, evaluate, labels, predict, spectrum
+from svd import audio, dataset, evaluate, labels, model_file, predict, spectrum
 from svd.atomic import replacing, write_text_atomic
 from svd.device import CPU
+from svd import errors
 from svd.errors import InputError
 from svd.textfiles import decode, read_text
 
@@ -70,6 +71,17 @@ def audio_files(paths, passed_over=None):
         for file in inside:
             found.setdefault(os.path.abspath(file), file)
     return list(found.values())
+
+
+def split_model(arguments):
+    """(model path, inputs) from detect's positional arguments: a first one ending in .npz names the model.
+
+    Without it the bundled model (svd/models/bundled.npz) is used. No audio file ends in .npz
+    (or .npy, taken as a model too, so that a NumPy array named in its place is refused as such).
+    """
+    if arguments and str(arguments[0]).lower().endswith((".npz", ".npy")):
+        return arguments[0], list(arguments[1:])
+    return str(model_file.BUNDLED), list(arguments)
 
 
 def read_file_list(list_path):
@@ -149,9 +161,19 @@ def read_spectrogram(path):
     InputError for unusable audio (unreadable, or shorter than one network excerpt).
     """
     samples = audio.load(path)
+    peak = float(np.abs(samples).max()) if len(samples) else 0.0
+    if peak > ABSURD_PEAK:
+        print(f"{shown(path)}: note: its samples reach {peak:g}, far outside [-1, 1] (integer values in a float "
+              "file?); the level is taken as it is", file=sys.stderr)
     linear = spectrum.linear_spectrogram(samples)
+    if not np.all(np.isfinite(linear)):
+        raise InputError(f"{shown(path)}: its samples are so large that their spectrum overflows float32 (peak "
+                         f"{peak:g}); scale the audio into [-1, 1] and try again.")
     dataset.require_excerpt_length(path, len(linear))
     return linear, len(samples) / spectrum.SAMPLE_RATE_HZ
+
+
+ABSURD_PEAK = 100.0  # decoders give samples in [-1, 1]; 40 dB beyond that is no recording's level
 
 
 def detect_spectrogram(model, path, linear, duration_s, threshold, pitch_factors=(1.0,), min_segment_s=0.0,
@@ -162,6 +184,10 @@ def detect_spectrogram(model, path, linear, duration_s, threshold, pitch_factors
     device: the svd.device.Device the network runs on.
     """
     raw = predict.probabilities(model, linear, pitch_factors, device)
+    if not np.all(np.isfinite(raw)):
+        raise InputError(f"{shown(path)}: the network's output is not a number for {np.count_nonzero(~np.isfinite(raw))} "
+                         "of its frames (audio or model weights far out of range); check the file's level and "
+                         "the model.")
     smoothed = evaluate.median_smooth(raw)
     is_sing = remove_short_segments(smoothed >= threshold, round(min_segment_s * spectrum.FRAME_RATE_HZ))
     return Detection(pathlib.Path(path), spectrum.log_mel(linear), raw, smoothed, is_sing,
@@ -232,12 +258,12 @@ def model_threshold(model, override, model_path="MODEL", option="--threshold"):
     if override is not None:
         return override
     if math.isnan(model.threshold):
-        raise InputError(f"{model_path}: the model has no stored threshold; run 'python run.py eval "
-                         f"{model_path}' once (it stores the validation threshold) or pass {option}.")
+        raise InputError(f"{model_path}: the model has no stored threshold; run "
+                         f"{errors.command('eval ' + str(model_path))} once (it stores the validation threshold) or pass {option}.")
     # 5 would mark nothing as singing, -1 everything. eval's extreme candidates lie 1e-6 outside
     # the probabilities (svd/evaluate.py `_candidate`), so they may be 1e-6 outside [0, 1].
     if not -STORED_THRESHOLD_SLACK <= model.threshold <= 1 + STORED_THRESHOLD_SLACK:
         raise InputError(f"{model_path}: its stored threshold {model.threshold:g} is not a probability in [0, 1] "
-                         f"(edited or damaged); run 'python run.py eval {model_path}' to store a new one, or pass "
+                         f"(edited or damaged); run {errors.command('eval ' + str(model_path))} to store a new one, or pass "
                          f"{option}.")
     return model.threshold

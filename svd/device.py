@@ -82,9 +82,12 @@ def select(choice, quiet=False):
         return gpu
     if choice == "gpu":
         raise InputError(f"--device gpu: {missing}; use --device cpu (or auto).")
-    if not quiet:
+    if not quiet and missing != NO_CUPY:  # CuPy installed but unusable: worth a word; not installed: the plain case
         print(f"device: cpu (--device auto: {missing})", file=sys.stderr)
     return CPU
+
+
+NO_CUPY = "CuPy is not installed (pip install cupy-cuda13x for CUDA 13)"
 
 
 def why_no_gpu():
@@ -92,7 +95,7 @@ def why_no_gpu():
     try:
         import cupy
     except ImportError:
-        return "CuPy is not installed (pip install cupy-cuda13x for CUDA 13)"
+        return NO_CUPY
     try:
         if cupy.cuda.runtime.getDeviceCount() > 0:
             return None

@@ -22,3 +22,4 @@ class TrainConfig:
     target_high: float = loss.TARGETS[1]
     seed: int = 0
     augmentation: dict = dataclasses.field(default_factory=dict)  # svd.augment.Augmentation fields
+    zero_mean: bool = False  # level-invariant first layer (Schlüter & Lehner 2018, svd/layers.py zero_mean_forward)

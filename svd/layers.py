@@ -228,3 +228,31 @@ def dropout_backward(dy, cache):
     xp = array_module(dy)
     mask, scale = cache
     return xp.where(mask, dy * scale, 0)
+
+
+# --------------------------------------------------------------------------
+# Zero-mean filters (level invariance; Schlüter & Lehner, ISMIR 2018)
+# --------------------------------------------------------------------------
+
+def zero_mean_forward(w):
+    """Each filter minus its own mean: w0[..., o] = w[..., o] - mean over (i, j, c) of w[i, j, c, o].
+
+    w: (kernel_time, kernel_freq, c_in, c_out). Returns w0 of the same shape.
+
+    Notes:
+        A filter whose taps sum to zero ignores a constant added to its whole input
+        window. On log-magnitude input a gain g on the audio adds log(g) to every
+        value, so a first layer of zero-mean filters (over input scaled by one shared
+        number, svd/normalise.py `shared_scale`) makes the network's output
+        independent of the recording's level.
+        The map is linear, symmetric and idempotent (an orthogonal projection), so
+        its backward is the same projection: dw = dw0 - mean(dw0), `zero_mean_backward`.
+        Training keeps w itself zero-mean (projected at the start, every gradient
+        projected), so w0 == w and the trained filters are used as they are.
+    """
+    return w - w.mean(axis=(0, 1, 2), keepdims=True)
+
+
+def zero_mean_backward(dw0):
+    """Gradient w.r.t. w of zero_mean_forward, given dw0: (kernel_time, kernel_freq, c_in, c_out)."""
+    return zero_mean_forward(dw0)

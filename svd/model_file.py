@@ -3,6 +3,9 @@
 Layout of the archive (all arrays, no pickles):
     format          'svd-model-1' (a file of any other format is refused)
     param/<name>    float32 network parameters (svd/network.py names)
+    bag/<k>/<name>  k = 1, 2, ...: the parameters of further networks of a bagged model
+                    (`bag` command), trained on the same songs with other seeds; the
+                    model's probability is the mean of its networks' (svd/predict.py)
     mean, std       (80,) float32 per-band normalisation (svd/normalise.py)
     threshold       scalar; NaN until `run.py eval` stores the validation threshold
     config          JSON text: the training configuration
@@ -26,9 +29,13 @@ import zipfile
 import numpy as np
 
 from svd.atomic import save_npz_atomic
+from svd import errors
 from svd.errors import InputError
 
 FORMAT = "svd-model-1"
+# The model that ships with the package, used when no model file is named (`detect`,
+# `svd.load_model()`); how it was made and how well it does: docs/model-card.md.
+BUNDLED = pathlib.Path(__file__).resolve().parent / "models" / "bundled.npz"
 
 
 @dataclasses.dataclass
@@ -40,6 +47,7 @@ class Model:
     config: dict
     threshold: float = math.nan
     extra: dict = dataclasses.field(default_factory=dict)  # checkpoint-only arrays
+    bag: list = dataclasses.field(default_factory=list)  # further networks' params (a bagged model)
     provenance: dict = dataclasses.field(default_factory=dict)  # the training run's (svd/provenance.py)
 
     @property
@@ -48,6 +56,11 @@ class Model:
         train = self.config.get("train")
         seed = train.get("seed") if isinstance(train, dict) else None
         return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+    @property
+    def networks(self):
+        """The parameter dicts whose probabilities the model averages: params, then the bag's."""
+        return [self.params, *self.bag]
 
 
 def save(path, model):
@@ -73,6 +86,8 @@ def _archive(model):
     if model.provenance:
         arrays["provenance"] = np.array(json.dumps(model.provenance))
     arrays.update({f"param/{name}": value for name, value in model.params.items()})
+    for k, params in enumerate(model.bag, start=1):
+        arrays.update({f"bag/{k}/{name}": value for name, value in params.items()})
     arrays.update(model.extra)
     return arrays
 
@@ -101,14 +116,14 @@ def load(path):
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: model file not found; train one with 'python run.py train --out {path}'.")
+        raise InputError(f"{path}: model file not found; train one with {errors.command('train --out ' + str(path))}.")
     try:
         stored = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         raise InputError(f"{path}: not a readable model file (corrupt or another file type); "
                          "retrain or pick the right file.") from None
     if not isinstance(stored, np.lib.npyio.NpzFile):  # a .npy file: one array, not an archive
-        raise InputError(f"{path}: one NumPy array (a .npy file), not a model file (the .npz that 'run.py train' "
+        raise InputError(f"{path}: one NumPy array (a .npy file), not a model file (the .npz that 'train' "
                          "writes); pick the model file.")
     try:
         with stored:
@@ -124,6 +139,7 @@ def load(path):
     extra = {key: value for key, value in arrays.items()
              if key.startswith("velocity/") or key == "progress"}
     _check_contents(path, arrays, params)
+    bag = _bag(path, arrays)
     try:
         config = json.loads(str(arrays["config"]))
     except ValueError:
@@ -131,8 +147,23 @@ def load(path):
     if not isinstance(config, dict):
         raise InputError(f"{path}: not a usable model file (its training configuration is not a JSON object: "
                          "damaged or edited); retrain the model or pick the right file.")
-    return Model(params, arrays["mean"], arrays["std"], config, float(arrays["threshold"]), extra,
-                 _provenance(arrays))
+    return Model(params, arrays["mean"], arrays["std"], config, float(arrays["threshold"]), extra=extra,
+                 provenance=_provenance(arrays), bag=bag)
+
+
+def _bag(path, arrays):
+    """The further networks of a bagged model, [params, ...] in order; each checked like the first."""
+    bag = []
+    while any(key.startswith(f"bag/{len(bag) + 1}/") for key in arrays):
+        prefix = f"bag/{len(bag) + 1}/"
+        member = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+        renamed = {f"param/{name}": value for name, value in member.items()}
+        _check_contents(path, {**arrays, **renamed}, member)
+        bag.append(member)
+    if sum(key.startswith("bag/") for key in arrays) != sum(len(member) for member in bag):
+        raise InputError(f"{path}: not a usable model file (its bagged networks are not numbered 1, 2, ...: "
+                         "damaged or edited); make the bag again or pick the right file.")
+    return bag
 
 
 def _provenance(arrays):
@@ -143,6 +174,14 @@ def _provenance(arrays):
     except ValueError:
         found = {}
     return found if isinstance(found, dict) else {}
+
+
+# Sane ranges of what a model file holds: log-mel values lie within about ±20 (log of 1e-7 is -16)
+# and svd/normalise.py floors the deviations at 1e-6 (a denormal one is damage); trained weights stay within about ±10.
+# Beyond these, the network's output overflows into NaN.
+MIN_STD = 1e-7  # below the floor, so the floor itself (float32 0.99999e-6) passes
+MAX_STATISTIC = 1e3
+MAX_WEIGHT = 1e4
 
 
 def _check_contents(path, arrays, params):
@@ -160,10 +199,13 @@ def _check_contents(path, arrays, params):
             problems.append(f"{key} is {arrays[key].dtype}, not float32")
     if "threshold" in arrays and (arrays["threshold"].shape != () or arrays["threshold"].dtype.kind != "f"):
         problems.append("threshold is not one number")
-    if not problems and not (np.all(arrays["std"] > 0) and np.all(np.isfinite(arrays["mean"]))):
-        problems.append("its normalisation statistics are not finite and positive")
+    if not problems and not (np.all((arrays["std"] >= MIN_STD) & (arrays["std"] <= MAX_STATISTIC))
+                             and np.all(np.abs(arrays["mean"]) <= MAX_STATISTIC)):
+        problems.append("its normalisation statistics are not finite, positive log-mel values")
     if not problems and not all(np.all(np.isfinite(value)) for value in params.values()):
         problems.append("its weights are not all finite numbers: the training diverged")
+    if not problems and not all(np.all(np.abs(value) <= MAX_WEIGHT) for value in params.values()):
+        problems.append(f"some weights exceed {MAX_WEIGHT:g} in size, which no training gives")
     if problems:
         raise InputError(f"{path}: not a usable model file ({'; '.join(problems[:3])}); retrain the model or "
                          "pick the right file.")

@@ -35,6 +35,16 @@ def band_statistics(log_mels):
     return (shift + mean_centred).astype(np.float32), np.maximum(np.sqrt(variance), 1e-6).astype(np.float32)
 
 
+def shared_scale(std):
+    """One standard deviation for every band: the root mean square of the per-band ones, (80,) float32.
+
+    Dividing by one number keeps a gain on the audio (a constant added to every
+    log-mel value) a constant after normalisation, which zero-mean first-layer
+    filters then ignore (svd/layers.py `zero_mean_forward`).
+    """
+    return np.full_like(std, np.sqrt(np.mean(np.square(std, dtype=np.float64))))
+
+
 def normalise(log_mel, mean, std):
     """(log_mel - mean) / std, broadcasting over leading axes: (..., 80) float32."""
     return (log_mel - mean) / std

@@ -21,8 +21,8 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise InputError("plots need matplotlib, which is not installed; run 'pip install matplotlib' "
-                         "(it is in requirements.txt) or leave out --plot.") from None
+        raise InputError("plots need matplotlib, which is not installed; run 'pip install matplotlib' (or install "
+                         "svd with its plot extra: pip install 'svd-detector[plot]') or leave out --plot.") from None
     matplotlib.use("Agg")  # files only, no window
     import matplotlib.pyplot
     return matplotlib.pyplot

@@ -47,22 +47,25 @@ def padded_input(linear, mean, std):
 
 
 def probabilities(model, linear, pitch_factors=(1.0,), device=CPU):
-    """Voice probability per frame of a song, averaged over pitch-shifted copies (1.0 = unchanged; Sec. 5.4).
+    """Voice probability per frame of a song, averaged over pitch-shifted copies (1.0 = unchanged; Sec. 5.4)
+    and over the networks of a bagged model.
 
     model: svd.model_file.Model; linear: (frames, 513) float32; returns (frames,)
     float32 on the host. device: svd.device.Device everything runs on: the
     song and the weights are copied there once, and the pitch shifts, log-mel,
     normalisation and network run there.
     """
-    params = device.put_all(model.params)
+    networks = [device.put_all(params) for params in model.networks]  # one, or a bag's (Model.bag)
     song, mean, std = device.put(linear), device.put(model.mean), device.put(model.std)
     total = np.zeros(len(linear), np.float64)
     with device.active():
         ops = backend.ops(song)
         for factor in pitch_factors:
             shifted = song if factor == 1.0 else ops.pitch_shift_song(song, factor)
-            total += song_probabilities(params, padded_input(shifted, mean, std))
-    return (total / len(pitch_factors)).astype(np.float32)
+            padded = padded_input(shifted, mean, std)
+            for params in networks:
+                total += song_probabilities(params, padded)
+    return (total / (len(pitch_factors) * len(networks))).astype(np.float32)
 
 
 def smoothed_probabilities(model, songs, pitch_factors=(1.0,), progress=None, device=CPU):

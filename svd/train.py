@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from svd import augment, backend, network, normalise, optim, provenance, spectrum
+from svd import augment, backend, hyperparameters, layers, network, normalise, optim, provenance, spectrum
 from svd.jobs import locks
 from svd import model_file
 from svd.atomic import WriteFailed, write_failed
@@ -45,6 +45,32 @@ def check_checkpoint(out_path, resume):
     if ckpt.is_file() and not resume:
         raise InputError(f"{ckpt}: an interrupted run left this checkpoint; pass --resume to continue it, "
                          "or delete the file to start over.")
+
+
+# A rough CPU training speed for estimates said before a long run starts: the fast path with
+# its C code on a 2-core machine does 2-6.5 updates/s (BENCHMARKS.md); the estimate takes the
+# slower end's order, so a run is not longer than said by much.
+ESTIMATE_UPDATES_PER_S = 3.0
+
+
+def duration_text(updates):
+    """'about 3.7 hours' for `updates` training updates on a CPU at ESTIMATE_UPDATES_PER_S."""
+    hours = updates / ESTIMATE_UPDATES_PER_S / 3600
+    if hours < 1:
+        return f"about {max(1, round(hours * 60))} minutes"
+    return f"about {hours:.1f} hours" if hours < 48 else f"about {hours / 24:.1f} days"
+
+
+def check_replaceable(out_path, overwrite):
+    """InputError if a model file is already at `out_path` and `overwrite` is not asked for.
+
+    A finished (and perhaps evaluated) model is never replaced silently; an unfinished
+    run's checkpoint is `check_checkpoint`'s business.
+    """
+    path = pathlib.Path(out_path)
+    if path.exists() and not overwrite:
+        raise InputError(f"--out {path}: a model file is already there; pass --overwrite to replace it, "
+                         "or pick another --out.")
 
 
 @contextlib.contextmanager
@@ -102,6 +128,8 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
     ckpt = checkpoint_path(out_path)
     check_checkpoint(out_path, resume)
     mean, std = normalise.band_statistics(spectrum.log_mel(song.linear) for song in songs)
+    if config.zero_mean:
+        std = normalise.shared_scale(std)
     state = _fresh_state(config, mean, std, data_label)
     if resume and ckpt.is_file():
         state = _resume_state(ckpt, state)
@@ -221,27 +249,34 @@ def _step(state, x, targets, update, config, workspace):
     """One update of a run: its dropout generator and learning rate, then `update_step`."""
     rate = optim.learning_rate(update, config.lr, config.lr_decay, config.lr_every)
     return update_step(state.params, state.velocity, x, targets, stream_rng(config.seed, STREAM_DROPOUT, update),
-                       rate, config.momentum, workspace)
+                       rate, config.momentum, workspace, config.zero_mean)
 
 
-def update_step(params, velocity, x, targets, dropout_rng, learning_rate, momentum, workspace=None):
+def update_step(params, velocity, x, targets, dropout_rng, learning_rate, momentum, workspace=None,
+                zero_mean=False):
     """Forward, loss, backward and Nesterov step, in place on params and velocity.
 
     x: (batch, 115, 80) excerpts; targets: (batch,) in [0, 1], on the params'
     device; dropout_rng: numpy Generator of the dropout masks (on a GPU it
-    seeds the device's mask generator). Returns the batch loss as a 0-d array
-    on that device (float() of it waits for the update to finish).
+    seeds the device's mask generator); zero_mean: keep conv1's filters
+    zero-mean (their gradient projected, svd/layers.py zero_mean_backward).
+    Returns the batch loss as a 0-d array on that device (float() of it waits
+    for the update to finish).
     """
     nn = backend.ops(params["conv1.w"])
     logits, cache = network.forward(params, x, rng=dropout_rng, workspace=workspace)
     batch_loss, loss_cache = nn.sigmoid_cross_entropy_forward(logits, targets)
     grads = network.backward(params, cache, nn.sigmoid_cross_entropy_backward(loss_cache))
+    if zero_mean:
+        grads["conv1.w"] = layers.zero_mean_backward(grads["conv1.w"])
     nn.nesterov_momentum(params, grads, velocity, learning_rate, momentum)
     return batch_loss
 
 
 def _fresh_state(config, mean, std, data_label):
     params = network.init_params(stream_rng(config.seed, STREAM_INIT))
+    if config.zero_mean:
+        params["conv1.w"] = layers.zero_mean_forward(params["conv1.w"])
     run_config = {"train": dataclasses.asdict(config), "data": data_label}
     return _RunState(params, backend.ops(params["conv1.w"]).init_velocity(params), 0, mean, std, run_config)
 
@@ -262,7 +297,8 @@ def _resume_state(ckpt, fresh):
 
 def _differences(stored, fresh):
     """Names of settings that differ between two run configs (the update count may grow)."""
-    old, new = dict(stored["train"]), dict(fresh["train"])
+    defaults = dataclasses.asdict(hyperparameters.TrainConfig())  # settings newer than the checkpoint: their default
+    old, new = {**defaults, **stored["train"]}, dict(fresh["train"])
     old.pop("updates"), new.pop("updates")
     names = [name for name in new if old.get(name) != new[name]]
     if stored.get("data") != fresh.get("data"):

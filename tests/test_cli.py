@@ -290,6 +290,19 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["score", "LABELS", "--split", "nosuch"], "filelists/nosuch: filelist not found"),
     (["score", "LABELS", "--json", "AFILE/score.json"], "/score.json: cannot write in"),
     (["score", "LABELS", "--data", ""], "--data '': an empty path (an unset shell variable?)"),
+    # issue 29: an output that is also an input, and outputs without their proper suffix
+    (["eval", "MODEL", "--json", "MODEL"], "this output is a .json file; give a name ending in .json"),
+    (["eval", "MODELJSON", "--json", "MODELJSON"], "which this command reads; give the output another name"),
+    (["train", "--out", "LABELFILE"], "this output is a .npz file; give a name ending in .npz"),
+    (["score", "LABELS", "--json", "LABELFILE"], "this output is a .json file"),
+    (["bag", "MODEL", "MODEL", "--out", "MODEL"], "which this command reads"),
+    (["bag", "MODEL", "--out", "TMP/bag.npz"], "name two or more model files"),
+    # issue 31: a finished model is never replaced silently; a multi-day ablation is a choice
+    (["train", "--out", "MODEL"], "a model file is already there; pass --overwrite"),
+    (["ablate"], "take about 6.9 days on a 2-core CPU; pass --updates 40000 to run them anyway"),
+    # issue 29: weights no training gives, a deviation that is damage
+    (["detect", "HUGEMODEL", "SONG"], "some weights exceed 10000 in size"),
+    (["detect", "DENORMALMODEL", "SONG"], "normalisation statistics are not finite, positive"),
 ]
 
 
@@ -304,6 +317,14 @@ def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus,
     for name, threshold in (("MODEL5", 5.0), ("MODEL-1", -1.0)):  # a stored threshold edited by hand
         if name in arguments:
             model_file.save(tmp_path / f"{name}.npz", model_file.Model(params, *stats, {}, threshold=threshold))
+    if "MODELJSON" in arguments:  # a model file that happens to be named .json
+        model_file.save(tmp_path / "model.json", model_file.Model(params, *stats, {}))
+    if "HUGEMODEL" in arguments:
+        model_file.save(tmp_path / "huge.npz", model_file.Model({**params, "dense3.w": params["dense3.w"] * 1e6},
+                                                                *stats, {}, threshold=0.5))
+    if "DENORMALMODEL" in arguments:
+        model_file.save(tmp_path / "denormal.npz", model_file.Model(params, stats[0], np.full(80, 1e-40, np.float32),
+                                                                    {}, threshold=0.5))
     if "NPY" in arguments:
         np.save(tmp_path / "weights.npy", np.zeros(3))
     if "ROMODEL" in arguments:
@@ -320,14 +341,16 @@ def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus,
              "SONG": str(tiny_corpus / "audio" / "test_sång.wav"), "MODEL5": str(tmp_path / "MODEL5.npz"),
              "MODEL-1": str(tmp_path / "MODEL-1.npz"), "NPY": str(tmp_path / "weights.npy"),
              "ROMODEL": str(tmp_path / "protected.npz"), "PNGSONG": str(tmp_path / "song.png"),
-             "LOCKED": str(tmp_path / "locked.npz"), "LABELS": str(tiny_corpus / "labels")}
+             "LOCKED": str(tmp_path / "locked.npz"), "LABELS": str(tiny_corpus / "labels"),
+             "MODELJSON": str(tmp_path / "model.json"), "LABELFILE": str(tiny_corpus / "labels" / "test_sång.lab"),
+             "HUGEMODEL": str(tmp_path / "huge.npz"), "DENORMALMODEL": str(tmp_path / "denormal.npz")}
     arguments = [names.get(a, a).replace("AFILE", str(a_file)).replace("TMP/", f"{tmp_path}/") for a in arguments]
     cache = tmp_path.parent / (tmp_path.name + "-cache")  # outside the tree that must stay unchanged
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     out = ["--out", str(model)] if arguments[0] == "train" and "--out" not in arguments else []
     if arguments[0] == "train" and "--updates" not in arguments:
         out += ["--updates", "1"]  # should a check be missing, fail fast instead of training for long
-    no_data = arguments[0] in ("detect", "synth", "show-augment", "bench") or "--data" in arguments
+    no_data = arguments[0] in ("detect", "synth", "show-augment", "bench", "bag") or "--data" in arguments
     data = [] if no_data else ["--data", str(tiny_corpus)]
     quiet = [] if arguments[0] == "show-augment" else ["--quiet"]
     code, _, err = run_cli(arguments + out + data + quiet, tmp_path, cache)
@@ -468,3 +491,100 @@ def test_show_augment_writes_its_picture_in_the_current_folder_by_default(tiny_c
     assert cli.main(["show-augment", str(tiny_corpus / "audio" / "test_sång.wav")]) == 0
     assert (tmp_path / "test_sång-augment.png").is_file()
     assert "wrote test_sång-augment.png" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------
+# issues 29 and 31: a model file changes only when asked, and never under another run's feet
+# --------------------------------------------------------------------------
+
+def small_model(path, corpus, threshold=float("nan")):
+    """An untrained model whose config records `corpus` as its training corpus."""
+    from svd import model_file, network
+    params = network.init_params(np.random.default_rng(0))
+    model_file.save(path, model_file.Model(params, np.full(80, -5, np.float32), np.full(80, 2, np.float32),
+                                           {"data": str(corpus)}, threshold=threshold))
+
+
+def test_eval_stores_its_threshold_on_the_models_own_corpus_only_unless_asked(tiny_corpus, tmp_path, capsys):
+    from svd import model_file
+    other = tmp_path / "other"
+    import shutil
+    shutil.copytree(tiny_corpus, other)
+    small_model(tmp_path / "m.npz", tiny_corpus)
+    assert cli.main(["eval", str(tmp_path / "m.npz"), "--data", str(other), "--quiet"]) == 0
+    assert np.isnan(model_file.load(tmp_path / "m.npz").threshold)  # another corpus: the file is left alone
+    assert cli.main(["eval", str(tmp_path / "m.npz"), "--data", str(other), "--store-threshold", "--quiet"]) == 0
+    assert not np.isnan(model_file.load(tmp_path / "m.npz").threshold)
+    small_model(tmp_path / "n.npz", tiny_corpus)
+    assert cli.main(["eval", str(tmp_path / "n.npz"), "--quiet"]) == 0  # its own corpus: stored for detect
+    assert not np.isnan(model_file.load(tmp_path / "n.npz").threshold)
+    capsys.readouterr()
+
+
+def test_eval_never_puts_back_a_model_replaced_while_it_ran(tiny_corpus, tmp_path, capsys, monkeypatch):
+    """`cp A r.npz; eval r.npz & mv B r.npz` used to leave A in r.npz (issue 29)."""
+    from svd import predict
+    small_model(tmp_path / "r.npz", tiny_corpus)
+    small_model(tmp_path / "b.npz", tiny_corpus, threshold=0.25)
+    replacement = (tmp_path / "b.npz").read_bytes()
+    real = predict.smoothed_probabilities
+
+    def replaced_meanwhile(*args, **kwargs):  # a training finishes into the same path during eval
+        if (tmp_path / "b.npz").exists():
+            os.replace(tmp_path / "b.npz", tmp_path / "r.npz")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(predict, "smoothed_probabilities", replaced_meanwhile)
+    assert cli.main(["eval", str(tmp_path / "r.npz"), "--quiet"]) == 0
+    assert (tmp_path / "r.npz").read_bytes() == replacement
+    assert "changed while it was evaluated" in capsys.readouterr().err
+
+
+def test_eval_leaves_a_model_alone_while_a_training_writes_it(tiny_corpus, tmp_path):
+    """The lock `train --out` holds (here a live process's) keeps eval from storing into the file."""
+    small_model(tmp_path / "r.npz", tiny_corpus)
+    before = (tmp_path / "r.npz").read_bytes()
+    (tmp_path / "r.npz.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                                     "token": "0"}) + "\n")
+    code, _, err = run_cli(["eval", tmp_path / "r.npz", "--quiet"], tmp_path, tmp_path / "cache")
+    assert code == 0 and "changed while it was evaluated" in err
+    assert (tmp_path / "r.npz").read_bytes() == before
+
+
+def test_train_replaces_a_model_only_with_overwrite(tiny_corpus, tmp_path):
+    small_model(tmp_path / "m.npz", tiny_corpus, threshold=0.3)
+    arguments = ["train", "--data", tiny_corpus, "--out", tmp_path / "m.npz", "--updates", "1", "--batch", "2",
+                 "--quiet"]
+    code, _, err = run_cli(arguments, tmp_path, tmp_path / "cache")
+    assert code == 2 and "pass --overwrite" in err
+    code, _, err = run_cli(arguments + ["--overwrite"], tmp_path, tmp_path / "cache")
+    assert code == 0, err
+
+
+def test_detect_fails_a_file_whose_samples_overflow_and_goes_on(tiny_corpus, tmp_path):
+    """Huge finite float samples made NaN probabilities that read as 'no singing', exit 0 (issue 29)."""
+    small_model(tmp_path / "m.npz", tiny_corpus, threshold=0.5)
+    samples, rate = soundfile.read(tiny_corpus / "audio" / "test_sång.wav", dtype="float32")
+    soundfile.write(tmp_path / "huge.wav", samples * np.float32(1e37), rate, subtype="FLOAT")
+    code, out, err = run_cli(["detect", tmp_path / "m.npz", tmp_path / "huge.wav",
+                              tiny_corpus / "audio" / "test_sång.wav", "--out-dir", tmp_path / "det", "--quiet"],
+                             tmp_path, tmp_path / "cache")
+    assert code == 2 and "Traceback" not in err
+    assert "huge.wav: its samples are so large" in err and "far outside [-1, 1]" in err
+    assert [p.name for p in (tmp_path / "det").rglob("*.lab")] == ["test_sång.lab"]  # the job went on
+
+
+def test_detect_without_a_model_uses_the_bundled_one(tiny_corpus, tmp_path, monkeypatch, capsys):
+    from svd import model_file
+    small_model(tmp_path / "bundled.npz", tiny_corpus, threshold=0.5)
+    monkeypatch.setattr(model_file, "BUNDLED", tmp_path / "bundled.npz")
+    song = tiny_corpus / "audio" / "test_sång.wav"
+    assert cli.main(["detect", str(song), "--out-dir", str(tmp_path / "det"), "--quiet"]) == 0
+    assert (tmp_path / "det" / "test_sång.lab").is_file()
+    import svd
+    assert svd.load_model().name == str(tmp_path / "bundled.npz")
+    capsys.readouterr()
+
+
+def test_the_program_alone_shows_its_help(capsys):
+    assert cli.main([]) == 0
+    assert "COMMAND" in capsys.readouterr().out

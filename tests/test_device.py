@@ -29,13 +29,16 @@ def test_an_emulated_gpu_device_runs_the_cuda_implementation_on_numpy_arrays():
     assert emulated.get_all(emulated.put_all(values))["a"].tolist() == [0.0, 1.0, 2.0]
 
 
-def test_without_a_gpu_auto_says_cpu_in_one_line_and_gpu_is_refused(monkeypatch, capsys):
-    monkeypatch.setattr(device, "why_no_gpu", lambda: "CuPy is not installed (pip install cupy-cuda13x for CUDA 13)")
+def test_without_a_gpu_auto_says_cpu_in_one_line_only_where_cupy_is_there_and_gpu_is_refused(monkeypatch, capsys):
+    monkeypatch.setattr(device, "why_no_gpu", lambda: device.NO_CUPY)  # the plain CPU install: nothing to say
     assert device.select("auto") is device.CPU
-    assert capsys.readouterr().err == "device: cpu (--device auto: CuPy is not installed (pip install " \
-                                      "cupy-cuda13x for CUDA 13))\n"
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(device, "why_no_gpu", lambda: "CuPy sees no CUDA device (no GPU, or no driver)")
+    assert device.select("auto") is device.CPU
+    assert capsys.readouterr().err == "device: cpu (--device auto: CuPy sees no CUDA device (no GPU, or no driver))\n"
     assert device.select("auto", quiet=True) is device.CPU
     assert capsys.readouterr().err == ""
+    monkeypatch.setattr(device, "why_no_gpu", lambda: device.NO_CUPY)
     with pytest.raises(InputError, match="--device gpu: CuPy is not installed .*; use --device cpu"):
         device.select("gpu")
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from helpers import check_grad, naive_conv, naive_maxpool
-from svd import backend
+from svd import backend, layers
 from svd.fast import workers
 
 
@@ -198,3 +198,15 @@ def test_dropout_keeps_half_and_doubles_them(nn):
     assert set(np.unique(y)) == {0.0, 2.0}
     assert y.dtype == np.float32
     np.testing.assert_array_equal(y != 0, mask)
+
+
+def test_zero_mean_filters_are_a_projection_and_its_gradient_matches_finite_differences():
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=(3, 3, 2, 5))
+    w0 = layers.zero_mean_forward(w)
+    np.testing.assert_allclose(w0.sum(axis=(0, 1, 2)), 0, atol=1e-12)      # every filter sums to zero
+    np.testing.assert_allclose(layers.zero_mean_forward(w0), w0, atol=1e-15)  # idempotent
+    assert np.abs(w0 - w).max() > 0.1  # the random filters were not zero-mean: the test can fail
+    upstream = rng.normal(size=w.shape)
+    check_grad(lambda: float((layers.zero_mean_forward(w) * upstream).sum()), w,
+               layers.zero_mean_backward(upstream), rng)

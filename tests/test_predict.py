@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from svd import network, predict, spectrum
+from svd.errors import InputError
 
 
 def random_params(seed):
@@ -73,3 +74,32 @@ def test_padding_uses_the_normalised_silence():
     np.testing.assert_allclose(padded[:57], (np.log(1e-7) + 5) / 2, rtol=1e-6)
     np.testing.assert_allclose(padded[-57:], (np.log(1e-7) + 5) / 2, rtol=1e-6)
     np.testing.assert_allclose(padded[57:-57], (spectrum.log_mel(linear) + 5) / 2, rtol=1e-6)
+
+
+def test_a_bag_predicts_the_mean_of_its_networks_and_survives_its_file(tmp_path, capsys):
+    """`run.py bag`: one file, several networks, the mean of their probabilities (not of their logits)."""
+    from svd import cli, model_file
+    rng = np.random.default_rng(4)
+    mean, std = rng.normal(-5, 1, 80).astype(np.float32), rng.uniform(1, 2, 80).astype(np.float32)
+    paths = []
+    for seed in (1, 2):
+        params = {k: (3 * v if k.endswith(".w") else v) for k, v in network.init_params(np.random.default_rng(seed)).items()}
+        paths.append(tmp_path / f"m{seed}.npz")
+        model_file.save(paths[-1], model_file.Model(params, mean, std, {"train": {"seed": seed}}))
+    assert cli.main(["bag", *map(str, paths), "--out", str(tmp_path / "bag.npz")]) == 0
+    assert "a bag of 2 networks" in capsys.readouterr().out
+    bag = model_file.load(tmp_path / "bag.npz")
+    assert len(bag.networks) == 2 and [m["seed"] for m in bag.config["bag"]] == [1, 2]
+    linear = rng.uniform(0, 1, (300, 513)).astype(np.float32)
+    alone = [predict.probabilities(model_file.load(p), linear) for p in paths]
+    assert np.abs(alone[0] - alone[1]).max() > 0.05  # two different networks: the mean is a real test
+    np.testing.assert_allclose(predict.probabilities(bag, linear), (alone[0] + alone[1]) / 2, atol=1e-6)
+    other = model_file.Model(bag.params, mean + 1, std, {})
+    model_file.save(tmp_path / "other.npz", other)
+    assert cli.main(["bag", str(paths[0]), str(tmp_path / "other.npz"), "--out", str(tmp_path / "b2.npz")]) == 2
+    assert "trained on other songs" in capsys.readouterr().err and not (tmp_path / "b2.npz").exists()
+    with np.load(tmp_path / "bag.npz") as stored:  # a gap in the numbering: damaged, refused
+        arrays = {k.replace("bag/1/", "bag/2/"): stored[k] for k in stored.files}
+    np.savez(tmp_path / "gap.npz", **arrays)
+    with pytest.raises(InputError, match="not numbered 1, 2"):
+        model_file.load(tmp_path / "gap.npz")

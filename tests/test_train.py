@@ -190,3 +190,29 @@ def test_train_textbook_runs_the_plain_layers_and_matches_the_fast_path(tiny_cor
     # differently by ~1e-6 of that.
     for name in fast.params:
         np.testing.assert_allclose(textbook.params[name], fast.params[name], rtol=0, atol=1e-5)
+
+
+def test_zero_mean_training_gives_a_model_deaf_to_the_recording_level(tiny_corpus, tmp_path):
+    """train --zero-mean (Schlüter & Lehner 2018): a gain on the audio leaves the probabilities unchanged.
+
+    A gain g multiplies the linear spectrogram by g, adds log(g) to every log-mel value
+    above the 1e-7 floor and, after one shared scale, the same constant to every
+    network input; zero-mean conv1 filters cancel it. The plain model is the control:
+    the same gain moves its outputs, so the test can fail. Frames within one excerpt
+    of the song's ends see the (unscaled) silence padding and are left out.
+    """
+    from svd import predict
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    level = train.train(songs, tiny_config(zero_mean=True), tmp_path / "z.npz", quiet=True)
+    plain = train.train(songs, tiny_config(), tmp_path / "p.npz", quiet=True)
+    w = level.params["conv1.w"].astype(np.float64)
+    assert np.abs(w.sum(axis=(0, 1, 2))).max() < 1e-5 * np.abs(w).sum(axis=(0, 1, 2)).max()
+    assert np.ptp(level.std) == 0 and np.ptp(plain.std) > 0
+    assert model_file.load(tmp_path / "z.npz").config["train"]["zero_mean"] is True
+    linear = songs[0].linear
+    inner = slice(excerpt.CONTEXT_FRAMES, len(linear) - excerpt.CONTEXT_FRAMES)
+    for model, invariant in ((level, True), (plain, False)):
+        loud = predict.probabilities(model, linear)[inner]
+        quiet = predict.probabilities(model, linear * np.float32(0.1))[inner]
+        change = np.abs(loud - quiet).max()
+        assert (change < 1e-4) if invariant else (change > 1e-3), (invariant, change)

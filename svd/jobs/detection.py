@@ -159,14 +159,21 @@ def detect_files(share, records, todo, out_dir, summary, job):
     with Progress("detecting", len(todo), "files", quiet=job.quiet) as bar:
         for done, (slot, (path, result)) in enumerate(zip(todo, reading), start=1):
             stem = share[slot][1]
+            if not isinstance(result, InputError):
+                try:
+                    found = detect.detect_spectrogram(job.model, path, *result, job.threshold, job.pitch_factors,
+                                                      job.min_segment_s, job.device)
+                except InputError as error:
+                    result = error
+                except MemoryError:
+                    result = InputError(f"{detect.shown(path)}: not enough memory to run the network on it; split "
+                                        "the file or free memory.")
             if isinstance(result, InputError):
                 failed += 1
                 records[slot] = {**records[slot], "status": "failed", "error": str(result)}
                 detect_summary.append(summary, records[slot])
                 bar.note(f"failed: {result}")
             else:
-                found = detect.detect_spectrogram(job.model, path, *result, job.threshold, job.pitch_factors,
-                                                  job.min_segment_s, job.device)
                 *others, (main, _) = outputs_of(stem, job)
                 for kind, output in others:
                     write_output(kind, out_dir / output, found)
