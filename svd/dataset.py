@@ -3,7 +3,10 @@
     DIR/audio/<file>            any format svd.audio reads
     DIR/labels/<stem>.lab       'start end sing|nosing' per line (svd/labels.py)
     DIR/filelists/<split>       one audio file name per line; any split names,
-                                so k-fold cross-validation is a set of filelists
+                                so k-fold cross-validation is a set of filelists;
+                                blank lines and lines starting with '#' (comments)
+                                are skipped, and a comment that names an audio
+                                file is refused
 
 Songs shorter than one network excerpt (115 frames, 1.67 s) are refused with a
 message: most of such an excerpt would be padding, and a song that short is
@@ -45,6 +48,10 @@ def read_filelist(data_dir, split):
         hint = f"available: {', '.join(found)}" if found else f"create {data_dir / 'filelists'} with one file per split"
         raise InputError(f"{listing}: filelist not found ({hint}); check --data and the split name.")
     entries = [(number, line.strip()) for number, line in enumerate(read_text(listing).splitlines(), start=1)]
+    for number, name in entries:  # a comment that is also a file's name: which was meant cannot be guessed
+        if name.startswith("#") and (data_dir / "audio" / name).is_file():
+            raise InputError(f"{listing}, line {number}: {name!r} is an audio file's name, but a line starting "
+                             "with '#' is a comment; rename the file (or write the comment another way).")
     entries = [(number, name) for number, name in entries if name and not name.startswith("#")]
     if not entries:
         raise InputError(f"{listing}: the filelist is empty; list one audio file name per line.")

@@ -588,3 +588,13 @@ def test_detect_without_a_model_uses_the_bundled_one(tiny_corpus, tmp_path, monk
 def test_the_program_alone_shows_its_help(capsys):
     assert cli.main([]) == 0
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_a_filelist_comment_that_names_an_audio_file_is_refused(tiny_corpus, capsys):
+    """'#1.wav' left its split without a word (issue 29); a plain comment still passes."""
+    (tiny_corpus / "filelists" / "train").write_text("# my songs\ntrain_sång.wav\n", encoding="utf-8")
+    assert check(tiny_corpus, capsys)[0] == 0
+    (tiny_corpus / "audio" / "#1.wav").write_bytes((tiny_corpus / "audio" / "train_sång.wav").read_bytes())
+    (tiny_corpus / "filelists" / "train").write_text("#1.wav\ntrain_sång.wav\n", encoding="utf-8")
+    code, out = check(tiny_corpus, capsys)
+    assert code == 2 and "'#1.wav' is an audio file's name, but a line starting with '#' is a comment" in out.err

@@ -134,3 +134,20 @@ def test_unknown_formats_are_refused_before_any_work(setup, tmp_path, capsys, op
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_rerun_with_other_output_options_is_refused_not_skipped(setup, tmp_path, capsys):
+    """Another --min-segment or --tta into the same folder kept the old outputs without a word (issue 29)."""
+    model, music = setup
+    out = tmp_path / "out"
+    assert run(model, music, out) == 0
+    before = {path.name: path.read_bytes() for path in out.glob("*.lab")}
+    for options, said in ((("--min-segment", "0.5"), "--min-segment 0, no --tta; now --min-segment 0.5, no --tta"),
+                          (("--tta",), "now --min-segment 0, --tta 1,0.8,0.9,1.1,1.2")):
+        assert run(model, music, out, *options) == 2
+        assert said in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in out.glob("*.lab")} == before
+    assert run(model, music, out, "--min-segment", "0.5", "--overwrite") == 0
+    assert set(statuses(out).values()) == {"done"}
+    assert run(model, music, out, "--min-segment", "0.5") == 0  # the same options again: skipped
+    assert set(statuses(out).values()) == {"skipped"}

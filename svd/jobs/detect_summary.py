@@ -77,12 +77,16 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def record(path, lab, status, threshold=None, model_sha256=None, segments=None, error=None, provenance=None):
-    """One summary line as a dict. segments: [(start_s, end_s, is_sing)] of the .lab, or None (no figures)."""
+def record(path, lab, status, threshold=None, model_sha256=None, segments=None, error=None, provenance=None,
+           settings=None):
+    """One summary line as a dict. segments: [(start_s, end_s, is_sing)] of the .lab, or None (no figures).
+
+    settings: the other options that shape the outputs (svd/jobs/detection.py Job.settings), or None.
+    """
     figures = lab_figures(segments) if segments is not None else {
         "duration_s": None, "voice_fraction": None, "segments": None}
     return {"path": str(path), "lab": lab, "status": status, **figures, "threshold": threshold,
-            "model_sha256": model_sha256, "error": error, "provenance": provenance}
+            "model_sha256": model_sha256, "settings": settings, "error": error, "provenance": provenance}
 
 
 def lab_figures(segments):
@@ -110,7 +114,8 @@ def skipped(path, lab, segments, earlier):
     vouched = earlier is not None and earlier.get("status") in ("done", "skipped")
     return record(path, lab, "skipped", earlier["threshold"] if vouched else None,
                   earlier["model_sha256"] if vouched else None, segments,
-                  provenance=earlier.get("provenance") if vouched else None)
+                  provenance=earlier.get("provenance") if vouched else None,
+                  settings=earlier.get("settings") if vouched else None)
 
 
 def journal_of(summary):
@@ -164,7 +169,12 @@ def is_record(entry):
             and all(number_or_none(entry.get(key)) for key in ("duration_s", "voice_fraction", "threshold"))
             and (entry.get("segments") is None or type(entry.get("segments")) is int)
             and text_or_none(entry.get("model_sha256")) and text_or_none(entry.get("error"))
-            and (entry.get("provenance") is None or isinstance(entry.get("provenance"), dict)))
+            and (entry.get("provenance") is None or isinstance(entry.get("provenance"), dict))
+            and (entry.get("settings") is None or (
+                isinstance(entry["settings"], dict) and set(entry["settings"]) == {"min_segment_s", "tta_pitch_factors"}
+                and number_or_none(entry["settings"]["min_segment_s"])
+                and isinstance(entry["settings"]["tta_pitch_factors"], list)
+                and all(number_or_none(f) and f is not None for f in entry["settings"]["tta_pitch_factors"]))))
 
 
 def write(path, records):

@@ -51,6 +51,12 @@ class Job:
     provenance: dict = None
 
 
+    @property
+    def settings(self):
+        """The options besides model and threshold that change a file's outputs, as recorded in the summary."""
+        return {"min_segment_s": self.min_segment_s, "tta_pitch_factors": list(self.pitch_factors)}
+
+
 LABEL_FORMATS = tuple(labels.LABEL_SUFFIXES)  # lab, audacity, csv: --labels; the first chosen is the main output
 FRAME_FORMATS = ("npy", "csv")  # --frames
 
@@ -126,26 +132,37 @@ def plan(share, out_dir, summary, job, overwrite):
                 segments = None  # damaged by hand, not by us (our writes are atomic): redo it
         if segments is None:
             records.append(detect_summary.record(path, lab, "pending", job.threshold, job.model_sha256,
-                                                 provenance=job.provenance))
+                                                 provenance=job.provenance, settings=job.settings))
             todo.append(slot)
         else:
             records.append(detect_summary.skipped(path, lab, segments, earlier.get(lab)))
             made_by = records[-1]["model_sha256"], records[-1]["threshold"]
+            # Records older than the settings field made their files with the defaults then fixed.
+            settings = records[-1]["settings"] or {"min_segment_s": 0.0, "tta_pitch_factors": [1.0]}
             if made_by[0] is None:
                 unknown += 1
             elif made_by != (job.model_sha256, job.threshold):
-                foreign.append((lab, *made_by))
+                foreign.append((lab, f"model {made_by[0][:12]}, threshold {made_by[1]:.4f}; now model "
+                                     f"{job.model_sha256[:12]}, threshold {job.threshold:.4f}"))
+            elif settings != job.settings:
+                foreign.append((lab, f"{_describe(settings)}; now {_describe(job.settings)}"))
     if foreign:
-        lab, model_sha256, threshold = foreign[0]
-        raise InputError(f"{out_dir}: {len(foreign)} of the outputs there were made by another model or threshold "
-                         f"(e.g. {lab}: model {model_sha256[:12]}, threshold {threshold:.4f}; now model "
-                         f"{job.model_sha256[:12]}, threshold {job.threshold:.4f}); pass --overwrite to redo "
-                         "them, or choose another --out-dir.")
+        lab, change = foreign[0]
+        raise InputError(f"{out_dir}: {len(foreign)} of the outputs there were made by another model, threshold "
+                         f"or options (e.g. {lab}: {change}); pass --overwrite to redo them, or choose another "
+                         "--out-dir.")
     if unknown and not job.quiet:
         print(f"detect: {unknown} files have outputs that no summary says how they were made; they are kept "
               "(--overwrite redoes them)", file=sys.stderr)
     detect_summary.save(summary, records)
     return records, todo
+
+
+def _describe(settings):
+    """'--min-segment 0.5, --tta' for messages."""
+    tta = "--tta " + ",".join(f"{f:g}" for f in settings["tta_pitch_factors"]) \
+        if settings["tta_pitch_factors"] != [1.0] else "no --tta"
+    return f"--min-segment {settings['min_segment_s']:g}, {tta}"
 
 
 def detect_files(share, records, todo, out_dir, summary, job):
@@ -178,7 +195,8 @@ def detect_files(share, records, todo, out_dir, summary, job):
                 for kind, output in others:
                     write_output(kind, out_dir / output, found)
                 records[slot] = detect_summary.record(path, records[slot]["lab"], "done", job.threshold,
-                                                      job.model_sha256, found.segments, provenance=job.provenance)
+                                                      job.model_sha256, found.segments, provenance=job.provenance,
+                                                      settings=job.settings)
                 lab = out_dir / records[slot]["lab"]
                 with replacing(lab) as temp:
                     temp.write_text(labels.segments_text(found.segments, main), encoding="utf-8")
