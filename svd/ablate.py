@@ -342,7 +342,9 @@ def _read_result(path, settings, augmentation):
         result = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return None  # a damaged file (not written by us: our writes are atomic) is redone
-    stored = {**result.get("settings", {}), "augmentation": result.get("augmentation")}
+    if not _well_formed(result):
+        return None  # edited by hand into something else: redone too
+    stored = {**result["settings"], "augmentation": result.get("augmentation")}
     current = {**settings.as_dict(), "augmentation": augmentation}
     differing = [f"{key} {stored.get(key)!r} (now {current.get(key)!r})"
                  for key in dict.fromkeys([*stored, *current]) if stored.get(key) != current.get(key)]
@@ -350,6 +352,15 @@ def _read_result(path, settings, augmentation):
         raise InputError(f"{path}: this result was made with other settings: {', '.join(differing)}; "
                          "use another --out-dir, or delete the old results to redo them.")
     return result
+
+
+def _well_formed(result):
+    """Whether a result file's JSON has every field `summarise` reads, each of its type."""
+    def counts(value):
+        return isinstance(value, dict) and all(type(value.get(key)) is int for key in COUNT_KEYS)
+    return (isinstance(result, dict) and isinstance(result.get("settings"), dict)
+            and isinstance(result.get("config"), str) and type(result.get("seed")) is int
+            and counts(result.get("chosen")) and counts(result.get("optimal")))
 
 
 def _training_setup(base, seed, fold, settings):

@@ -18,6 +18,10 @@ from svd.spectrum import SAMPLE_RATE_HZ
 
 
 BLOCK_FRAMES = 1 << 20  # frames decoded at a time (about 48 s at 22050 Hz)
+# Sample rates accepted: telephone speech is 8000 Hz, studio masters reach 384000 Hz. Outside
+# them a header is damaged: resampling 1 Hz to 22050 Hz needs 22050 times the memory.
+MIN_RATE_HZ = 4000
+MAX_RATE_HZ = 768000
 
 
 def load(path):
@@ -28,6 +32,10 @@ def load(path):
     """
     require_file(path)
     mono, rate_hz = _decode_mono(path)
+    if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:  # a header's nonsense would cost hours or all memory
+        raise InputError(f"{path}: its header says the sample rate is {rate_hz} Hz, outside the "
+                         f"{MIN_RATE_HZ}-{MAX_RATE_HZ} Hz of real recordings (a damaged header?); re-export the "
+                         "file.")
     if mono.size == 0:
         raise InputError(f"{path}: the audio file contains no samples; replace it with a valid recording.")
     if not np.isfinite(mono).all():  # a NaN or infinity in any channel reaches the mix

@@ -257,7 +257,8 @@ def _model_corpus(model_path, model, data, quiet):
 
     Says in one line which it is, and when --data differs from the model's corpus.
     """
-    recorded = model.config.get("data") or None
+    recorded = model.config.get("data")
+    recorded = recorded if isinstance(recorded, str) and recorded else None  # a hand-edited config may say 5
     if data is None and recorded is None:
         return None  # a model from before corpora were recorded: the default corpus, as ever
     if data is None:

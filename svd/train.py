@@ -291,7 +291,16 @@ def _resume_state(ckpt, fresh):
         raise InputError(f"{ckpt}: checkpoint was made on other training data; use the same --data, "
                          "or delete the checkpoint.")
     velocity = {key[len("velocity/"):]: value for key, value in stored.extra.items() if key.startswith("velocity/")}
-    update = json.loads(str(stored.extra["progress"]))["update"]
+    try:
+        update = json.loads(str(stored.extra["progress"]))["update"]
+    except (KeyError, TypeError, ValueError):
+        update = None
+    shapes_match = velocity.keys() == stored.params.keys() and all(
+        velocity[name].shape == value.shape and velocity[name].dtype == value.dtype
+        for name, value in stored.params.items())
+    if not (isinstance(update, int) and not isinstance(update, bool) and update >= 0 and shapes_match):
+        raise InputError(f"{ckpt}: the checkpoint is damaged (its progress record or momentum buffers are missing "
+                         "or wrong); delete it to start the training over.")
     return _RunState(stored.params, velocity, update, fresh.mean, fresh.std, fresh.config, saved_update=update)
 
 

@@ -167,3 +167,19 @@ def test_the_figure_is_a_png(tmp_path):
                {"name": "none+tta", "error_mean": 0.08, "error_half_width": None}]
     plot.ablation_png(summary, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("content", ["null", "[]", '{"config": "none"}', "HALF"])
+def test_a_hand_edited_result_file_is_redone_not_a_traceback(tiny_corpus, tmp_path, capsys, monkeypatch, content):
+    """Result files holding null or lacking 'chosen' gave AttributeError/KeyError tracebacks (issue 29)."""
+    out = tmp_path / "ablation"
+    assert ablate_cli(tiny_corpus, out, capsys, "--configs", "none")[0] == 0
+    result = out / "none-seed0.json"
+    good = json.loads(result.read_text())
+    if content == "HALF":
+        content = json.dumps({k: v for k, v in good.items() if k != "chosen"})
+    result.write_text(content)
+    monkeypatch.setattr(train, "train", refuse_training)  # the model is still there: only evaluated again
+    code, _, err = ablate_cli(tiny_corpus, out, capsys, "--configs", "none")
+    assert code == 0 and "Traceback" not in err
+    assert json.loads(result.read_text())["chosen"] == good["chosen"]

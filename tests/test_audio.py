@@ -71,3 +71,15 @@ def test_nan_samples_are_refused(tmp_path):
     soundfile.write(path, samples, 22050, subtype="FLOAT")
     with pytest.raises(InputError, match="NaN"):
         audio.load(path)
+
+
+@pytest.mark.parametrize("rate_hz", [1, 7, 2_147_483_647])
+def test_a_header_with_an_absurd_sample_rate_is_refused(tmp_path, rate_hz):
+    """A 264 KB WAV saying 1 Hz killed a whole detect job with a MemoryError (issue 29)."""
+    path = tmp_path / "odd.wav"
+    soundfile.write(path, np.zeros(8000, np.float32), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[24:28] = rate_hz.to_bytes(4, "little")  # the fmt chunk's sample rate
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=f"sample rate is {rate_hz} Hz, outside the 4000-768000 Hz"):
+        audio.load(path)

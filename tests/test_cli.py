@@ -598,3 +598,13 @@ def test_a_filelist_comment_that_names_an_audio_file_is_refused(tiny_corpus, cap
     (tiny_corpus / "filelists" / "train").write_text("#1.wav\ntrain_sång.wav\n", encoding="utf-8")
     code, out = check(tiny_corpus, capsys)
     assert code == 2 and "'#1.wav' is an audio file's name, but a line starting with '#' is a comment" in out.err
+
+
+def test_a_model_whose_recorded_corpus_is_not_a_path_is_evaluated_on_data(tiny_corpus, tmp_path, capsys):
+    """A config saying {"data": 5} gave a TypeError traceback (issue 29)."""
+    from svd import model_file, network
+    model_file.save(tmp_path / "m.npz", model_file.Model(network.init_params(np.random.default_rng(0)),
+                                                         np.zeros(80, np.float32), np.ones(80, np.float32),
+                                                         {"data": 5}))
+    assert cli.main(["eval", str(tmp_path / "m.npz"), "--data", str(tiny_corpus), "--quiet"]) == 0
+    capsys.readouterr()

@@ -216,3 +216,28 @@ def test_zero_mean_training_gives_a_model_deaf_to_the_recording_level(tiny_corpu
         quiet = predict.probabilities(model, linear * np.float32(0.1))[inner]
         change = np.abs(loud - quiet).max()
         assert (change < 1e-4) if invariant else (change > 1e-3), (invariant, change)
+
+
+@pytest.mark.parametrize("damage", ["no progress", "bad json", "no update", "no velocity", "negative update"])
+def test_a_damaged_checkpoint_is_refused_with_one_line(tiny_corpus, tmp_path, monkeypatch, damage):
+    """KeyError and JSONDecodeError tracebacks on --resume before (issue 29)."""
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    monkeypatch.setattr(train, "_step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt) if a[3] == 4 else 0.5)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(songs, tiny_config(), tmp_path / "m.npz", checkpoint_every=2, quiet=True)
+    ckpt = train.checkpoint_path(tmp_path / "m.npz")
+    with np.load(ckpt) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    if damage == "no progress":
+        del arrays["progress"]
+    elif damage == "bad json":
+        arrays["progress"] = np.array("{update: 4")
+    elif damage == "no update":
+        arrays["progress"] = np.array(json.dumps({"saved_at": 1.0}))
+    elif damage == "negative update":
+        arrays["progress"] = np.array(json.dumps({"update": -3}))
+    else:
+        del arrays["velocity/conv2.w"]
+    np.savez(ckpt, **arrays)
+    with pytest.raises(InputError, match="the checkpoint is damaged"):
+        train.train(songs, tiny_config(), tmp_path / "m.npz", resume=True, quiet=True)

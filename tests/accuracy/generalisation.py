@@ -27,7 +27,9 @@ probabilities and targets in ROW/s<SEED>.npz. `table` then prints, per row:
     a 95% bootstrap interval over test clips (clips drawn with replacement, the
     seeds' probabilities averaged per frame), for the AUROC;
     AUROC per singer (MIR-1K) or per song: mean over seeds;
-    the spread of the per-group optimal thresholds (the calibration a user meets).
+    the spread of the per-group optimal thresholds (the calibration a user meets);
+    the seed mean: AUROC and error of the seeds' smoothed probabilities averaged per
+    frame (a bag of the seeds' networks, up to where the median filter is applied).
 
     python tests/accuracy/generalisation.py corpus --songs ../shared/data/jamendolyrics-dev --mir1k DIR --out EXP
     python tests/accuracy/generalisation.py run plain --out EXP --seeds 1,2,3     # in the background
@@ -242,6 +244,12 @@ def row_summary(runs):
         mean, half = ablate.mean_confidence([m[key] for m in per_seed])
         cells[key] = {"mean": mean, "half": half, "values": [m[key] for m in per_seed]}
     cells["bootstrap_auroc"] = bootstrap_auroc(runs)
+    mean_run = {split: {"names": runs[0][split]["names"], "targets": runs[0][split]["targets"],
+                        "smoothed": [np.mean([run[split]["smoothed"][k] for run in runs], axis=0)
+                                     for k in range(len(runs[0][split]["names"]))]}
+                for split in ("valid", "test")}
+    seed_mean = seed_measures(mean_run)  # bagging the seeds (of smoothed, not raw, probabilities)
+    cells["seed_mean"] = {key: seed_mean[key] for key in ("auroc", "error_at_valid", "error_at_0.5")}
     groups = per_seed[0]["groups"].keys()
     cells["groups"] = {g: {"auroc": float(np.mean([m["groups"][g]["auroc"] for m in per_seed])),
                            "error_at_valid": float(np.mean([m["groups"][g]["error_at_valid"] for m in per_seed]))}
@@ -268,7 +276,7 @@ def cmd_table(args):
         print(f"\n{direction}: AUROC and errors on the test files, mean ± 95% t-interval over seeds; "
               "bootstrap: 95% interval over clips of the seed-mean AUROC")
         print(f"{'row':<20} {'seeds':>5} {'AUROC':>15} {'bootstrap':>13} {'err @valid thr %':>17} "
-              f"{'err @0.5 %':>14} {'valid thr':>15} {'group optima':>13}")
+              f"{'err @0.5 %':>14} {'valid thr':>15} {'group optima':>13}  seed mean: AUROC, err @valid")
         report[direction] = {}
         for row_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
             files = sorted(row_dir.glob("s*[0-9].npz"))
@@ -280,7 +288,8 @@ def cmd_table(args):
             print(f"{row_dir.name:<20} {cells['seeds']:>5} {_interval(cells['auroc']):>15} "
                   f"{low:.3f}-{high:.3f}  {_interval(cells['error_at_valid'], 100, 1):>17} "
                   f"{_interval(cells['error_at_0.5'], 100, 1):>14} {_interval(cells['valid_threshold'], 1, 2):>15} "
-                  f"{cells['optimal_threshold_range'][0]:.2f}-{cells['optimal_threshold_range'][1]:.2f}")
+                  f"{cells['optimal_threshold_range'][0]:.2f}-{cells['optimal_threshold_range'][1]:.2f}  "
+                  f"{cells['seed_mean']['auroc']:.3f} {100 * cells['seed_mean']['error_at_valid']:.1f}")
         if report[direction]:
             names = sorted(next(iter(report[direction].values()))["groups"])
             print(f"  AUROC per group (mean over seeds): " + ", ".join(names))
