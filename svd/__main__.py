@@ -1,5 +1,5 @@
 """`python -m svd COMMAND ...`: the same command line as `python run.py` and an installed `svd` (svd/cli.py)."""
-from svd.cli import run
+from svd.entry import main
 
 if __name__ == "__main__":
-    run()
+    main()

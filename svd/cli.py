@@ -405,8 +405,12 @@ def run():
     # SIGTERM (a batch scheduler's pre-emption, `kill`) ends the run like Ctrl-C: the workers
     # are waited for, atomic writes leave no temporary, `train` keeps its last checkpoint.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # svd/entry.py's start-up handler ends here
     try:
         code = main(prog=program_name())
+    except KeyboardInterrupt:  # before main's own handler: while the options are parsed
+        print("interrupted", file=sys.stderr)
+        code = 130
     except BrokenPipeError:
         # Whoever read the output has stopped (`svd cache | head -1`): end without a traceback, as
         # other tools do, with stdout sent to /dev/null so that the final flush cannot fail again.

@@ -277,3 +277,31 @@ def test_detect_ends_cleanly_on_sigint_and_sigterm_and_leaves_intact_outputs(tmp
     check_signals(tmp_path, lambda work: ["detect", str(model), str(corpus / "audio"), "--out-dir",
                                           str(work / "out"), "--threshold", "0.5"],
                   lambda work: lambda: (work / "out").exists(), check_outputs)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_program_starts_gives_exit_130_and_one_line(signum):
+    """Ctrl-C or SIGTERM in the first ~0.4 s (while importing) gave a traceback or exit -2 (issue 29).
+
+    `run.py cache --help` imports the command line and exits: a signal lands before, inside or
+    after the imports; each outcome is exit 130 with the one line 'interrupted', or a finished run.
+    A signal that arrives before the interpreter runs the program's first line kills it silently
+    (the operating system's default action) or stops Python's own start-up (its 'site' module);
+    no code of the program can act then, so those are allowed. Anything later must be exit 130
+    and one line, and some signals must land in the program's imports.
+    """
+    root = pathlib.Path(__file__).resolve().parent.parent
+    interrupted = 0
+    for delay_s in np.linspace(0.0, 0.4, 12):
+        process = subprocess.Popen([sys.executable, str(root / "run.py"), "cache", "--help"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay_s)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+        if (process.returncode == -signum and err == "") or "init_import_site" in err:
+            continue  # before the interpreter's own start-up was over (Python's 'site' module)
+        assert "Traceback" not in err, err
+        if process.returncode != 0:
+            assert process.returncode == 130 and err == "interrupted\n", (process.returncode, err)
+            interrupted += 1
+    assert interrupted > 0  # some signals did land while it ran

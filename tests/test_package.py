@@ -125,7 +125,7 @@ def test_a_wheel_holds_the_kernels_and_the_c_files(tmp_path):
     assert {f"svd/fast/{path.name}" for path in build.SOURCES} <= names
     assert {"svd/__main__.py", "svd/cli.py"} <= names and not any(name.startswith("tests/") for name in names)
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
-    assert "svd = svd.cli:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "svd = svd.entry:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_help_loads_no_command_code_and_no_cupy(tmp_path):
