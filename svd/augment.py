@@ -80,6 +80,9 @@ FILTER_MIN_HZ = 150.0
 FILTER_MAX_HZ = 8000.0
 FILTER_MIN_SIGMA_SEMITONES = 5.0
 FILTER_MAX_SIGMA_SEMITONES = 7.0
+# Largest strengths accepted: 120 dB is a factor of 10^6 in amplitude (the paper uses up to 10 dB).
+MAX_GAIN_DB = 120.0
+MAX_NOISE_SIGMA = 100.0
 # Paper Sec. 4.3: mixing fraction f ~ U(0, 0.5).
 MIX_MAX_FRACTION = 0.5
 # Paper Sec. 5.4: test-time augmentation averages these pitch-shift factors.
@@ -113,13 +116,14 @@ class Augmentation:
 
     def __post_init__(self):
         _check_range("input_dropout", self.input_dropout, 0.0, 1.0, "a probability in [0, 1]")
-        _check_range("noise_sigma", self.noise_sigma, 0.0, math.inf, "a standard deviation >= 0")
+        # Upper bounds far beyond any useful strength, so that no gain overflows float32.
+        _check_range("noise_sigma", self.noise_sigma, 0.0, MAX_NOISE_SIGMA, f"a standard deviation in [0, {MAX_NOISE_SIGMA:g}]")
         # A factor range [1-s, 1+s] must stay positive; s -> 1 would also need an
         # infinitely wide source excerpt for time stretching.
         _check_range("pitch_shift", self.pitch_shift, 0.0, 1.0, "a fraction in [0, 1)", upper_open=True)
         _check_range("time_stretch", self.time_stretch, 0.0, 1.0, "a fraction in [0, 1)", upper_open=True)
-        _check_range("loudness_db", self.loudness_db, 0.0, math.inf, "a range in dB >= 0")
-        _check_range("filter_db", self.filter_db, 0.0, math.inf, "a range in dB >= 0")
+        _check_range("loudness_db", self.loudness_db, 0.0, MAX_GAIN_DB, f"a range in dB in [0, {MAX_GAIN_DB:g}]")
+        _check_range("filter_db", self.filter_db, 0.0, MAX_GAIN_DB, f"a range in dB in [0, {MAX_GAIN_DB:g}]")
         _check_range("mix_prob", self.mix_prob, 0.0, 1.0, "a probability in [0, 1]")
 
 

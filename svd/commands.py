@@ -334,9 +334,9 @@ def cmd_detect(args):
     if args.threshold is not None:
         check_threshold(args.threshold)
     threshold = detect.model_threshold(model, args.threshold, args.model)
-    if not (math.isfinite(args.min_segment) and args.min_segment >= 0):
-        raise InputError(f"--min-segment {args.min_segment}: give a length in seconds, 0 or more (0 keeps every "
-                         "segment).")
+    if not (math.isfinite(args.min_segment) and 0 <= args.min_segment <= detect.MAX_MIN_SEGMENT_S):
+        raise InputError(f"--min-segment {args.min_segment}: give a length in seconds from 0 to "
+                         f"{detect.MAX_MIN_SEGMENT_S:g} (0 keeps every segment).")
     index, count = shards.parse(args.shard)
     if args.jobs < 0:
         raise InputError(f"--jobs {args.jobs}: give 0 (read the files in this process) or a number of "

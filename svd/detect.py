@@ -173,6 +173,7 @@ def read_spectrogram(path):
     return linear, len(samples) / spectrum.SAMPLE_RATE_HZ
 
 
+MAX_MIN_SEGMENT_S = 86400.0  # --min-segment: a day; longer would merge every file into one segment anyway
 ABSURD_PEAK = 100.0  # decoders give samples in [-1, 1]; 40 dB beyond that is no recording's level
 
 

@@ -297,6 +297,10 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["score", "LABELS", "--json", "LABELFILE"], "this output is a .json file"),
     (["bag", "MODEL", "MODEL", "--out", "MODEL"], "which this command reads"),
     (["bag", "MODEL", "--out", "TMP/bag.npz"], "name two or more model files"),
+    # issue 29: huge values
+    (["detect", "MODEL", "SONG", "--threshold", "0.5", "--min-segment", "1e308"], "--min-segment 1e+308: give a length in seconds from 0"),
+    (["train", "--loudness-db", "1e308"], "loudness_db=1e+308 is invalid; it must be a range in dB in [0, 120]"),
+    (["train", "--noise-sigma", "1e30"], "noise_sigma=1e+30 is invalid"),
     # issue 31: a finished model is never replaced silently; a multi-day ablation is a choice
     (["train", "--out", "MODEL"], "a model file is already there; pass --overwrite"),
     (["ablate"], "take about 6.9 days on a 2-core CPU; pass --updates 40000 to run them anyway"),
