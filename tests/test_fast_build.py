@@ -38,8 +38,8 @@ def test_builds_once_into_the_cache_folder(fresh_build, capsys):
         pytest.skip("no C compiler")
     assert build.library() is not None
     assert capsys.readouterr().err == COMPILING  # the pause of the first run is explained, once
-    built = list(fresh_build.iterdir())
-    assert len(built) == 1 and built[0].suffix == ".so"  # no temporary left behind
+    built = sorted(fresh_build.iterdir())
+    assert [p.suffix for p in built] == [".so", ".sha256"]  # the library and its hash; no temporary left behind
     stamp = built[0].stat().st_mtime_ns
     assert build._build(_compiler()) == built[0]  # found in the cache, not rebuilt
     assert built[0].stat().st_mtime_ns == stamp
@@ -56,7 +56,7 @@ def test_a_killed_build_is_cleaned_up_by_the_next(fresh_build):
     stale.mkdir()
     (stale / library_path.name).write_bytes(b"half a library")
     assert build.library() is not None
-    assert sorted(p.name for p in fresh_build.iterdir()) == [library_path.name]
+    assert sorted(p.name for p in fresh_build.iterdir()) == [library_path.name, library_path.name + ".sha256"]
 
 
 def test_without_march_native_it_builds_portable_code(fresh_build, monkeypatch):
@@ -71,7 +71,7 @@ def test_without_march_native_it_builds_portable_code(fresh_build, monkeypatch):
     wrapper.chmod(0o755)
     monkeypatch.setenv("CC", str(wrapper))
     assert build.library() is not None
-    assert len(list(fresh_build.iterdir())) == 1
+    assert len(list(fresh_build.glob("*.so"))) == 1
 
 
 def test_a_failed_build_leaves_nothing_and_says_why(fresh_build, monkeypatch, capsys):
@@ -119,3 +119,31 @@ def test_switched_off_the_fast_path_still_equals_reference():
         build.set_enabled(True)
     y_ref, _ = layers.conv2d_forward(x, w, b)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-5 * np.abs(y_ref).max())
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no hash beside it"])
+def test_a_damaged_library_in_the_cache_is_built_again_not_loaded(fresh_build, monkeypatch, damage):
+    """A truncated native/*.so made every later run die with a bus error, no message (issue 29)."""
+    if _compiler() is None:
+        pytest.skip("needs a C compiler")
+    path = pathlib.Path(build._build(_compiler()))
+    good = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(good[: len(good) // 3])
+    else:
+        build._note_of(path).unlink()
+    assert build._build(_compiler()) == path
+    assert path.read_bytes() == good and build._intact(path)
+
+
+def test_an_unwritable_cache_folder_is_named_not_blamed_on_the_compiler(fresh_build, monkeypatch, capsys):
+    if _compiler() is None:
+        pytest.skip("needs a C compiler")
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(build, "temporary", refused)
+    assert build.library() is None
+    err = capsys.readouterr().err
+    assert "cannot be written: Permission denied" in err and "make that folder writable" in err
+    assert "install a C compiler" not in err

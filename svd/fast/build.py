@@ -72,7 +72,7 @@ def _build(compiler):
         for source in SOURCES:
             digest.update(source.read_bytes())
         path = native_dir() / f"svd-native-{digest.hexdigest()[:16]}.so"
-        if path.exists():
+        if path.exists() and _intact(path):
             return path
         if not errors:  # the first flags tried: say it once, not again for the portable flags
             _say("compiling the fast CPU path's C code once for this machine (about 2 s) ...")
@@ -82,12 +82,40 @@ def _build(compiler):
             result = subprocess.run([compiler, *flags, "-o", str(built), *map(str, SOURCES)],
                                     capture_output=True, text=True)
             if result.returncode == 0:
+                note = folder / (path.name + ".sha256")
+                note.write_text(_sha256(built) + "\n")
                 os.replace(built, path)
+                os.replace(note, _note_of(path))
                 return path
             errors.append(f"{compiler} {' '.join(flags)}:\n{result.stderr}")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-    raise OSError("could not build the fast CPU path's C code:\n" + "\n".join(errors))
+    raise BuildFailed("could not build the fast CPU path's C code:\n" + "\n".join(errors))
+
+
+class BuildFailed(OSError):
+    """The compiler refused every set of flags (as opposed to a folder that cannot be written)."""
+
+
+def _note_of(path):
+    """The file beside a built library that holds its SHA-256: <library>.sha256."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def _intact(path):
+    """Whether the library at `path` is the one that was built: its bytes match the SHA-256 beside it.
+
+    A truncated or damaged library (a full disk, a copy gone wrong) would crash the
+    process when loaded or called; one that fails this check is built again.
+    """
+    try:
+        return _note_of(path).read_text().strip() == _sha256(path)
+    except OSError:
+        return False
 
 
 def set_notices(flag):
@@ -117,17 +145,21 @@ def library():
         return None
     if _library is None:
         compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+        advice = "install a C compiler to speed it up (e.g. 'apt install gcc'), or set $CC"
         if compiler is None:
             _library, _reason = False, "no C compiler (cc or $CC) found"
         else:
             try:
                 _library = ctypes.CDLL(str(_build(compiler)))
-            except OSError as error:
+            except BuildFailed as error:
                 _library, _reason = False, str(error)
+            except OSError as error:  # the folder: unwritable, full, ...
+                _library, _reason = False, f"{native_dir()} cannot be written: {error.strerror or error}"
+                advice = "make that folder writable, or set $SVD_CACHE_DIR to a writable one"
         if _library is False:  # once per process: the result is kept in _library
-            why = _reason if compiler is None else f"{compiler} could not build it"
-            _say(f"the fast CPU path runs without its compiled C code ({why}), 2-3x slower; install a C "
-                 "compiler to speed it up (e.g. 'apt install gcc'), or set $CC")
+            why = f"{compiler} could not build it" if isinstance(_reason, str) and _reason.startswith("could not") \
+                else _reason
+            _say(f"the fast CPU path runs without its compiled C code ({why}), 2-3x slower; {advice}")
     return _library or None
 
 
