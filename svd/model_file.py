@@ -127,7 +127,8 @@ def load(path):
                          "writes); pick the model file.")
     try:
         with stored:
-            arrays = {key: stored[key] for key in stored.files}
+            known = _members_to_read(path)
+            arrays = {key: stored[key] for key in stored.files if key in known}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         raise InputError(f"{path}: not a readable model file (corrupt or another file type); "
                          "retrain or pick the right file.") from None
@@ -164,6 +165,49 @@ def _bag(path, arrays):
         raise InputError(f"{path}: not a usable model file (its bagged networks are not numbered 1, 2, ...: "
                          "damaged or edited); make the bag again or pick the right file.")
     return bag
+
+
+TEXT_MEMBERS = ("format", "config", "provenance", "progress")  # 0-d strings
+MAX_TEXT_BYTES = 1 << 22  # a training configuration is a few hundred bytes; 4 MiB is no real one
+
+
+def _members_to_read(path):
+    """The archive members load() reads, after checking their .npy headers (shape, dtype) alone.
+
+    A member's header says how big its data is before any of it is read: a header that
+    claims another shape than the member's (10^12 floats, a 2 GiB string) is refused, and
+    members load() has no use for are left unread, however big.
+    """
+    from svd.network import PARAM_SHAPES
+    from svd.spectrum import MEL_BANDS
+    known = set()
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            key = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else info.filename
+            parts = key.split("/")
+            if key in ("mean", "std"):
+                expected = (MEL_BANDS,), "f"
+            elif key == "threshold":
+                expected = (), "f"
+            elif key in TEXT_MEMBERS:
+                expected = (), "U"
+            elif parts[-1] in PARAM_SHAPES and (parts[0] in ("param", "velocity") and len(parts) == 2
+                                                or parts[0] == "bag" and len(parts) == 3 and parts[1].isdigit()):
+                expected = PARAM_SHAPES[parts[-1]], "f"
+            else:
+                continue  # not ours: never read
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = header(member)
+            too_big = dtype.kind == "U" and dtype.itemsize > MAX_TEXT_BYTES
+            if shape != expected[0] or dtype.kind != expected[1] or too_big or dtype.hasobject:
+                what = f"has shape {shape}, not {expected[0]}" if shape != expected[0] else f"is {dtype}"
+                raise InputError(f"{path}: not a usable model file ({key} {what}); retrain the model or pick the "
+                                 "right file.")
+            known.add(key)
+    return known
 
 
 def _provenance(arrays):

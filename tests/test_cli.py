@@ -149,6 +149,25 @@ def test_a_file_that_is_not_a_model_is_a_clear_error(tiny_corpus, tmp_path, caps
     assert "model format 'none' is not 'svd-model-1'" in capsys.readouterr().err
 
 
+HUGE_HEADER = "a member whose .npy header claims 10^12 float32 values, followed by 8 bytes"
+
+
+def _save_members(path, arrays):
+    """np.savez, except that a HUGE_HEADER member gets a header claiming (10**12,) floats and no such data."""
+    import io
+    import zipfile
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, value in arrays.items():
+            member = io.BytesIO()
+            if isinstance(value, str) and value == HUGE_HEADER:
+                np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
+                                                              "shape": (10**12,)})
+                member.write(bytes(8))
+            else:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            archive.writestr(key + ".npy", member.getvalue())
+
+
 def _damage(arrays, case):
     """Change a model file's arrays in one way; return the text the error must contain."""
     if case == "missing parameter":
@@ -166,6 +185,9 @@ def _damage(arrays, case):
     if case == "broken config":
         arrays["config"] = np.array("{not json")
         return "its training configuration is not a JSON object"
+    if case == "huge claimed shape":  # the header alone would ask for 4 TB
+        arrays["param/conv2.b"] = HUGE_HEADER
+        return "param/conv2.b has shape (1000000000000,), not (32,)"
     if case == "diverged weights":
         arrays["param/dense1.w"][3, 4] = np.nan
         return "its weights are not all finite numbers: the training diverged"
@@ -173,7 +195,7 @@ def _damage(arrays, case):
 
 
 @pytest.mark.parametrize("case", ["missing parameter", "wrong shape", "other dtype", "missing statistic",
-                                  "broken config", "diverged weights"])
+                                  "broken config", "diverged weights", "huge claimed shape"])
 @pytest.mark.parametrize("command", ["eval", "detect"])
 def test_a_damaged_model_file_is_refused_before_any_work(tiny_corpus, tmp_path, command, case):
     from svd import model_file, network
@@ -183,7 +205,7 @@ def test_a_damaged_model_file_is_refused_before_any_work(tiny_corpus, tmp_path, 
     with np.load(path) as stored:
         arrays = {key: stored[key] for key in stored.files}
     expected = _damage(arrays, case)
-    np.savez(path, **arrays)
+    _save_members(path, arrays)
     where = ["--data", str(tiny_corpus)] if command == "eval" else [str(tiny_corpus / "audio"), "--threshold", "0.5",
                                                                     "--out-dir", str(tmp_path / "out")]
     code, _, err = run_cli([command, str(path), *where, "--quiet"], tmp_path, tmp_path / "cache")
@@ -612,3 +634,16 @@ def test_a_model_whose_recorded_corpus_is_not_a_path_is_evaluated_on_data(tiny_c
                                                          {"data": 5}))
     assert cli.main(["eval", str(tmp_path / "m.npz"), "--data", str(tiny_corpus), "--quiet"]) == 0
     capsys.readouterr()
+
+
+def test_members_a_model_file_does_not_use_are_never_read(tmp_path):
+    """A 7 MB npz with a compressed 2 GiB extra member was loaded whole before validation (issue 29)."""
+    from svd import model_file, network
+    path = tmp_path / "model.npz"
+    model_file.save(path, model_file.Model(network.init_params(np.random.default_rng(0)),
+                                           np.zeros(80, np.float32), np.ones(80, np.float32), {}))
+    with np.load(path) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    arrays["extra/bomb"] = HUGE_HEADER  # reading it would fail (and would need 4 TB)
+    _save_members(path, arrays)
+    assert model_file.load(path).params["conv1.w"].shape == (3, 3, 1, 64)
