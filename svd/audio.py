@@ -100,6 +100,9 @@ def require_file(path):
     """Raise InputError unless `path` is an existing file."""
     if not pathlib.Path(path).is_file():
         raise InputError(f"{path}: audio file not found; check the path or the filelist entry.")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: this audio file cannot be read (permission denied); give your user read "
+                         f"access (chmod a+r {path}).")
 
 
 def resample(samples, rate_hz):

@@ -19,7 +19,14 @@ _OTHER_ENCODINGS = (  # longest mark first: UTF-32-LE's mark begins with UTF-16-
 def read_text(path):
     """The text of `path` as a str, decoded as UTF-8 (a leading UTF-8 byte-order mark removed)."""
     path = pathlib.Path(path)
-    return decode(path.read_bytes(), path)
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise InputError(f"{path}: this file cannot be read (permission denied); give your user read access "
+                         f"(chmod a+r {path}).") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a text file; name the file.") from None
+    return decode(data, path)
 
 
 def decode(data, path):

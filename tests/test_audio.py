@@ -83,3 +83,13 @@ def test_a_header_with_an_absurd_sample_rate_is_refused(tmp_path, rate_hz):
     path.write_bytes(bytes(data))
     with pytest.raises(InputError, match=f"sample rate is {rate_hz} Hz, outside the 4000-768000 Hz"):
         audio.load(path)
+
+
+def test_an_unreadable_audio_file_says_permission_not_damage(tmp_path, monkeypatch):
+    """Mode 000 audio was called damaged by detect and a traceback elsewhere (issue 29); os.access is
+    patched because the tests may run as root, whom permissions do not stop."""
+    path = tmp_path / "locked.wav"
+    soundfile.write(path, np.zeros(30000, np.float32), 22050)
+    monkeypatch.setattr(audio.os, "access", lambda p, mode: False)
+    with pytest.raises(InputError, match="cannot be read \\(permission denied\\); give your user read access"):
+        audio.load(path)

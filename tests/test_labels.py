@@ -152,3 +152,16 @@ def test_a_missing_or_binary_file_is_a_clear_error(tmp_path):
     (tmp_path / "binary.txt").write_bytes(b"RIFF\xff\xfe\x00\x01")
     with pytest.raises(InputError, match="not UTF-8 text"):
         labels.read_segments(tmp_path / "binary.txt")
+
+
+def test_an_unreadable_label_file_is_one_line(tmp_path, monkeypatch):
+    """A mode-000 label or filelist gave a PermissionError traceback (issue 29)."""
+    import pathlib
+    path = tmp_path / "song.lab"
+    path.write_text("0 1 sing\n")
+
+    def refused(self):
+        raise PermissionError(13, "Permission denied", str(self))
+    monkeypatch.setattr(pathlib.Path, "read_bytes", refused)
+    with pytest.raises(InputError, match="cannot be read \\(permission denied\\)"):
+        labels.read_lab(path)
