@@ -1,7 +1,8 @@
 """Annotated corpora in the Jamendo layout, loaded as per-song spectrograms and frame targets.
 
     DIR/audio/<file>            any format svd.audio reads
-    DIR/labels/<stem>.lab       'start end sing|nosing' per line (svd/labels.py)
+    DIR/labels/<stem>.lab       'start end sing|nosing' per line (svd/labels.py); audio in
+                                a subfolder has its labels in the same subfolder of labels/
     DIR/filelists/<split>       one audio file name per line; any split names,
                                 so k-fold cross-validation is a set of filelists;
                                 blank lines and lines starting with '#' (comments)
@@ -95,12 +96,28 @@ def load_song(data_dir, name, cache_dir):
     """Load one song's spectrogram (cached) and its frame targets. Returns (Song, cache_hit)."""
     data_dir = pathlib.Path(data_dir)
     audio_path = data_dir / "audio" / name
-    label_path = data_dir / "labels" / (pathlib.Path(name).stem + ".lab")
+    label_path = label_path_of(data_dir, name)
     segments = labels.read_lab(label_path)
     linear, duration_s, hit = cache.linear_spectrogram(audio_path, cache_dir)
     require_excerpt_length(audio_path, len(linear))
     labels.check_duration(label_path, segments, duration_s)
     return Song(name, linear, labels.frame_targets(segments, len(linear)), duration_s), hit
+
+
+def label_path_of(data_dir, name):
+    """DIR/labels/<name without its suffix>.lab: the audio's path below audio/ mirrored below labels/.
+
+    So audio/a/s.wav and audio/b/s.wav have labels/a/s.lab and labels/b/s.lab, never one shared
+    labels/s.lab. InputError when a nested name's label is missing but a flat one of its stem
+    is there, which is almost always a label meant for another file.
+    """
+    data_dir = pathlib.Path(data_dir)
+    path = data_dir / "labels" / pathlib.PurePath(name).with_suffix(".lab")
+    flat = data_dir / "labels" / (pathlib.PurePath(name).stem + ".lab")
+    if path != flat and not path.is_file() and flat.is_file():
+        raise InputError(f"{path}: label file not found ({flat} is there, but audio/{name} is in a subfolder: its "
+                         f"labels go to the same subfolder below labels/); move or copy the label file.")
+    return path
 
 
 def require_excerpt_length(path, n_frames):

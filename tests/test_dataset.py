@@ -87,3 +87,20 @@ def test_audio_shorter_than_one_excerpt_is_refused(tmp_path):
     with pytest.raises(InputError, match="short.wav: audio has 67 frames, shorter than one 1.68 s"):
         dataset.load_split(tmp_path, "train", tmp_path / "c", quiet=True)
 
+
+
+def test_nested_audio_reads_the_labels_at_the_same_place_below_labels(tiny_corpus):
+    """audio/a/s.wav and audio/b/s.wav both read labels/s.lab before (issue 29)."""
+    audio, labels_dir = tiny_corpus / "audio", tiny_corpus / "labels"
+    for folder, segments in (("a", "0 4 sing\n"), ("b", "0 4 nosing\n")):
+        (audio / folder).mkdir()
+        (audio / folder / "s.wav").write_bytes((audio / "train_sång.wav").read_bytes())
+        (labels_dir / folder).mkdir()
+        (labels_dir / folder / "s.lab").write_text(segments)
+    (labels_dir / "s.lab").write_text("0 4 sing\n")
+    (tiny_corpus / "filelists" / "nested").write_text("a/s.wav\nb/s.wav\n")
+    a, b = dataset.load_split(tiny_corpus, "nested", quiet=True)
+    assert a.targets.all() and not b.targets.any()
+    (labels_dir / "b" / "s.lab").unlink()
+    with pytest.raises(InputError, match="labels/b/s.lab: label file not found .*labels/s.lab is there"):
+        dataset.load_split(tiny_corpus, "nested", quiet=True)
