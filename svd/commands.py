@@ -352,8 +352,11 @@ def cmd_detect(args):
     if not inputs:
         raise InputError("no inputs: name audio files or folders, or give --files-from LIST.")
     where = device.select(args.device, args.quiet)
-    passed_over = []
-    files = detect.audio_files(inputs, passed_over)
+    passed_over, broken_links = [], []
+    files = detect.audio_files(inputs, passed_over, broken_links)
+    if broken_links:
+        print(f"detect: passed over {len(broken_links)} symbolic links whose target is missing (e.g. "
+              f"{detect.shown(broken_links[0])})", file=sys.stderr)
     if passed_over:
         kinds = collections.Counter(path.suffix.lower() for path in passed_over)
         print(f"detect: passed over {len(passed_over)} files in formats this program cannot decode ("

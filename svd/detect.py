@@ -49,18 +49,21 @@ class Detection:
     threshold: float
 
 
-def audio_files(paths, passed_over=None):
+def audio_files(paths, passed_over=None, broken_links=None):
     """Expand files and directories (walked recursively, audio suffixes only) into a file list.
 
-    Each directory's files are sorted; a file reached twice (named twice, or
-    inside two named directories) is listed once. passed_over: a list to which
-    the files of a walked directory are added that look like audio in a format
-    this program cannot decode (OTHER_MEDIA_SUFFIXES), so that the caller can say so.
+    Each directory's files are sorted; a file reached twice (named twice, inside
+    two named directories, or through a symbolic link) is listed once. Linked
+    subfolders are followed (each real folder once, so a link loop ends).
+    passed_over: a list to which the files of a walked directory are added that
+    look like audio in a format this program cannot decode (OTHER_MEDIA_SUFFIXES);
+    broken_links: one to which links whose target is missing are added; so that
+    the caller can say what it left out.
     """
     found = {}
     for path in map(pathlib.Path, paths):
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
+            files = _walk(path, broken_links if broken_links is not None else [])
             inside = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
             if passed_over is not None:
                 passed_over.extend(p for p in files if p.suffix.lower() in OTHER_MEDIA_SUFFIXES)
@@ -71,6 +74,24 @@ def audio_files(paths, passed_over=None):
         for file in inside:
             found.setdefault(os.path.abspath(file), file)
     return list(found.values())
+
+
+def _walk(folder, broken_links):
+    """Every file below `folder`, following linked subfolders (each real folder once), sorted."""
+    files, seen = [], set()
+    for root, subfolders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # reached again through a link: a loop, or two links to one folder
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        for name in names:
+            path = pathlib.Path(root) / name
+            if path.is_file():
+                files.append(path)
+            elif path.is_symlink() and not path.exists():
+                broken_links.append(path)
+    return sorted(files)
 
 
 def split_model(arguments):

@@ -133,3 +133,19 @@ def test_tta_with_only_the_unshifted_copy_equals_plain_prediction(corpus, tmp_pa
     np.testing.assert_array_equal(predict.probabilities(model, song.linear, (1.0,)), plain)
     shifted = predict.probabilities(model, song.linear, (1.0, 0.8, 1.2))
     assert shifted.shape == plain.shape and not np.array_equal(shifted, plain)
+
+
+def test_the_folder_walk_follows_linked_subfolders_once_and_names_broken_links(tmp_path):
+    """Files below a symlinked subfolder were skipped, and dangling links, without a word (issue 29)."""
+    music, elsewhere = tmp_path / "music", tmp_path / "elsewhere"
+    music.mkdir()
+    elsewhere.mkdir()
+    (music / "a.wav").write_bytes(b"")
+    (elsewhere / "b.flac").write_bytes(b"")
+    (music / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(music, target_is_directory=True)  # a loop back: must end
+    (music / "gone.wav").symlink_to(tmp_path / "deleted.wav")
+    broken = []
+    files = detect.audio_files([music], broken_links=broken)
+    assert sorted(p.name for p in files) == ["a.wav", "b.flac"]
+    assert [p.name for p in broken] == ["gone.wav"]
