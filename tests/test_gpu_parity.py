@@ -4,7 +4,7 @@ What the kernel checks (tests/test_kernels_gpu.py) cannot show: that the whole
 network, composed of those kernels and CuPy's matrix products, computes the
 CPU's gradients at batch 32 and 115 x 80 inputs, and that a few hundred
 training updates on the GPU learn like the CPU's. Skipped without a GPU
-(tests/gpu/run.sh runs it on a lent GPU machine).
+(tests/gpu/run.sh runs it on a GPU machine).
 """
 import numpy as np
 import pytest

@@ -11,16 +11,16 @@ Steps:
 1. a corpus of links, WORK/corpus: train on four JamendoLyrics songs and MIR-1K's eight
    train singers; the threshold is chosen on de bonne humeur and fdps's clips (valid);
    Yuanan and geniusturtle's clips are never trained on and measure it (test);
-2. `run.py train` with the RECIPE below, once per seed;
+2. `run.py train` with the recipe below (RECIPE, UPDATES), once per seed;
 3. `run.py bag` of the seeds' networks, then `run.py eval --store-threshold` (valid: the
    threshold; test: the table);
 4. per song / singer scores of every seed and of the bag on the test files
    (tests/accuracy/score.py's measures), written to WORK/card.json;
 5. with --install, the bag is copied to svd/models/bundled.npz.
 
-CPU time: each training of RECIPE's updates takes about updates / 5 s on a 2-core CPU
-with the fast path (BENCHMARKS.md), so three seeds of 6000 updates about an hour; the
-rest takes a few minutes.
+CPU time: each training takes about updates / 5 s on a 2-core CPU with the fast path
+(BENCHMARKS.md), so three seeds of 4000 updates about 40 minutes; the rest takes a
+few minutes.
 """
 import argparse
 import json
@@ -36,7 +36,10 @@ sys.path.insert(0, str(HERE))
 import generalisation  # noqa: E402
 from svd import dataset, evaluate, model_file, predict  # noqa: E402
 
-RECIPE = ["--zero-mean", "--updates", "6000"]
+# The recipe: chosen between these on the validation files (docs/model-card.md, "How it was made").
+RECIPES = {"plain": [], "zero-mean": ["--zero-mean"]}
+RECIPE = "zero-mean"
+UPDATES = 4000
 SEEDS = (1, 2, 3)
 VALID_SONG = "de_bonne_humeur_-_Le_Nez_Tordu"
 TEST_SONG = "Yuanan_-_Miedo_-_Yuanan"
@@ -94,26 +97,35 @@ def main(argv=None):
     parser.add_argument("--mir1k", type=pathlib.Path, required=True, help="folder written by make_mir1k.py")
     parser.add_argument("--work", type=pathlib.Path, required=True, help="where everything is kept (resumable)")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--recipe", choices=RECIPES, default=RECIPE, help="default: %(default)s")
+    parser.add_argument("--updates", type=int, default=UPDATES, help="per network (default: %(default)s)")
     parser.add_argument("--install", action="store_true", help="copy the bag to svd/models/bundled.npz")
     args = parser.parse_args(argv)
     corpus = args.work / "corpus"
     build_corpus(args.songs, args.mir1k, corpus)
     seeds = [int(s) for s in args.seeds.split(",")]
+    folder = args.work / f"{args.recipe}-{args.updates}"
+    folder.mkdir(parents=True, exist_ok=True)
     members = []
     for seed in seeds:
-        model = args.work / f"seed{seed}.npz"
+        model = folder / f"seed{seed}.npz"
         if not model.exists():
-            run("train", "--data", corpus, "--seed", seed, "--out", model, "--resume", *RECIPE)
-        run("eval", model, "--data", corpus, "--store-threshold", "--quiet", "--json", model.with_suffix(".json"))
+            run("train", "--data", corpus, "--seed", seed, "--out", model, "--resume", "--updates", args.updates,
+                *RECIPES[args.recipe])
+        if not model.with_suffix(".json").exists():
+            run("eval", model, "--data", corpus, "--store-threshold", "--quiet", "--json", model.with_suffix(".json"))
         members.append(model)
-    bag = args.work / "bag.npz"
+    bag = folder / "bag.npz"
     if not bag.exists():
-        run("bag", *members, "--out", bag)
+        if len(members) > 1:
+            run("bag", *members, "--out", bag)
+        else:
+            shutil.copyfile(members[0], bag)
     run("eval", bag, "--data", corpus, "--store-threshold", "--quiet", "--json", bag.with_suffix(".json"))
     songs = dataset.load_split(corpus, "test", quiet=True)
-    card = {"recipe": RECIPE, "seeds": seeds,
+    card = {"recipe": args.recipe, "updates": args.updates, "seeds": seeds,
             "models": {path.name: scores(path, songs) for path in [*members, bag]}}
-    (args.work / "card.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
+    (folder / "card.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
     for name, found in card["models"].items():
         print(f"{name:<12} threshold {found['threshold']:.3f}  AUROC {found['pooled']['auroc']:.3f}  "
               f"error {100 * found['pooled']['error_at_threshold']:.1f}%  "

@@ -1,31 +1,30 @@
-"""The one-command check of a lent GPU machine, sized for its short window (tests/gpu/run.sh runs this).
+"""The one-command check of svd's CUDA path on a GPU machine, for a time-limited job (tests/gpu/run.sh runs this).
 
-    python3 tests/gpu/check.py [--out DIR] [--work DIR] [--wheels DIR] [--deadline-s S] [--only STEPS]
-    python3 tests/gpu/check.py --dry-run [--out DIR] ...     # on any CPU: the step logic, no GPU
+    python3 tests/gpu/check.py --out DIR [--work DIR] [--wheels DIR] [--deadline-s S] [--only STEPS]
+    python3 tests/gpu/check.py --dry-run --out DIR ...     # on any CPU: the step logic, no GPU
 
-What the GPU machine allows (/work/.library/device/README.md of the workplace):
-at most 600 s a command, about 15 minutes in all, and only 8 files, two
-folders deep at most, come back from $OUT. So:
+Made for a GPU job with a short time limit (say 7 minutes) whose results are a few
+files copied back from one output folder. So:
 
-- everything is done under a work folder outside $OUT (default
-  /tmp/svd-gpu-check); $OUT receives at most four files: summary.json (every
+- everything is done under a work folder outside the output folder (default
+  /tmp/svd-gpu-check); --out DIR receives at most four files: summary.json (every
   step's status, time and, on failure, its log's last lines; the figures),
   logs.tar.gz (every log, eval JSON and test report), bench-gpu.json and
   profile-gpu.json when those steps ran;
-- the machine has no soundfile (nor cffi): its wheels are installed from
+- a machine without soundfile (nor cffi) gets its wheels installed from
   --wheels (default tests/gpu/wheels, which must be carried: it is gitignored)
   into a private folder; without them the check stops at once;
 - the steps run in order, each with its own time limit, under an overall
   deadline (default 360 s, so a 420 s call leaves time to pack); a step that
   would start too close to the deadline is not run, and counts as a failure;
 - "gpu-present" and the 3-update "smoke" come first: if either fails,
-  nothing else runs (a broken CUDA path would only burn the window);
+  nothing else runs (a broken CUDA path would only burn the time);
 - a GPU test that is skipped (no CuPy, no device) counts as a failure: the
   test reports are read, not just the exit code;
 - no CPU-only test runs here (the emulated kernels, the PyTorch parity, the
   trusted reference: CI runs those).
 
-Steps (STEPS below), in the order of what a window cut short should still
+Steps (STEPS below), in the order of what a job cut short should still
 deliver: wheels, gpu-present, smoke, gpu-tests, profile-gpu (where an
 update's time goes), synth, train-augment (300 augmented updates),
 train-repeat (the same run again), reproducible (the two models equal bit for
@@ -253,8 +252,8 @@ def pack(out, work, summary):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "gpu-check"),
-                        help="where the (at most 4) result files go (default: $OUT, else ./gpu-check)")
+    parser.add_argument("--out", default=str(ROOT / "gpu-check"),
+                        help="where the (at most 4) result files go (default: ./gpu-check)")
     parser.add_argument("--work", default="/tmp/svd-gpu-check", help="work folder, emptied first")
     parser.add_argument("--wheels", default=None,
                         help="folder of soundfile, cffi and pycparser wheels (default: tests/gpu/wheels; "

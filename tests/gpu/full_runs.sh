@@ -1,39 +1,33 @@
 #!/usr/bin/env bash
-# The paper's full training on a lent GPU (40,000 updates with --augment, then eval and eval --tta),
-# spread over as many device calls as it takes: each call resumes where the last one stopped.
+# The paper's full training on a GPU (40,000 updates with --augment, then eval and eval --tta), spread
+# over as many time-limited jobs as it takes: each job resumes where the last one stopped.
 #
-#   bash tests/gpu/full_runs.sh DATA STATE [SEED]
+#   bash tests/gpu/full_runs.sh DATA STATE OUT [SEED]
 #
-# DATA   a corpus in the Jamendo layout inside the repository, carried with each call (ignored paths
-#        travel only when carried; everything carried must stay under 64 MiB), or the word `synthetic`
-#        for the default synthetic corpus, made afresh on the machine by each call (it is deterministic).
-# STATE  a folder inside the repository (put it in .git/info/exclude) holding what the previous call
-#        returned: empty or absent for the first call. Carried with each call.
+# DATA   a corpus in the Jamendo layout, or the word `synthetic` for the default synthetic corpus,
+#        made afresh by each job (it is deterministic).
+# STATE  a folder holding what the previous job returned (its OUT): empty or absent for the first job.
+# OUT    the folder this job's results go to: at most 4 files.
 #
-# Why it is built so (the device machine's limits, /work/.library/device/README.md): a call runs at most
-# 600 s, the machine keeps nothing between calls (a fresh one may start), ../shared does not travel, and
-# only 8 files (16 MiB each) come back from $OUT. So each call works in /tmp/svd-full-run (never in $OUT),
-# copies STATE in, trains with --resume for at most TRAIN_S seconds, and never past CALL_S - 150 s of the
-# call (stopped by SIGTERM, which svd turns into a clean stop; the checkpoint, written every 1000 updates,
-# keeps all but the last ~1000 updates), evaluates once training is done if the call has time left (else
-# the next call does), and copies back to $OUT the checkpoint (11 MB) or the finished model with
-# train.log and the eval JSON files: at most 4 files. Resuming from a checkpoint gives exactly the
-# model an uninterrupted run gives (svd/train.py), so the calls add up to one run.
-#
-# After each call, on the session's machine: copy the returned files into STATE, then call again with
-#   run(command="bash tests/gpu/full_runs.sh DATA STATE", timeout_s=600,
-#       carry=["tests/gpu/wheels", "STATE", "DATA"])        # DATA only when it is a folder
+# Built for jobs that run at most about 10 minutes on a machine that keeps nothing between them and
+# return only a few files from one folder: each job works in /tmp/svd-full-run (never in OUT), copies
+# STATE in, trains with --resume for at most TRAIN_S seconds, and never past CALL_S - 150 s of the job
+# (stopped by SIGTERM, which svd turns into a clean stop; the checkpoint, written every 1000 updates,
+# keeps all but the last ~1000 updates), evaluates once training is done if the job has time left (else
+# the next job does), and copies to OUT the checkpoint (11 MB) or the finished model with train.log and
+# the eval JSON files. Resuming from a checkpoint gives exactly the model an uninterrupted run gives
+# (svd/train.py), so the jobs add up to one run. Between jobs, copy OUT's files into STATE; run jobs
 # until the last line says "done". Environment overrides (for tests and other cards): UPDATES (40000),
-# DEVICE (gpu), TRAIN_S (training seconds this call, default 420), CALL_S (the call's own limit, default
-# 570: the device's 600 s less a margin), CHECKPOINT_EVERY (1000).
+# DEVICE (gpu), TRAIN_S (training seconds per job, default 420), CALL_S (the job's own limit, default
+# 570), CHECKPOINT_EVERY (1000).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-if [ $# -lt 2 ]; then sed -n '2,13p' "$0"; exit 2; fi
-data=$1 state=$2 seed=${3:-0}
+if [ $# -lt 3 ]; then sed -n '2,11p' "$0"; exit 2; fi
+data=$1 state=$2 out=$3 seed=${4:-0}
 updates=${UPDATES:-40000} device=${DEVICE:-gpu} train_s=${TRAIN_S:-420} every=${CHECKPOINT_EVERY:-1000}
 call_s=${CALL_S:-570}
 left() { echo $(( call_s - SECONDS )); }  # seconds this call has left (SECONDS: bash's clock since the start)
-out=${OUT:-$state.out} work=${WORK:-/tmp/svd-full-run}
+work=${WORK:-/tmp/svd-full-run}
 export SVD_CACHE_DIR=$work/cache PYTHONUNBUFFERED=1
 mkdir -p "$out" "$work"
 say() { echo "full_runs: $*" | tee -a "$work/train.log"; }
@@ -89,7 +83,7 @@ if [ -f "$model" ] && [ ! -f "$work/eval-tta.json" ] && [ "$(left)" -gt 60 ]; th
         >> "$work/train.log" 2>&1 || say "eval --tta failed"
 fi
 
-# Back through $OUT: the finished model or the checkpoint, the log, the evaluations (at most 4 files).
+# Into OUT: the finished model or the checkpoint, the log, the evaluations (at most 4 files).
 returned=(train.log eval.json eval-tta.json)
 if [ -f "$model" ]; then returned+=(model.npz); else returned+=(model.npz.ckpt.npz); fi
 for name in "${returned[@]}"; do
