@@ -1,4 +1,4 @@
-"""The network's layers as plain array code: the textbook path (paper Sec. 3.2). Start reading here.
+"""The network's layers as plain array code: the textbook path (paper Sec. 3.2).
 
 Every layer is a pair: `<name>_forward(...) -> (y, cache)` and right below it
 `<name>_backward(dy, cache) -> dx (and the parameter gradients)`. The cache
