@@ -150,7 +150,7 @@ def size_bytes(path):
 
 
 def human(n_bytes):
-    """'517.1 MB': decimal units, as the README quotes them."""
+    """'517.1 MB': decimal units, as the documents quote them."""
     if n_bytes < 1000:
         return f"{n_bytes} B"
     for unit in ("kB", "MB", "GB"):

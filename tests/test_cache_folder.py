@@ -52,7 +52,7 @@ def test_the_listing_gives_each_kinds_size(folder, capsys):
 
 
 def test_feature_bytes_per_audio_hour_is_the_readmes_figure():
-    assert round(cache_folder.FEATURE_BYTES_PER_AUDIO_HOUR / 1e6) == 517  # README: "517 MB per hour"
+    assert round(cache_folder.FEATURE_BYTES_PER_AUDIO_HOUR / 1e6) == 517  # docs/cache.md: "517 MB per hour"
 
 
 def test_clear_deletes_the_features_only(folder, capsys):
