@@ -111,6 +111,23 @@ def _config_table():
 CONFIGS = _config_table()
 
 
+def check_length(updates, trainings, summarise_only, quiet):
+    """The updates per training (the paper's when None); says how long the ablation takes, and refuses a
+    run of more than a day that --updates did not ask for (InputError)."""
+    asked = updates is not None
+    updates = updates if asked else hyperparameters.TrainConfig().updates
+    total = trainings * updates
+    if not asked and not summarise_only and total / train.ESTIMATE_UPDATES_PER_S > 24 * 3600:
+        raise InputError(f"ablate: {trainings} trainings of the paper's {updates} updates take "
+                         f"{train.duration_text(total)} on a 2-core CPU; pass --updates {updates} to run them "
+                         f"anyway, or fewer (--updates 3000: {train.duration_text(trainings * 3000)}), or fewer "
+                         "--configs, --n-seeds or --folds.")
+    if not quiet and not summarise_only:
+        print(f"ablate: {trainings} trainings of {updates} updates, {train.duration_text(total)} on a 2-core CPU "
+              "(finished runs are kept: a stopped ablation continues where it was)", file=sys.stderr)
+    return updates
+
+
 def select_configs(text):
     """Configurations named in a comma-separated list (None or empty: all), in Figure 2 order."""
     if not text or not text.strip():

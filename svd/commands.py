@@ -10,8 +10,6 @@ import os
 import pathlib
 import sys
 
-import numpy as np
-
 from svd import augment, bench, dataset, detect, device, evaluate, hyperparameters, plot, predict, provenance
 from svd import report, synth, train
 from svd.jobs import detect_summary, detection, shards
@@ -146,18 +144,9 @@ def cmd_bag(args):
     train.check_replaceable(args.out, args.overwrite)
     if len(paths) < 2:
         raise InputError("bag: name two or more model files (trained on the same songs with other seeds).")
-    models = [model_file.load(path) for path in paths]
-    first = models[0]
-    for path, model in zip(paths[1:], models[1:]):
-        if not (np.array_equal(model.mean, first.mean) and np.array_equal(model.std, first.std)):
-            raise InputError(f"{path}: trained on other songs (or with another normalisation) than {paths[0]}; "
-                             "a bag joins networks that read the same input: train them on the same corpus.")
-    networks = [params for model in models for params in model.networks]
-    config = {**first.config, "bag": [{"model": str(path), "seed": model.seed, "networks": len(model.networks)}
-                                      for path, model in zip(paths, models)]}
-    model_file.save(args.out, model_file.Model(networks[0], first.mean, first.std, config,
-                                               provenance=first.provenance, bag=networks[1:]))
-    print(f"wrote {args.out}: a bag of {len(networks)} networks; choose its threshold with "
+    bag = model_file.bag(paths, [model_file.load(path) for path in paths])
+    model_file.save(args.out, bag)
+    print(f"wrote {args.out}: a bag of {len(bag.networks)} networks; choose its threshold with "
           f"{errors.command('eval ' + str(args.out))}")
 
 
@@ -419,7 +408,7 @@ def cmd_ablate(args):
         plot.pyplot()
     folds = ablate.parse_folds(args.folds)
     trainings = sum(not config.tta for config in configs) * args.n_seeds * max(1, len(folds))
-    _check_ablation_length(args, trainings)
+    args.updates = ablate.check_length(args.updates, trainings, args.summarise_only, args.quiet)
     where = device.select(args.device, args.quiet)
     data_dir = _data_dir(args, folds or [args.train_split, args.valid_split, args.test_split])
     settings = ablate.Settings(str(data_dir.resolve()), args.updates, args.batch, args.train_split,
@@ -447,21 +436,6 @@ def cmd_ablate(args):
         plot.ablation_png(summary, pathlib.Path(args.out_dir) / "figure2.png",
                           title=f"{data_dir.name}: {args.n_seeds} seed(s), {args.updates} updates")
     return summary
-
-
-def _check_ablation_length(args, trainings):
-    """Say how long the ablation takes; refuse a run of more than a day that --updates did not ask for."""
-    updates = hyperparameters.TrainConfig().updates if args.updates is None else args.updates
-    total = trainings * updates
-    if args.updates is None and not args.summarise_only and total / train.ESTIMATE_UPDATES_PER_S > 24 * 3600:
-        raise InputError(f"ablate: {trainings} trainings of the paper's {updates} updates take "
-                         f"{train.duration_text(total)} on a 2-core CPU; pass --updates {updates} to run them "
-                         f"anyway, or fewer (--updates 3000: {train.duration_text(trainings * 3000)}), or fewer "
-                         "--configs, --n-seeds or --folds.")
-    args.updates = updates
-    if not args.quiet and not args.summarise_only:
-        print(f"ablate: {trainings} trainings of {updates} updates, {train.duration_text(total)} on a 2-core CPU "
-              "(finished runs are kept: a stopped ablation continues where it was)", file=sys.stderr)
 
 
 def cmd_show_augment(args):

@@ -92,6 +92,23 @@ def _archive(model):
     return arrays
 
 
+def bag(paths, models):
+    """One Model holding the networks of `models` (loaded from `paths`), which must share their normalisation.
+
+    Its probability is the mean of its networks' (svd/predict.py); its config is the first's with a
+    "bag" record of each member; it has no threshold yet. InputError for a member trained on other songs.
+    """
+    first = models[0]
+    for path, model in zip(paths[1:], models[1:]):
+        if not (np.array_equal(model.mean, first.mean) and np.array_equal(model.std, first.std)):
+            raise InputError(f"{path}: trained on other songs (or with another normalisation) than {paths[0]}; "
+                             "a bag joins networks that read the same input: train them on the same corpus.")
+    networks = [params for model in models for params in model.networks]
+    config = {**first.config, "bag": [{"model": str(path), "seed": model.seed, "networks": len(model.networks)}
+                                      for path, model in zip(paths, models)]}
+    return Model(networks[0], first.mean, first.std, config, provenance=first.provenance, bag=networks[1:])
+
+
 def check_rewritable(path):
     """InputError unless the model file `path` may be replaced (to store a threshold in it).
 

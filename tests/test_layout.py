@@ -127,7 +127,8 @@ def test_named_paths_reads_paths_and_skips_patterns():
 def test_every_path_named_in_comments_and_docs_exists():
     files = [*(ROOT / "svd").rglob("*.py"), *(ROOT / "svd").rglob("*.c"), *(ROOT / "kernels").glob("*"),
              *(ROOT / "tests").rglob("*.py"), *(ROOT / "tests").rglob("*.sh"), ROOT / "run.py",
-             ROOT / ".ci" / "run", ROOT / "README.md", ROOT / "BENCHMARKS.md", ROOT / "tests" / "accuracy" / "README.md"]
+             ROOT / ".ci" / "run", ROOT / "README.md", ROOT / "BENCHMARKS.md", ROOT / "tests" / "accuracy" / "README.md",
+             *(ROOT / "docs").glob("*.md")]
     missing = {}
     for path in files:
         for named in named_paths(commented_text(path)) - MADE_AT_RUN_TIME:
