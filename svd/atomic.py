@@ -135,6 +135,9 @@ def check_writable(path, option, directory=False):
     """
     path = pathlib.Path(path)
     folder = path if directory else path.parent
+    if path.is_symlink() and not path.exists():
+        raise InputError(f"{option} {path}: is a symbolic link to {os.readlink(path)}, which does not exist; "
+                         "remove the link or make it point to an existing place.")
     if directory and path.exists() and not path.is_dir():
         raise InputError(f"{option} {path}: is a file, not a directory; name a directory.")
     if not directory and path.is_dir():

@@ -319,6 +319,8 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["score", "LABELS", "--json", "LABELFILE"], "this output is a .json file"),
     (["bag", "MODEL", "MODEL", "--out", "MODEL"], "which this command reads"),
     (["bag", "MODEL", "--out", "TMP/bag.npz"], "name two or more model files"),
+    # issue 29: wrong advice for a dangling link
+    (["detect", "MODEL", "SONG", "--threshold", "0.5", "--out-dir", "DANGLING"], "is a symbolic link to"),
     # issue 29: huge values
     (["detect", "MODEL", "SONG", "--threshold", "0.5", "--min-segment", "1e308"], "--min-segment 1e+308: give a length in seconds from 0"),
     (["train", "--loudness-db", "1e308"], "loudness_db=1e+308 is invalid; it must be a range in dB in [0, 120]"),
@@ -351,6 +353,8 @@ def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus,
     if "DENORMALMODEL" in arguments:
         model_file.save(tmp_path / "denormal.npz", model_file.Model(params, stats[0], np.full(80, 1e-40, np.float32),
                                                                     {}, threshold=0.5))
+    if "DANGLING" in arguments:
+        (tmp_path / "dangling").symlink_to(tmp_path / "gone")
     if "NPY" in arguments:
         np.save(tmp_path / "weights.npy", np.zeros(3))
     if "ROMODEL" in arguments:
@@ -369,10 +373,10 @@ def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus,
              "ROMODEL": str(tmp_path / "protected.npz"), "PNGSONG": str(tmp_path / "song.png"),
              "LOCKED": str(tmp_path / "locked.npz"), "LABELS": str(tiny_corpus / "labels"),
              "MODELJSON": str(tmp_path / "model.json"), "LABELFILE": str(tiny_corpus / "labels" / "test_sång.lab"),
-             "HUGEMODEL": str(tmp_path / "huge.npz"), "DENORMALMODEL": str(tmp_path / "denormal.npz")}
+             "HUGEMODEL": str(tmp_path / "huge.npz"), "DANGLING": str(tmp_path / "dangling"), "DENORMALMODEL": str(tmp_path / "denormal.npz")}
     arguments = [names.get(a, a).replace("AFILE", str(a_file)).replace("TMP/", f"{tmp_path}/") for a in arguments]
     cache = tmp_path.parent / (tmp_path.name + "-cache")  # outside the tree that must stay unchanged
-    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    before = {p: p.lstat().st_mtime_ns for p in tmp_path.rglob("*")}
     out = ["--out", str(model)] if arguments[0] == "train" and "--out" not in arguments else []
     if arguments[0] == "train" and "--updates" not in arguments:
         out += ["--updates", "1"]  # should a check be missing, fail fast instead of training for long
@@ -381,7 +385,7 @@ def test_a_bad_option_value_gives_one_clear_line_and_writes_nothing(tiny_corpus,
     quiet = [] if arguments[0] == "show-augment" else ["--quiet"]
     code, _, err = run_cli(arguments + out + data + quiet, tmp_path, cache)
     assert_one_clear_line(code, err, expected)
-    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+    assert {p: p.lstat().st_mtime_ns for p in tmp_path.rglob("*")} == before
 
 
 # --------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def test_version_and_usage_name_the_program(program, name, tmp_path):
     assert result.returncode == 2 and result.stderr.startswith(f"usage: {name} synth "), result.stderr
 
 
-def test_a_wheel_holds_the_kernels_and_the_c_files(tmp_path):
+def test_a_wheel_holds_the_kernels_the_c_files_and_the_bundled_model(tmp_path):
     """Built offline from a copy of the sources (a build in the clone would leave build/ and *.egg-info there)."""
     setuptools = pytest.importorskip("setuptools")
     if int(setuptools.__version__.split(".")[0]) < 77:
@@ -123,6 +123,7 @@ def test_a_wheel_holds_the_kernels_and_the_c_files(tmp_path):
     kernel_files = [f"{family}.cu" for family in launch.FAMILIES] + ["emulate.h"]
     assert {f"svd/kernels/{name}" for name in kernel_files} <= names
     assert {f"svd/fast/{path.name}" for path in build.SOURCES} <= names
+    assert "svd/models/bundled.npz" in names  # `svd detect song.mp3` needs no clone
     assert {"svd/__main__.py", "svd/cli.py"} <= names and not any(name.startswith("tests/") for name in names)
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
     assert "svd = svd.entry:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

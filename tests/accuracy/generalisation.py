@@ -29,7 +29,8 @@ probabilities and targets in ROW/s<SEED>.npz. `table` then prints, per row:
     AUROC per singer (MIR-1K) or per song: mean over seeds;
     the spread of the per-group optimal thresholds (the calibration a user meets);
     the seed mean: AUROC and error of the seeds' smoothed probabilities averaged per
-    frame (a bag of the seeds' networks, up to where the median filter is applied).
+    frame (a bag of the seeds' networks, up to where the median filter is applied);
+    the AUROC on the validation file(s), for comparison with the training domain.
 
     python tests/accuracy/generalisation.py corpus --songs ../shared/data/jamendolyrics-dev --mir1k DIR --out EXP
     python tests/accuracy/generalisation.py run plain --out EXP --seeds 1,2,3     # in the background
@@ -240,7 +241,7 @@ def row_summary(runs):
     """The table cells of one row from its seeds' predictions."""
     per_seed = [seed_measures(run) for run in runs]
     cells = {}
-    for key in ("auroc", "error_at_valid", "error_at_0.5", "valid_threshold"):
+    for key in ("auroc", "error_at_valid", "error_at_0.5", "valid_threshold", "valid_auroc"):
         mean, half = ablate.mean_confidence([m[key] for m in per_seed])
         cells[key] = {"mean": mean, "half": half, "values": [m[key] for m in per_seed]}
     cells["bootstrap_auroc"] = bootstrap_auroc(runs)
@@ -276,7 +277,8 @@ def cmd_table(args):
         print(f"\n{direction}: AUROC and errors on the test files, mean ± 95% t-interval over seeds; "
               "bootstrap: 95% interval over clips of the seed-mean AUROC")
         print(f"{'row':<20} {'seeds':>5} {'AUROC':>15} {'bootstrap':>13} {'err @valid thr %':>17} "
-              f"{'err @0.5 %':>14} {'valid thr':>15} {'group optima':>13}  seed mean: AUROC, err @valid")
+              f"{'err @0.5 %':>14} {'valid thr':>15} {'group optima':>13}  seed mean: AUROC, err @valid  "
+              "valid AUROC")
         report[direction] = {}
         for row_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
             files = sorted(row_dir.glob("s*[0-9].npz"))
@@ -289,7 +291,8 @@ def cmd_table(args):
                   f"{low:.3f}-{high:.3f}  {_interval(cells['error_at_valid'], 100, 1):>17} "
                   f"{_interval(cells['error_at_0.5'], 100, 1):>14} {_interval(cells['valid_threshold'], 1, 2):>15} "
                   f"{cells['optimal_threshold_range'][0]:.2f}-{cells['optimal_threshold_range'][1]:.2f}  "
-                  f"{cells['seed_mean']['auroc']:.3f} {100 * cells['seed_mean']['error_at_valid']:.1f}")
+                  f"{cells['seed_mean']['auroc']:.3f} {100 * cells['seed_mean']['error_at_valid']:.1f}  "
+                  f"{_interval(cells['valid_auroc'])}")
         if report[direction]:
             names = sorted(next(iter(report[direction].values()))["groups"])
             print(f"  AUROC per group (mean over seeds): " + ", ".join(names))
