@@ -208,6 +208,10 @@ def build_parser(prog="run.py"):
                         "other filelists of the corpus are passed over")
     p.add_argument("--split", default="test", metavar="SPLIT",
                    help="filelist whose songs are scored; each needs a file (default: %(default)s)")
+    p.add_argument("--reference", metavar="LABELS",
+                   help="score against these reference segment files (a file, or a folder of them matched by "
+                        "name) instead of a corpus, as mir_eval does: each recording's length is its reference's "
+                        "end; no audio is read (not with --data or --split)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE: pooled and per-song "
                    "measures as fractions, not percent, and provenance")
     common_options(p)

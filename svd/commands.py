@@ -469,20 +469,30 @@ def cmd_score(args):
     if args.json:
         check_output(args.json, "--json", ".json", args.predictions)
     files = score.prediction_files(args.predictions)
-    data_dir = _data_dir(args)
-    names = dataset.read_filelist(data_dir, args.split)
-    chosen, passed_over = score.match(names, files, score.corpus_names(data_dir), args.split)
+    if args.reference is not None:  # label files against label files, as mir_eval does: no corpus, no audio
+        if args.data is not None or args.split != "test":
+            raise InputError("--reference scores against label files alone; leave out --data and --split.")
+        songs = score.reference_songs(score.prediction_files([args.reference]))
+        names = [song.name for song in songs]
+        against, where = "the references", {"reference": str(args.reference)}
+        chosen, passed_over = score.match(names, files, names, against)
+    else:
+        data_dir = _data_dir(args)
+        names = dataset.read_filelist(data_dir, args.split)
+        against, where = args.split, {"data": str(data_dir.resolve()), "split": args.split}
+        chosen, passed_over = score.match(names, files, score.corpus_names(data_dir), args.split)
     if passed_over and not args.quiet:
-        print(f"score: passed over {len(passed_over)} prediction files of songs outside {args.split}",
+        print(f"score: passed over {len(passed_over)} prediction files of songs outside {against}",
               file=sys.stderr)
     # Every file is read before the audio, so that a malformed one stops the command at once.
     predictions = {name: (path, score.read_predictions(path)) for name, path in chosen.items()}
-    songs = dataset.load_split(data_dir, args.split, args.cache, quiet=args.quiet)
+    if args.reference is None:
+        songs = dataset.load_split(data_dir, args.split, args.cache, quiet=args.quiet)
     scored = score.score(songs, predictions)
-    print(report.format_score(scored, args.split))
+    print(report.format_score(scored, against))
     if args.json:
         write_text_atomic(args.json, report.json_text({
-            "units": report.UNITS, "data": str(data_dir.resolve()), "split": args.split,
+            "units": report.UNITS, **where,
             "smoothing": "none: frame decisions come straight from the segments", **scored,
             "provenance": provenance.describe()}))
     return scored

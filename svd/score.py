@@ -124,6 +124,24 @@ def _some(items, shown=5):
     return ", ".join(map(str, items[:shown])) + (", ..." if len(items) > shown else "")
 
 
+def reference_songs(paths):
+    """svd.dataset.Song records made of reference segment files alone (`score --reference`).
+
+    Each recording is as long as its reference's last segment; its frames are eval's
+    (svd/spectrum.py) over that length; there is no spectrogram (linear is None).
+    """
+    from svd import dataset, spectrum
+    songs = []
+    for path in paths:
+        segments = read_predictions(path)
+        duration_s = segments[-1][1] if segments else 0.0
+        frames = spectrum.frame_count(int(round(duration_s * spectrum.SAMPLE_RATE_HZ)))
+        if frames == 0:
+            raise InputError(f"{path}: the reference is shorter than one frame (46 ms); give a real label file.")
+        songs.append(dataset.Song(path.name, None, labels.frame_targets(segments, frames), duration_s))
+    return songs
+
+
 # ------------------------------------------------------------------ counting
 
 def score(songs, predictions):

@@ -181,3 +181,24 @@ def test_a_missing_prediction_is_one_line_naming_the_song(tiny_corpus, tmp_path,
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "1 of the 1 songs of test have no prediction file: test_sång.wav" in err
+
+
+def test_score_against_reference_label_files_needs_no_corpus(tmp_path, capsys):
+    """`score EST --reference REF` (issue 31), as mir_eval users expect: files or folders matched by name."""
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "est").mkdir()
+    (tmp_path / "ref" / "a.lab").write_text("0 2 nosing\n2 6 sing\n")
+    (tmp_path / "ref" / "b.lab").write_text("0 4 sing\n")
+    (tmp_path / "est" / "a.lab").write_text("0 4 nosing\n4 6 sing\n")   # misses 2-4 s of singing
+    (tmp_path / "est" / "b.csv").write_text("start_s,end_s,label\n0,4,sing\n")
+    assert cli.main(["score", str(tmp_path / "est"), "--reference", str(tmp_path / "ref"), "--quiet",
+                     "--json", str(tmp_path / "s.json")]) == 0
+    result = json.loads((tmp_path / "s.json").read_text())
+    frames = sum(row["frames"] for row in result["songs"])
+    assert result["pooled"]["fn"] == pytest.approx(2 * 70, abs=2) and result["pooled"]["fp"] == 0
+    assert result["pooled"]["error"] == pytest.approx(result["pooled"]["fn"] / frames)
+    assert cli.main(["score", str(tmp_path / "est" / "a.lab"), "--reference", str(tmp_path / "ref" / "a.lab"),
+                     "--quiet"]) == 0
+    assert cli.main(["score", str(tmp_path / "est"), "--reference", str(tmp_path / "ref"), "--split", "valid",
+                     "--quiet"]) == 2
+    assert "leave out --data and --split" in capsys.readouterr().err
