@@ -44,18 +44,35 @@ from .loss import sigmoid
 
 DROPOUT = 0.5            # on the inputs of all dense layers, Sec. 3.3
 
-PARAM_SHAPES = OrderedDict([
-    ("conv1.w", (3, 3, 1, 64)), ("conv1.b", (64,)),
-    ("conv2.w", (3, 3, 64, 32)), ("conv2.b", (32,)),
-    ("conv3.w", (3, 3, 32, 128)), ("conv3.b", (128,)),
-    ("conv4.w", (3, 3, 128, 64)), ("conv4.b", (64,)),
-    ("dense1.w", (4928, 256)), ("dense1.b", (256,)),
-    ("dense2.w", (256, 64)), ("dense2.b", (64,)),
-    ("dense3.w", (64, 1)), ("dense3.b", (1,)),
+CONV_WEIGHTS = OrderedDict([  # (kernel_time, kernel_freq, c_in, c_out), Sec. 3.2
+    ("conv1", (3, 3, 1, 64)), ("conv2", (3, 3, 64, 32)), ("conv3", (3, 3, 32, 128)), ("conv4", (3, 3, 128, 64)),
 ])
-CONVS = ("conv1", "conv2", "conv3", "conv4")
+CONVS = tuple(CONV_WEIGHTS)
+POOLED_AFTER = ("conv2", "conv4")
 DENSES = ("dense1", "dense2", "dense3")
 POOL = (3, 3)  # non-overlapping max-pooling, Sec. 3.2
+
+
+def feature_map_shape(time=INPUT_SHAPE[0], freq=INPUT_SHAPE[1]):
+    """(time, freq, channels) of the last pool's output for an input of (time, freq): (11, 7, 64) for an excerpt.
+
+    Valid convolutions shrink each axis by kernel - 1; each pool divides it by 3 (rounding down).
+    """
+    for name, (kernel_time, kernel_freq, _, c_out) in CONV_WEIGHTS.items():
+        time, freq = time - kernel_time + 1, freq - kernel_freq + 1
+        if name in POOLED_AFTER:
+            time, freq = time // POOL[0], freq // POOL[1]
+    return time, freq, c_out
+
+
+FLAT_FEATURES = int(numpy.prod(feature_map_shape()))  # dense1's inputs: 11 * 7 * 64 = 4928
+
+PARAM_SHAPES = OrderedDict(
+    [(name + suffix, shape if suffix == ".w" else (shape[3],))
+     for name, shape in CONV_WEIGHTS.items() for suffix in (".w", ".b")]
+    + [("dense1.w", (FLAT_FEATURES, 256)), ("dense1.b", (256,)),
+       ("dense2.w", (256, 64)), ("dense2.b", (64,)),
+       ("dense3.w", (64, 1)), ("dense3.b", (1,))])
 
 
 def orthogonal(rng, shape, dtype=numpy.float32):
@@ -108,11 +125,10 @@ def forward_flops(batch=1):
     """
     time, freq = INPUT_SHAPE
     flops = 0
-    for name in CONVS:
-        kernel_time, kernel_freq, c_in, c_out = PARAM_SHAPES[name + ".w"]
+    for name, (kernel_time, kernel_freq, c_in, c_out) in CONV_WEIGHTS.items():
         time, freq = time - kernel_time + 1, freq - kernel_freq + 1
         flops += 2 * time * freq * kernel_time * kernel_freq * c_in * c_out
-        if name in ("conv2", "conv4"):
+        if name in POOLED_AFTER:
             time, freq = time // POOL[0], freq // POOL[1]
     for name in DENSES:
         n_in, n_out = PARAM_SHAPES[name + ".w"]

@@ -201,3 +201,9 @@ def test_dropout_masks_the_inputs_of_exactly_the_three_dense_layers(params):
         np.testing.assert_array_equal(train[f"dense{k}"][0], np.where(mask, 2 * clean, 0), err_msg=f"dense{k}")
     for name in ("conv1", "conv2", "conv3", "conv4"):
         np.testing.assert_array_equal(train[name][-1], evaluation[name][-1], err_msg=name)  # outputs y
+
+
+def test_dense1_reads_what_the_last_pool_gives_for_any_band_count():
+    """The 4928 inputs of dense1 are derived, not written down (issue 30): 80 bands give 11 x 7 x 64."""
+    assert network.feature_map_shape() == (11, 7, 64) and network.PARAM_SHAPES["dense1.w"][0] == 4928
+    assert network.feature_map_shape(115, 128) == (11, 12, 64)  # 128 bands: ((128-4)//3 - 4)//3 = 12
