@@ -10,7 +10,7 @@ import os
 import pathlib
 import sys
 
-from svd import augment, bench, dataset, detect, device, evaluate, hyperparameters, plot, predict, provenance
+from svd import bench, dataset, detect, device, evaluate, hyperparameters, plot, predict, provenance
 from svd import report, synth, train
 from svd.jobs import detect_summary, detection, shards
 from svd import cache_folder, model_file
@@ -96,16 +96,11 @@ def cmd_check(args):
 
 
 def cmd_train(args):
-    for option, value in (("--updates", args.updates), ("--batch", args.batch),
-                          ("--checkpoint-every", args.checkpoint_every), ("--lr-every", args.lr_every)):
-        if value < 1:
-            raise InputError(f"{option} {value}: must be at least 1.")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise InputError(f"--lr {args.lr}: the learning rate must be a positive number.")
-    if not (math.isfinite(args.lr_decay) and args.lr_decay > 0) or not 0 <= args.momentum < 1:
-        raise InputError(f"--lr-decay {args.lr_decay} --momentum {args.momentum}: the decay must be a positive "
-                         "number and the momentum in [0, 1).")
-    check_seed(args.seed)
+    config = hyperparameters.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
+                                         lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
+                                         augmentation=args.augmentation, zero_mean=args.zero_mean)  # checks itself
+    if args.checkpoint_every < 1:
+        raise InputError(f"--checkpoint-every {args.checkpoint_every}: must be at least 1.")
     check_output(args.out, "--out", ".npz")
     if args.textbook and args.device == "gpu":
         raise InputError("--textbook runs the plain NumPy layers on the CPU; leave out --device gpu.")
@@ -119,17 +114,10 @@ def cmd_train(args):
         raise InputError(f"--train-split {args.train_split}: that filelist is held out ('eval' chooses the "
                          "threshold or reports the results on it); train on another filelist.")
     dataset.check_disjoint(data_dir, [args.train_split, *held_out])
-    try:
-        augment.Augmentation(**args.augmentation)
-    except ValueError as error:
-        raise InputError(f"bad augmentation strength: {error}") from None
     with train.output_lock(args.out):  # one run per --out; its checkpoint is checked before the long loading
         train.check_checkpoint(args.out, args.resume)
         train.check_replaceable(args.out, args.overwrite)
         songs = dataset.load_split(data_dir, args.train_split, args.cache, quiet=args.quiet)
-        config = hyperparameters.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
-                                   lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
-                                   augmentation=args.augmentation, zero_mean=args.zero_mean)
         if not args.quiet and where.xp.__name__ == "numpy":
             print(f"training {args.updates} updates: {train.duration_text(args.updates)} on a 2-core CPU "
                   "(Ctrl-C stops it; --resume continues)", file=sys.stderr)

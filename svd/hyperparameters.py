@@ -5,8 +5,10 @@ schedule and momentum in svd/optim.py, the targets in svd/loss.py; the
 augmentation strengths are svd.augment.Augmentation fields.
 """
 import dataclasses
+import math
 
-from svd import loss, optim
+from svd import augment, loss, optim
+from svd.errors import InputError
 
 
 @dataclasses.dataclass
@@ -23,3 +25,20 @@ class TrainConfig:
     seed: int = 0
     augmentation: dict = dataclasses.field(default_factory=dict)  # svd.augment.Augmentation fields
     zero_mean: bool = False  # level-invariant first layer (Schlüter & Lehner 2018, svd/layers.py zero_mean_forward)
+
+    def __post_init__(self):
+        """InputError for a value no training can use; messages name `run.py train`'s options (--lr-decay for lr_decay)."""
+        for name in ("updates", "batch", "lr_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1.")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"--lr {self.lr}: the learning rate must be a positive number.")
+        if not (math.isfinite(self.lr_decay) and self.lr_decay > 0) or not 0 <= self.momentum < 1:
+            raise InputError(f"--lr-decay {self.lr_decay} --momentum {self.momentum}: the decay must be a positive "
+                             "number and the momentum in [0, 1).")
+        if self.seed < 0:
+            raise InputError(f"--seed {self.seed}: a seed must be 0 or more; pick another.")
+        try:
+            augment.Augmentation(**self.augmentation)
+        except ValueError as error:
+            raise InputError(f"bad augmentation strength: {error}") from None

@@ -40,7 +40,6 @@ An instrument, not a test: pytest does not collect it, and the data is never com
 """
 import argparse
 import json
-import math
 import os
 import pathlib
 import subprocess
@@ -295,7 +294,7 @@ def cmd_table(args):
                   f"{_interval(cells['valid_auroc'])}")
         if report[direction]:
             names = sorted(next(iter(report[direction].values()))["groups"])
-            print(f"  AUROC per group (mean over seeds): " + ", ".join(names))
+            print("  AUROC per group (mean over seeds): " + ", ".join(names))
             for row, cells in report[direction].items():
                 values = " ".join(f"{cells['groups'][g]['auroc']:.3f}" if g in cells["groups"] else "  -  "
                                   for g in names)
