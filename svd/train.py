@@ -33,85 +33,6 @@ class TrainingDiverged(InputError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def checkpoint_path(out_path):
-    """Where the checkpoint of a run writing `out_path` lives: <out>.ckpt.npz."""
-    out_path = pathlib.Path(out_path)
-    return out_path.with_name(out_path.name + ".ckpt.npz")
-
-
-def check_checkpoint(out_path, resume):
-    """InputError if a checkpoint of `out_path` is there and `resume` is not asked for (cheap: before loading)."""
-    ckpt = checkpoint_path(out_path)
-    if ckpt.is_file() and not resume:
-        raise InputError(f"{ckpt}: an interrupted run left this checkpoint; pass --resume to continue it, "
-                         "or delete the file to start over.")
-
-
-# A rough CPU training speed for estimates said before a long run starts: the fast path with
-# its C code on a 2-core machine does 2-6.5 updates/s (BENCHMARKS.md); the estimate takes the
-# slower end's order, so a run is not longer than said by much.
-ESTIMATE_UPDATES_PER_S = 3.0
-
-
-def duration_text(updates):
-    """'about 3.7 hours' for `updates` training updates on a CPU at ESTIMATE_UPDATES_PER_S."""
-    hours = updates / ESTIMATE_UPDATES_PER_S / 3600
-    if hours < 1:
-        return f"about {max(1, round(hours * 60))} minutes"
-    return f"about {hours:.1f} hours" if hours < 48 else f"about {hours / 24:.1f} days"
-
-
-def check_replaceable(out_path, overwrite):
-    """InputError if a model file is already at `out_path` and `overwrite` is not asked for.
-
-    A finished (and perhaps evaluated) model is never replaced silently; an unfinished
-    run's checkpoint is `check_checkpoint`'s business.
-    """
-    path = pathlib.Path(out_path)
-    if path.exists() and not overwrite:
-        raise InputError(f"--out {path}: a model file is already there; pass --overwrite to replace it, "
-                         "or pick another --out.")
-
-
-@contextlib.contextmanager
-def output_lock(out_path):
-    """Hold `<out>.lock` (svd/jobs/locks.py: host and process) while a run writes `out_path` and its checkpoint.
-
-    Two runs on one --out would write one checkpoint in turns; the second is refused
-    with an InputError naming the first. A lock left by a killed run is taken over.
-    """
-    path = pathlib.Path(out_path)
-    path = path.with_name(path.name + ".lock")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)  # as the model's first write would
-        lock = locks.try_lock(path)
-    except OSError as error:
-        raise write_failed(path, error) from None
-    if lock is None:
-        raise InputError(f"--out {out_path}: another training run is writing it ({locks.describe(path)}); "
-                         "wait for it to end, or pick another --out.")
-    with lock:
-        yield
-
-
-# Peak memory of a training on the CPU grows by about 9.5 MB per excerpt of the mini-batch
-# (measured: 453 MB at --batch 32, 2585 MB at 256); rounded up, with the interpreter's share.
-BYTES_PER_EXCERPT = 10 * 2**20
-BASE_BYTES = 200 * 2**20
-
-
-def check_batch_fits(batch):
-    """InputError if a CPU training with mini-batches of `batch` excerpts needs more memory than the machine has."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return  # unknown machine: let it try
-    needed = BASE_BYTES + batch * BYTES_PER_EXCERPT
-    if needed > total:
-        raise InputError(f"--batch {batch}: a mini-batch that big needs about {needed / 2**30:.0f} GiB of memory, "
-                         f"more than this machine's {total / 2**30:.0f} GiB; lower --batch (the paper uses 32).")
-
-
 def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=False, data_label="",
           device=CPU):
     """Train on `songs` (list of svd.dataset.Song) and write the model to `out_path`.
@@ -321,3 +242,84 @@ def _save_checkpoint(ckpt, state, device):
     model_file.save(ckpt, model_file.Model(device.get_all(state.params), state.mean, state.std, state.config,
                                            extra=extra))
     state.saved_update = state.update
+
+
+# ---------------------------------------------------------------- the guards a command checks before training
+
+def checkpoint_path(out_path):
+    """Where the checkpoint of a run writing `out_path` lives: <out>.ckpt.npz."""
+    out_path = pathlib.Path(out_path)
+    return out_path.with_name(out_path.name + ".ckpt.npz")
+
+
+def check_checkpoint(out_path, resume):
+    """InputError if a checkpoint of `out_path` is there and `resume` is not asked for (cheap: before loading)."""
+    ckpt = checkpoint_path(out_path)
+    if ckpt.is_file() and not resume:
+        raise InputError(f"{ckpt}: an interrupted run left this checkpoint; pass --resume to continue it, "
+                         "or delete the file to start over.")
+
+
+# A rough CPU training speed for estimates said before a long run starts: the fast path with
+# its C code on a 2-core machine does 2-6.5 updates/s (BENCHMARKS.md); the estimate takes the
+# slower end's order, so a run is not longer than said by much.
+ESTIMATE_UPDATES_PER_S = 3.0
+
+
+def duration_text(updates):
+    """'about 3.7 hours' for `updates` training updates on a CPU at ESTIMATE_UPDATES_PER_S."""
+    hours = updates / ESTIMATE_UPDATES_PER_S / 3600
+    if hours < 1:
+        return f"about {max(1, round(hours * 60))} minutes"
+    return f"about {hours:.1f} hours" if hours < 48 else f"about {hours / 24:.1f} days"
+
+
+def check_replaceable(out_path, overwrite):
+    """InputError if a model file is already at `out_path` and `overwrite` is not asked for.
+
+    A finished (and perhaps evaluated) model is never replaced silently; an unfinished
+    run's checkpoint is `check_checkpoint`'s business.
+    """
+    path = pathlib.Path(out_path)
+    if path.exists() and not overwrite:
+        raise InputError(f"--out {path}: a model file is already there; pass --overwrite to replace it, "
+                         "or pick another --out.")
+
+
+@contextlib.contextmanager
+def output_lock(out_path):
+    """Hold `<out>.lock` (svd/jobs/locks.py: host and process) while a run writes `out_path` and its checkpoint.
+
+    Two runs on one --out would write one checkpoint in turns; the second is refused
+    with an InputError naming the first. A lock left by a killed run is taken over.
+    """
+    path = pathlib.Path(out_path)
+    path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as the model's first write would
+        lock = locks.try_lock(path)
+    except OSError as error:
+        raise write_failed(path, error) from None
+    if lock is None:
+        raise InputError(f"--out {out_path}: another training run is writing it ({locks.describe(path)}); "
+                         "wait for it to end, or pick another --out.")
+    with lock:
+        yield
+
+
+# Peak memory of a training on the CPU grows by about 9.5 MB per excerpt of the mini-batch
+# (measured: 453 MB at --batch 32, 2585 MB at 256); rounded up, with the interpreter's share.
+BYTES_PER_EXCERPT = 10 * 2**20
+BASE_BYTES = 200 * 2**20
+
+
+def check_batch_fits(batch):
+    """InputError if a CPU training with mini-batches of `batch` excerpts needs more memory than the machine has."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return  # unknown machine: let it try
+    needed = BASE_BYTES + batch * BYTES_PER_EXCERPT
+    if needed > total:
+        raise InputError(f"--batch {batch}: a mini-batch that big needs about {needed / 2**30:.0f} GiB of memory, "
+                         f"more than this machine's {total / 2**30:.0f} GiB; lower --batch (the paper uses 32).")
