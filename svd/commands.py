@@ -4,6 +4,7 @@ Each function takes the argparse namespace, prints its results to stdout
 (progress goes to stderr) and raises svd.errors.InputError for user mistakes.
 """
 import collections
+import contextlib
 import json
 import math
 import os
@@ -14,7 +15,7 @@ from svd import bench, dataset, detect, device, evaluate, hyperparameters, plot,
 from svd import report, synth, train
 from svd.jobs import detect_summary, detection, shards
 from svd import cache_folder, model_file
-from svd.atomic import check_output, check_writable, write_text_atomic
+from svd.atomic import WriteFailed, check_output, check_writable, write_text_atomic
 from svd import errors
 from svd.errors import InputError
 from svd.progress import Progress
@@ -214,14 +215,18 @@ def _store_if_unchanged(path, model, identity, sha256, threshold):
     content are compared with those read at the start: a model trained, copied or moved
     into `path` meanwhile is never replaced by the old weights.
     """
-    try:
-        with train.output_lock(path):
-            unchanged = (pathlib.Path(path).is_file() and dataset.file_identity(path) == identity
-                         and detect_summary.sha256_of(path) == sha256)
-            if unchanged:
-                model_file.save(path, model)
-    except InputError:  # a training is writing it right now
-        unchanged = False
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(train.output_lock(path))
+            locked = True
+        except WriteFailed:  # the lock file itself cannot be written: said as such
+            raise
+        except InputError:  # a training is writing the model right now
+            locked = False
+        unchanged = locked and pathlib.Path(path).is_file() and dataset.file_identity(path) == identity \
+            and detect_summary.sha256_of(path) == sha256
+        if unchanged:
+            model_file.save(path, model)  # a full disk says so (WriteFailed), the file untouched
     if unchanged:
         print(f"stored threshold {threshold:.4f} in {path} (for {errors.command('detect')})")
     else:

@@ -38,6 +38,7 @@ BASE = {
     "check": ["--data", "CORPUS"],
     "train": ["--data", "CORPUS", "--out", "TMP/model-out.npz", "--updates", "1", "--batch", "2",
               "--checkpoint-every", "1"],
+    "bag": ["MODEL", "MODEL", "--out", "TMP/bag.npz"],
     "eval": ["MODEL", "--data", "CORPUS", "--no-store-threshold"],
     "score": ["LABELS", "--data", "CORPUS"],  # the corpus's own labels as predictions: every song has one
     "detect": ["MODEL", "SONG", "--out-dir", "TMP/detections"],
@@ -47,7 +48,7 @@ BASE = {
     "show-augment": ["SONG", "--out", "TMP/figure.png"],
     "cache": ["--cache", "TMP/cache"],
 }
-QUIET = ("synth", "check", "train", "eval", "score", "detect", "ablate")  # the commands with --quiet
+QUIET = ("synth", "check", "train", "bag", "eval", "score", "detect", "ablate")  # the commands with --quiet
 
 
 def valued_options(command):
