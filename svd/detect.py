@@ -110,8 +110,10 @@ def read_file_list(list_path):
 
     The list is UTF-8 text; each line is a path exactly as written (spaces kept,
     only the line ending removed), relative to the list's own folder unless
-    absolute (relative to the current folder for stdin); blank lines are
-    ignored. A path that does not exist is an InputError naming the line.
+    absolute (relative to the current folder for stdin); in a corpus's
+    filelists/ folder, a name found in the corpus's audio/ instead (what a
+    filelist holds) is taken from there. Blank lines are ignored. A path that
+    does not exist is an InputError naming the line.
     """
     if list_path == "-":
         text, folder, name = decode(sys.stdin.buffer.read(), "stdin"), pathlib.Path(), "stdin"
@@ -125,6 +127,9 @@ def read_file_list(list_path):
         if not line.strip():
             continue
         path = folder / line
+        corpus_audio = folder.parent / "audio" / line  # a corpus's filelists/<split> names files in audio/
+        if not path.exists() and folder.name == "filelists" and corpus_audio.exists():
+            path = corpus_audio
         if not path.exists():
             raise InputError(f"{name}, line {number}: {path}: no such file or directory; fix the line or "
                              "remove it (paths are relative to the list's folder).")

@@ -104,6 +104,9 @@ def match(song_names, files, all_names, split):
         song = in_split.get(path.stem)
         if song is None:
             (passed_over if path.stem in in_corpus else strangers).append(path)
+        elif song in chosen and _same_detection(chosen[song], path):
+            if SUFFIXES.index(path.suffix.lower()) < SUFFIXES.index(chosen[song].suffix.lower()):
+                chosen[song] = path  # one detection in several formats (detect --labels): .lab first
         elif song in chosen:
             raise InputError(f"{chosen[song]} and {path} both give predictions for {song}; keep one of them.")
         else:
@@ -117,6 +120,11 @@ def match(song_names, files, all_names, split):
         raise InputError(f"{len(strangers)} prediction files match no song of the corpus: {_some(strangers)}; "
                          "name each after its audio file (<audio stem>.lab) or leave it out.")
     return chosen, passed_over
+
+
+def _same_detection(a, b):
+    """Whether two segment files are one detection in two formats: same folder, same name, other suffix."""
+    return a.parent == b.parent and a.stem == b.stem and a.suffix.lower() != b.suffix.lower()
 
 
 def _some(items, shown=5):

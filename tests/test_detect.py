@@ -149,3 +149,10 @@ def test_the_folder_walk_follows_linked_subfolders_once_and_names_broken_links(t
     files = detect.audio_files([music], broken_links=broken)
     assert sorted(p.name for p in files) == ["a.wav", "b.flac"]
     assert [p.name for p in broken] == ["gone.wav"]
+
+
+def test_files_from_a_corpus_filelist_finds_the_audio_beside_it(corpus, tmp_path):
+    """A corpus's filelists/<split> names files in audio/; --files-from takes them from there (issue 31)."""
+    names = (corpus / "filelists" / "test").read_text().split()
+    found = detect.read_file_list(corpus / "filelists" / "test")
+    assert found == [corpus / "audio" / name for name in names]

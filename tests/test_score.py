@@ -105,7 +105,7 @@ def test_files_match_songs_by_stem_or_whole_name_and_other_splits_are_passed_ove
     (["01 - Intro.lab"], "1 of the 2 songs of test have no prediction file: 02.wav (each needs <audio stem>.lab"),
     (["01 - Intro.lab", "2.lab"], "these files match no song of the corpus: "),  # a typo is named beside the gap
     (["01 - Intro.lab", "02.lab", "05.csv"], "1 prediction files match no song of the corpus: "),
-    (["01 - Intro.lab", "02.lab", "02.csv"], "both give predictions for 02.wav; keep one of them"),
+    (["01 - Intro.lab", "02.lab", "02.wav.csv"], "both give predictions for 02.wav; keep one of them"),
 ])
 def test_missing_extra_and_doubled_files_are_refused(tmp_path, names, expected):
     with pytest.raises(InputError) as error:
@@ -202,3 +202,17 @@ def test_score_against_reference_label_files_needs_no_corpus(tmp_path, capsys):
     assert cli.main(["score", str(tmp_path / "est"), "--reference", str(tmp_path / "ref"), "--split", "valid",
                      "--quiet"]) == 2
     assert "leave out --data and --split" in capsys.readouterr().err
+
+
+def test_a_detect_folder_with_several_label_formats_per_song_is_scored_once(tmp_path, capsys):
+    """detect --labels lab,audacity,csv writes three files per song; score reads the .lab (issue 31)."""
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "det").mkdir()
+    (tmp_path / "ref" / "a.lab").write_text("0 2 nosing\n2 6 sing\n")
+    segments = [(0.0, 2.0, False), (2.0, 6.0, True)]
+    for fmt, suffix in labels.LABEL_SUFFIXES.items():
+        (tmp_path / "det" / f"a{suffix}").write_text(labels.segments_text(segments, fmt))
+    assert cli.main(["score", str(tmp_path / "det"), "--reference", str(tmp_path / "ref"), "--quiet",
+                     "--json", str(tmp_path / "s.json")]) == 0
+    result = json.loads((tmp_path / "s.json").read_text())
+    assert result["songs"][0]["predictions"].endswith("a.lab") and result["pooled"]["error"] == 0.0
