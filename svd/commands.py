@@ -119,9 +119,6 @@ def cmd_train(args):
         train.check_checkpoint(args.out, args.resume)
         train.check_replaceable(args.out, args.overwrite)
         songs = dataset.load_split(data_dir, args.train_split, args.cache, quiet=args.quiet)
-        if not args.quiet and where.xp.__name__ == "numpy":
-            print(f"training {args.updates} updates: {train.duration_text(args.updates)} on a 2-core CPU "
-                  "(Ctrl-C stops it; --resume continues)", file=sys.stderr)
         train.train(songs, config, args.out, resume=args.resume, checkpoint_every=args.checkpoint_every,
                     quiet=args.quiet, data_label=str(data_dir.resolve()), device=where)
     print(f"wrote {args.out} ({args.updates} updates); evaluate it with {errors.command('eval ' + str(args.out))}")

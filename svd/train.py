@@ -59,6 +59,10 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
                              f"{config.updates}; ask for at least {state.update} updates or delete the checkpoint.")
         if not quiet:
             print(f"resuming at update {state.update}", file=sys.stderr)
+    if not quiet and device.xp.__name__ == "numpy" and state.update < config.updates:
+        left = config.updates - state.update
+        print(f"training {left} updates: {duration_text(left)} on a 2-core CPU (Ctrl-C stops it; --resume "
+              "continues)", file=sys.stderr)
     aug = augment.Augmentation(**config.augmentation)
     excerpts = TrainingExcerpts(songs, mean, std, aug, config.batch, config.seed,
                                 (config.target_low, config.target_high), device)
