@@ -1,5 +1,6 @@
 """svd/detect.py and `run.py detect`: segments, min-segment cleaning, and consistency with `run.py eval`."""
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -156,3 +157,22 @@ def test_files_from_a_corpus_filelist_finds_the_audio_beside_it(corpus, tmp_path
     names = (corpus / "filelists" / "test").read_text().split()
     found = detect.read_file_list(corpus / "filelists" / "test")
     assert found == [corpus / "audio" / name for name in names]
+
+
+def test_a_file_that_runs_out_of_memory_fails_alone_and_the_job_goes_on(corpus, tmp_path, monkeypatch, capsys):
+    """A MemoryError inside one file's decoding ended the whole job with a traceback (issue 29)."""
+    model = tmp_path / "m.npz"
+    untrained_model(corpus, model)
+    real = detect.read_spectrogram
+
+    def runs_out(path):
+        if pathlib.Path(path).name == "valid0.wav":
+            raise MemoryError
+        return real(path)
+    monkeypatch.setattr(detect, "read_spectrogram", runs_out)
+    out = tmp_path / "det"
+    code = cli.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
+                     "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "valid0.wav: not enough memory to read it" in err
+    assert (out / "valid1.lab").is_file() and not (out / "valid0.lab").exists()

@@ -23,7 +23,8 @@ from svd.errors import InputError
 
 
 def read_ahead(read, paths, jobs):
-    """Yield (path, result) for each of `paths` in order; result is read(path), or the InputError it raised.
+    """Yield (path, result) for each of `paths` in order; result is read(path), or the InputError it raised
+    (or that a MemoryError or OSError became).
 
     read: a module-level function (workers import it by name); jobs: number of
     worker processes, 0 to read in this process. File i goes to worker i mod
@@ -70,11 +71,16 @@ def read_ahead(read, paths, jobs):
 
 
 def _attempt(read, path):
-    """read(path), or the InputError it raised."""
+    """read(path), or the InputError it raised (a MemoryError or OSError too, as an InputError naming the
+    file: one file that cannot be read never ends the job)."""
     try:
         return read(path)
     except InputError as error:
         return error
+    except MemoryError:
+        return InputError(f"{path}: not enough memory to read it; split the file or free memory.")
+    except OSError as error:
+        return InputError(f"{path}: cannot be read ({error.strerror or error}); check the file and its disk.")
 
 
 def _work(read, connection):
