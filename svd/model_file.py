@@ -192,8 +192,8 @@ def _members_to_read(path):
     """The archive members load() reads, after checking their .npy headers (shape, dtype) alone.
 
     A member's header says how big its data is before any of it is read: a header that
-    claims another shape than the member's (10^12 floats, a 2 GiB string) is refused, and
-    members load() has no use for are left unread, however big.
+    claims another shape or dtype than the member's (10^12 floats, a 2 GiB string, float64
+    weights) is refused, and members load() has no use for are left unread, however big.
     """
     from svd.network import PARAM_SHAPES
     from svd.spectrum import MEL_BANDS
@@ -203,14 +203,14 @@ def _members_to_read(path):
             key = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else info.filename
             parts = key.split("/")
             if key in ("mean", "std"):
-                expected = (MEL_BANDS,), "f"
+                shape_wanted, dtype_wanted = (MEL_BANDS,), "float32"
             elif key == "threshold":
-                expected = (), "f"
+                shape_wanted, dtype_wanted = (), "a float"
             elif key in TEXT_MEMBERS:
-                expected = (), "U"
+                shape_wanted, dtype_wanted = (), "text"
             elif parts[-1] in PARAM_SHAPES and (parts[0] in ("param", "velocity") and len(parts) == 2
                                                 or parts[0] == "bag" and len(parts) == 3 and parts[1].isdigit()):
-                expected = PARAM_SHAPES[parts[-1]], "f"
+                shape_wanted, dtype_wanted = PARAM_SHAPES[parts[-1]], "float32"
             else:
                 continue  # not ours: never read
             with archive.open(info) as member:
@@ -218,9 +218,11 @@ def _members_to_read(path):
                 header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                           else np.lib.format.read_array_header_2_0)
                 shape, _, dtype = header(member)
-            too_big = dtype.kind == "U" and dtype.itemsize > MAX_TEXT_BYTES
-            if shape != expected[0] or dtype.kind != expected[1] or too_big or dtype.hasobject:
-                what = f"has shape {shape}, not {expected[0]}" if shape != expected[0] else f"is {dtype}"
+            dtype_ok = {"float32": dtype == np.float32, "a float": dtype.kind == "f",
+                        "text": dtype.kind == "U" and dtype.itemsize <= MAX_TEXT_BYTES}[dtype_wanted]
+            if shape != shape_wanted or not dtype_ok:
+                what = f"has shape {shape}, not {shape_wanted}" if shape != shape_wanted else \
+                    f"is {dtype}, not {dtype_wanted}"
                 raise InputError(f"{path}: not a usable model file ({key} {what}); retrain the model or pick the "
                                  "right file.")
             known.add(key)
@@ -246,20 +248,13 @@ MAX_WEIGHT = 1e4
 
 
 def _check_contents(path, arrays, params):
-    """InputError naming the first entry that is missing or has the wrong shape or dtype."""
+    """InputError naming the first entry that is missing or whose values are out of range.
+
+    Shapes and dtypes were checked on the members' headers before reading (`_members_to_read`).
+    """
     from svd.network import PARAM_SHAPES
-    from svd.spectrum import MEL_BANDS
-    expected = {f"param/{name}": shape for name, shape in PARAM_SHAPES.items()}
-    expected.update({"mean": (MEL_BANDS,), "std": (MEL_BANDS,)})
-    problems = [f"no {key}" for key in [*expected, "threshold", "config"] if key not in arrays]
-    problems += [f"unknown parameter {name}" for name in params if name not in PARAM_SHAPES]
-    for key, shape in expected.items():
-        if key in arrays and arrays[key].shape != shape:
-            problems.append(f"{key} has shape {arrays[key].shape}, not {shape}")
-        elif key in arrays and arrays[key].dtype != np.float32:
-            problems.append(f"{key} is {arrays[key].dtype}, not float32")
-    if "threshold" in arrays and (arrays["threshold"].shape != () or arrays["threshold"].dtype.kind != "f"):
-        problems.append("threshold is not one number")
+    required = [*(f"param/{name}" for name in PARAM_SHAPES), "mean", "std", "threshold", "config"]
+    problems = [f"no {key}" for key in required if key not in arrays]
     if not problems and not (np.all((arrays["std"] >= MIN_STD) & (arrays["std"] <= MAX_STATISTIC))
                              and np.all(np.abs(arrays["mean"]) <= MAX_STATISTIC)):
         problems.append("its normalisation statistics are not finite, positive log-mel values")
