@@ -4,7 +4,6 @@ Each function takes the argparse namespace, prints its results to stdout
 (progress goes to stderr) and raises svd.errors.InputError for user mistakes.
 """
 import collections
-import contextlib
 import json
 import math
 import os
@@ -39,7 +38,7 @@ def _data_dir(args, splits=()):
 
 def cmd_synth(args):
     out = pathlib.Path(args.out_dir)
-    check_seed(args.seed)
+    hyperparameters.check_seed(args.seed)
     check_writable(out, "--out-dir", directory=True)
     synth.write_corpus_with_progress(out, args.seed, args.quiet, n_clips=args.clips, clip_seconds=args.seconds,
                                      split_sizes=_split_sizes(args.clips))
@@ -136,12 +135,6 @@ def cmd_bag(args):
           f"{errors.command('eval ' + str(args.out))}")
 
 
-def check_seed(seed):
-    """A random seed is a whole number of at least 0 (NumPy refuses negative ones)."""
-    if seed < 0:
-        raise InputError(f"--seed {seed}: a seed must be 0 or more; pick another.")
-
-
 def cmd_eval(args):
     model = model_file.load(args.model)
     factors = pitch_factors(args)
@@ -212,18 +205,16 @@ def _store_if_unchanged(path, model, identity, sha256, threshold):
     content are compared with those read at the start: a model trained, copied or moved
     into `path` meanwhile is never replaced by the old weights.
     """
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(train.output_lock(path))
-            locked = True
-        except WriteFailed:  # the lock file itself cannot be written: said as such
-            raise
-        except InputError:  # a training is writing the model right now
-            locked = False
-        unchanged = locked and pathlib.Path(path).is_file() and dataset.file_identity(path) == identity \
-            and detect_summary.sha256_of(path) == sha256
-        if unchanged:
-            model_file.save(path, model)  # a full disk says so (WriteFailed), the file untouched
+    try:
+        with train.output_lock(path):
+            unchanged = pathlib.Path(path).is_file() and dataset.file_identity(path) == identity \
+                and detect_summary.sha256_of(path) == sha256
+            if unchanged:
+                model_file.save(path, model)  # a full disk says so (WriteFailed), the file untouched
+    except WriteFailed:  # the lock file or the model cannot be written: said as such
+        raise
+    except InputError:  # the lock is held: a training is writing the model right now
+        unchanged = False
     if unchanged:
         print(f"stored threshold {threshold:.4f} in {path} (for {errors.command('detect')})")
     else:
@@ -430,7 +421,7 @@ def cmd_ablate(args):
 
 def cmd_show_augment(args):
     from svd import audio, spectrum
-    check_seed(args.seed)
+    hyperparameters.check_seed(args.seed)
     path = pathlib.Path(args.audio)
     out = pathlib.Path(args.out if args.out is not None else path.stem + "-augment.png")  # in the current folder
     if out.suffix.lower() != ".png":

@@ -11,6 +11,12 @@ from svd import augment, loss, optim
 from svd.errors import InputError
 
 
+def check_seed(seed):
+    """A random seed is a whole number of at least 0 (NumPy refuses negative ones): InputError otherwise."""
+    if seed < 0:
+        raise InputError(f"--seed {seed}: a seed must be 0 or more; pick another.")
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Every training hyperparameter; defaults from paper Sec. 3.3 (augmentation: Sec. 4)."""
@@ -36,8 +42,7 @@ class TrainConfig:
         if not (math.isfinite(self.lr_decay) and self.lr_decay > 0) or not 0 <= self.momentum < 1:
             raise InputError(f"--lr-decay {self.lr_decay} --momentum {self.momentum}: the decay must be a positive "
                              "number and the momentum in [0, 1).")
-        if self.seed < 0:
-            raise InputError(f"--seed {self.seed}: a seed must be 0 or more; pick another.")
+        check_seed(self.seed)
         try:
             augment.Augmentation(**self.augmentation)
         except ValueError as error:

@@ -54,16 +54,7 @@ def build_corpus(songs_dir, mir1k_dir, root):
     splits = {"train": [n for n in songs if stem(n) not in (VALID_SONG, TEST_SONG)] + mir1k["train"],
               "valid": [n for n in songs if stem(n) == VALID_SONG] + mir1k["valid"],
               "test": [n for n in songs if stem(n) == TEST_SONG] + mir1k["test"]}
-    for folder in ("audio", "labels", "filelists"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for source in (songs_dir, mir1k_dir):
-        for folder in ("audio", "labels"):
-            for path in (source / folder).iterdir():
-                link = root / folder / path.name
-                if not link.is_symlink():
-                    link.symlink_to(path.resolve())
-    for split, names in splits.items():
-        (root / "filelists" / split).write_text("".join(n + "\n" for n in names), encoding="utf-8")
+    generalisation.link_corpus(root, (songs_dir, mir1k_dir), splits)
 
 
 def run(*arguments):

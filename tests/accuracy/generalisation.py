@@ -80,17 +80,23 @@ def build_corpora(songs_dir, mir1k_dir, out):
              "mir1k-to-songs": {"train": mir1k["train"], "valid": mir1k["valid"], "test": songs + mir1k["test"]}}
     for direction, splits in lists.items():
         root = out / direction
-        for folder in ("audio", "labels", "filelists"):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-        for source in (songs_dir, mir1k_dir):
-            for folder in ("audio", "labels"):
-                for path in (source / folder).iterdir():
-                    link = root / folder / path.name
-                    if not link.is_symlink():
-                        link.symlink_to(path.resolve())
-        for split, names in splits.items():
-            (root / "filelists" / split).write_text("".join(n + "\n" for n in names), encoding="utf-8")
+        link_corpus(root, (songs_dir, mir1k_dir), splits)
         print(f"{root}: train {len(splits['train'])}, valid {len(splits['valid'])}, test {len(splits['test'])} files")
+
+
+def link_corpus(root, sources, splits):
+    """A Jamendo-layout corpus at `root` of links to every audio and label file of `sources` (corpus
+    folders), with the filelists `splits` ({split: [audio file names]}). Made again, it changes nothing."""
+    for folder in ("audio", "labels", "filelists"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        for folder in ("audio", "labels"):
+            for path in (source / folder).iterdir():
+                link = root / folder / path.name
+                if not link.is_symlink():
+                    link.symlink_to(path.resolve())
+    for split, names in splits.items():
+        (root / "filelists" / split).write_text("".join(n + "\n" for n in names), encoding="utf-8")
 
 
 def train_command(row, data, seed, model, updates):
