@@ -138,7 +138,8 @@ def plan(share, out_dir, summary, job, overwrite):
             records.append(detect_summary.skipped(path, lab, segments, earlier.get(lab)))
             made_by = records[-1]["model_sha256"], records[-1]["threshold"]
             # Records older than the settings field made their files with the defaults then fixed.
-            settings = records[-1]["settings"] or {"min_segment_s": 0.0, "tta_pitch_factors": [1.0]}
+            settings = records[-1]["settings"] or dataclasses.replace(job, min_segment_s=0.0,
+                                                                      pitch_factors=(1.0,)).settings
             if made_by[0] is None:
                 unknown += 1
             elif made_by != (job.model_sha256, job.threshold):
