@@ -5,6 +5,7 @@ resampled with scipy's polyphase resampler, whose Kaiser-windowed low-pass
 filter removes what would alias above the new Nyquist frequency (11025 Hz).
 """
 import contextlib
+import io
 import math
 import os
 import pathlib
@@ -31,7 +32,21 @@ def load(path):
     unreadable, empty or non-finite file.
     """
     require_file(path)
-    mono, rate_hz = _decode_mono(path)
+    return _checked(path, *_decode_mono(path))
+
+
+def load_bytes(data, name="standard input"):
+    """Read an audio file held in memory (bytes, e.g. piped to standard input) as `load` reads a file.
+
+    name: what messages call it.
+    """
+    if not data:
+        raise InputError(f"{name}: no audio arrived; pipe an audio file in (e.g. svd detect - < song.mp3).")
+    return _checked(name, *_decode_mono(name, io.BytesIO(data)))
+
+
+def _checked(path, mono, rate_hz):
+    """`mono` at 22050 Hz, after the checks `load` promises (rate, emptiness, finite samples)."""
     if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:  # a header's nonsense would cost hours or all memory
         raise InputError(f"{path}: its header says the sample rate is {rate_hz} Hz, outside the "
                          f"{MIN_RATE_HZ}-{MAX_RATE_HZ} Hz of real recordings (a damaged header?); re-export the "
@@ -43,15 +58,18 @@ def load(path):
     return resample(mono, rate_hz)
 
 
-def _decode_mono(path):
+def _decode_mono(path, stream=None):
     """(samples averaged over channels: (n,) float32, sample rate in Hz) of an audio file.
+
+    stream: a binary file object to decode instead of opening `path` (then only named in messages).
 
     Decoded and mixed down block by block, so that all channels never exist at
     once: an hour of 44.1 kHz stereo would be 1.3 GB as one (n, 2) float32 array.
     """
     try:
         # The name as bytes: one that is not UTF-8 (PEP 383 surrogates in Python) opens too.
-        with _decoder_notes_hidden(path), soundfile.SoundFile(os.fsencode(path)) as source:
+        with _decoder_notes_hidden(path, stream is not None), \
+                soundfile.SoundFile(os.fsencode(path) if stream is None else stream) as source:
             blocks = [block.mean(axis=1) for block in source.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True)]
             rate_hz = source.samplerate
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
@@ -59,7 +77,8 @@ def _decode_mono(path):
         # open; ours exists (require_file), so say what is really wrong.
         suffix = pathlib.Path(path).suffix.lower()
         fix = ("the file is damaged or not really audio: replace it with an intact copy" if suffix in _READABLE
-               else "convert it to wav, flac, ogg or mp3")
+               else "convert it to wav, flac, ogg or mp3" if stream is None
+               else "give wav, flac, ogg or mp3 audio")
         raise InputError(f"{path}: cannot decode audio ({_reason(error)}); {fix}.") from None
     return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), rate_hz
 
@@ -76,14 +95,14 @@ def _reason(error):
 
 
 @contextlib.contextmanager
-def _decoder_notes_hidden(path):
-    """While an MP3 is decoded, send file descriptor 2 to /dev/null.
+def _decoder_notes_hidden(path, unknown_format=False):
+    """While an MP3 (or audio of an `unknown_format`, which may be one) is decoded, send file descriptor 2 to /dev/null.
 
     libmpg123 (inside libsndfile) prints notes such as 'Note: Hit end of (available) data
     during resync.' straight to stderr, past Python; our own message says what matters. Only
     the decoding thread writes to stderr meanwhile, so nothing of ours is lost.
     """
-    if pathlib.Path(path).suffix.lower() != ".mp3":
+    if pathlib.Path(path).suffix.lower() != ".mp3" and not unknown_format:
         yield
         return
     saved = os.dup(2)

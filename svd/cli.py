@@ -227,7 +227,8 @@ def build_parser(prog="run.py"):
     p.add_argument("inputs", nargs="*", metavar="[MODEL] AUDIO_OR_DIR",
                    help="audio files and/or directories, after an optional model file (a name ending in .npz, "
                         "evaluated once with 'eval', which stores the threshold); without one, the model that "
-                        "comes with svd (trained on real songs, see docs/model-card.md)")
+                        "comes with svd (trained on real songs, see docs/model-card.md); - reads one audio file "
+                        "from standard input and writes its labels (one --labels format) to standard output")
     p.add_argument("--files-from", metavar="LIST",
                    help="also read the inputs from LIST: UTF-8 text, one path per line, relative to LIST's "
                         "folder; - reads the list from stdin (paths relative to the current folder)")
@@ -252,8 +253,10 @@ def build_parser(prog="run.py"):
     p.add_argument("--labels", default="lab", metavar="LIST",
                    help="label files to write, comma-separated: lab (<name>.lab, 'start end sing|nosing' separated "
                         "by spaces, the Jamendo format), audacity (<name>.txt, an Audacity label track: tab-separated "
-                        "'start end label'), csv (<name>.csv, header start_s,end_s,label); times in seconds "
-                        "(default: %(default)s)")
+                        "'start end label'), csv (<name>.csv, header start_s,end_s,label), json (<name>.json, "
+                        "{\"duration_s\": .., \"segments\": [{\"start_s\", \"end_s\", \"label\"}, ..]}), sing "
+                        "(<name>.sing.txt, an Audacity track of the sung segments only; written beside the .lab when "
+                        "named alone); times in seconds (default: %(default)s)")
     p.add_argument("--frames", metavar="FORMAT",
                    help="also write the probability of every frame (70 per second): npy (<name>.frames.npy, "
                         "float32 array (frames, 3) with the columns time_s, p_raw, p_smoothed), csv "

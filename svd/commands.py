@@ -311,9 +311,15 @@ def cmd_detect(args):
     if args.jobs < 0:
         raise InputError(f"--jobs {args.jobs}: give 0 (read the files in this process) or a number of "
                          "worker processes.")
-    label_formats = detection.parse_formats(args.labels, "--labels", detection.LABEL_FORMATS)
+    label_formats = detection.label_formats(args.labels)
     frame_formats = () if args.frames is None else detection.parse_formats(args.frames, "--frames",
                                                                            detection.FRAME_FORMATS)
+    if "-" in args.inputs:
+        _check_standard_input(args)
+        label_formats = detection.parse_formats(args.labels, "--labels", detection.LABEL_FORMATS)
+        where = device.select(args.device, True)
+        return detection.detect_standard_input(detection.Job(model, "", threshold, pitch_factors(args),
+                                                             args.min_segment, False, where, 0, True, label_formats))
     check_writable(args.out_dir, "--out-dir", directory=True)
     if args.plot:
         plot.pyplot()
@@ -352,6 +358,17 @@ def cmd_detect(args):
     failed = detection.detect_files(share, records, todo, out_dir, summary, job)
     if failed:
         raise InputError(f"{failed} of {len(share)} files could not be processed (see the lines above).")
+
+
+def _check_standard_input(args):
+    """InputError unless detect's options fit audio on standard input ('-'): one input, one label text out."""
+    others = [name for name, given in (("other inputs", len(args.inputs) > 1), ("--files-from", args.files_from),
+                                       ("--plot", args.plot), ("--frames", args.frames), ("--shard", args.shard),
+                                       ("more than one --labels format", "," in args.labels.strip(", ")))
+              if given]
+    if others:
+        raise InputError(f"detect -: audio on standard input gives one label text on standard output; leave out "
+                         f"{', '.join(others)}, or name the audio files instead.")
 
 
 def cmd_detect_merge(args):

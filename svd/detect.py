@@ -186,7 +186,11 @@ def read_spectrogram(path):
 
     InputError for unusable audio (unreadable, or shorter than one network excerpt).
     """
-    samples = audio.load(path)
+    return spectrogram_of(path, audio.load(path))
+
+
+def spectrogram_of(path, samples):
+    """`read_spectrogram` of decoded audio: (n,) float32 samples at 22050 Hz; path: what messages call it."""
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
     if peak > ABSURD_PEAK:
         print(f"{shown(path)}: note: its samples reach {peak:g}, far outside [-1, 1] (integer values in a float "

@@ -2,13 +2,16 @@
 
 A `.lab` file (Jamendo corpus format, Ramona et al.) has one segment per line,
 `start end label`, separated by whitespace, times in seconds, label `sing` or
-`nosing`. `run.py detect --labels` also writes two formats other tools read,
+`nosing`. `run.py detect --labels` also writes formats other tools read,
 with the same segments and times (3 decimals):
 
     .txt   an Audacity label track: `start<TAB>end<TAB>label` per line (Audacity
            splits on tabs; a line starting with a backslash, the frequency range
            of Audacity's extended format, is passed over when reading)
     .csv   a header line `start_s,end_s,label`, then `start,end,label` per line
+    .json  {"duration_s": D, "segments": [{"start_s": s, "end_s": e, "label": l}, ...]}
+    .sing.txt  an Audacity label track of the sung segments only (the gaps are
+           nosing, as in every format), for a track that shows nothing else
 
 `read_segments` reads any of the three, choosing by the file's suffix, with the
 same checks as `read_lab`; every malformed line is an InputError naming the file
@@ -25,6 +28,7 @@ belong to another file or another edit). A shorter overhang is accepted: MP3
 decoders differ by some tens of milliseconds in the length they decode.
 """
 import csv
+import json
 import pathlib
 
 import numpy as np
@@ -39,11 +43,13 @@ LABEL_OVERHANG_S = 1.0  # how far the last segment may end after the decoded aud
 
 
 # --labels name -> suffix of the file `run.py detect` writes (svd/jobs/detection.py)
-LABEL_SUFFIXES = {"lab": ".lab", "audacity": ".txt", "csv": ".csv"}
+LABEL_SUFFIXES = {"lab": ".lab", "audacity": ".txt", "csv": ".csv", "json": ".json", "sing": ".sing.txt"}
+SING_ONLY = ("sing",)  # the formats that leave the nosing segments out
 CSV_HEADER = ("start_s", "end_s", "label")
 LAB_SHAPE = "'start end sing|nosing'"
 AUDACITY_SHAPE = "'start<TAB>end<TAB>sing|nosing' (tab-separated)"
 CSV_SHAPE = "'start,end,sing|nosing'"
+JSON_SHAPE = '{"segments": [{"start_s": 0.0, "end_s": 1.5, "label": "sing"}, ...]}'
 
 
 def read_lab(path):
@@ -73,17 +79,37 @@ def read_csv(path):
     return _segments(path, rows[1:], CSV_SHAPE)
 
 
+def read_json(path):
+    """Parse a `.json` label file (see the module docstring) into a list of (start_s, end_s, is_sing) tuples."""
+    text = _read_label_text(path, f"give a label file of the form {JSON_SHAPE}")
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise InputError(f"{path}: not JSON ({error}); give a label file of the form {JSON_SHAPE}.") from None
+    entries = document.get("segments") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise InputError(f"{path}: expected an object with a list 'segments' of objects, as in {JSON_SHAPE}.")
+    rows = []
+    for number, entry in enumerate(entries, start=1):
+        fields = [entry.get(key) for key in CSV_HEADER]
+        if not all(isinstance(value, (int, float, str)) and not isinstance(value, bool) for value in fields):
+            raise InputError(f"{path}, segment {number}: needs start_s and end_s (seconds) and label (sing or "
+                             f"nosing), as in {JSON_SHAPE}; fix the segment.")
+        rows.append((number, [str(value) for value in fields], json.dumps(entry)))
+    return _segments(path, rows, JSON_SHAPE, unit="segment")
+
+
 def read_segments(path):
     """The segments of a label file in any of the formats above, by suffix: [(start_s, end_s, is_sing)].
 
-    `.lab` (whitespace-separated), `.txt` (Audacity, tab-separated) or `.csv`;
-    InputError naming the file (and the line) for anything else or anything malformed.
+    `.lab` (whitespace-separated), `.txt` (Audacity, tab-separated; `.sing.txt` too), `.csv`
+    or `.json`; InputError naming the file (and the line) for anything else or anything malformed.
     """
-    readers = {".lab": read_lab, ".txt": read_audacity, ".csv": read_csv}
+    readers = {".lab": read_lab, ".txt": read_audacity, ".csv": read_csv, ".json": read_json}
     suffix = pathlib.Path(path).suffix.lower()
     if suffix not in readers:
         raise InputError(f"{path}: not a label file this program reads (the name must end in .lab, .txt for an "
-                         "Audacity label track, or .csv); rename it or convert it.")
+                         "Audacity label track, .csv or .json); rename it or convert it.")
     return readers[suffix](path)
 
 
@@ -107,19 +133,21 @@ def _csv_fields(path, number, line):
         raise InputError(f"{path}, line {number}: not a CSV line ({error}); fix the line.") from None
 
 
-def _segments(path, rows, shape):
-    """rows: [(line number, fields, line)] -> [(start_s, end_s, is_sing)], checked (see the module docstring)."""
-    segments = [_parse_line(path, number, fields, line, shape) for number, fields, line in rows]
+def _segments(path, rows, shape, unit="line"):
+    """rows: [(line number, fields, line)] -> [(start_s, end_s, is_sing)], checked (see the module docstring).
+
+    unit: what the numbers count in messages ('line'; 'segment' for JSON).
+    """
+    segments = [_parse_line(f"{path}, {unit} {number}", fields, line, shape) for number, fields, line in rows]
     if not segments:
         raise InputError(f"{path}: the label file is empty; write one {shape} line per segment "
                          "(an instrumental song: '0 <duration> nosing').")
-    _check_order(path, segments)
+    _check_order(segments)
     return [(start, end, label == "sing") for start, end, label, _ in segments]
 
 
-def _parse_line(path, number, fields, line, shape):
+def _parse_line(where, fields, line, shape):
     fields = [field.strip() for field in fields]
-    where = f"{path}, line {number}"
     if len(fields) != 3:
         raise InputError(f"{where}: expected {shape}, got {_shown(line)}; fix the line.")
     try:
@@ -131,7 +159,7 @@ def _parse_line(path, number, fields, line, shape):
         raise InputError(f"{where}: need 0 <= start < end, got {_shown(line)}; fix the times.")
     if fields[2] not in LABEL_WORDS:
         raise InputError(f"{where}: unknown label {_shown(fields[2])}; use 'sing' or 'nosing'.")
-    return start, end, fields[2], number
+    return start, end, fields[2], where
 
 
 def _shown(text, limit=80):
@@ -140,10 +168,10 @@ def _shown(text, limit=80):
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _check_order(path, segments):
-    for (_, previous_end, _, _), (start, _, _, number) in zip(segments, segments[1:]):
+def _check_order(segments):
+    for (_, previous_end, _, _), (start, _, _, where) in zip(segments, segments[1:]):
         if start < previous_end - 1e-9:
-            raise InputError(f"{path}, line {number}: segment starts at {start:g} s, before the previous "
+            raise InputError(f"{where}: segment starts at {start:g} s, before the previous "
                              f"one ends ({previous_end:g} s); sort the segments and remove overlaps.")
 
 
@@ -204,9 +232,22 @@ def csv_text(segments):
                                                   for start, end, sing in segments)
 
 
+def json_text(segments):
+    """The text of a `.json` label file (module docstring): the duration, then one segment per line."""
+    duration = json.dumps({"duration_s": float(f"{segments[-1][1]:.3f}") if segments else 0.0})
+    lines = [json.dumps({"start_s": float(f"{start:.3f}"), "end_s": float(f"{end:.3f}"), "label": _word(sing)})
+             for start, end, sing in segments]
+    return duration[:-1] + ', "segments": [\n' + ",\n".join(lines) + "\n]}\n"
+
+
+def sing_text(segments):
+    """The text of an Audacity label track of the sung segments only: 'start<TAB>end<TAB>sing' per line."""
+    return audacity_text([segment for segment in segments if segment[2]])
+
+
 def segments_text(segments, label_format):
-    """The text of a label file in `label_format`, one of LABEL_SUFFIXES ('lab', 'audacity', 'csv')."""
-    writers = {"lab": lab_text, "audacity": audacity_text, "csv": csv_text}
+    """The text of a label file in `label_format`, one of LABEL_SUFFIXES ('lab', 'audacity', 'csv', ...)."""
+    writers = {"lab": lab_text, "audacity": audacity_text, "csv": csv_text, "json": json_text, "sing": sing_text}
     return writers[label_format](segments)  # the callers check the names first
 
 

@@ -9,6 +9,9 @@ formats, picked by its suffix:
            per line; the lines Audacity adds for a spectral selection (they
            start with a backslash) are skipped
     .csv   a header line 'start_s,end_s,label', then one segment per row
+    .json  {"segments": [{"start_s": .., "end_s": .., "label": ..}, ..]}, as
+           `detect --labels json` writes it
+    .sing.txt  `detect --labels sing`: an Audacity track of the sung segments only
 
 Times are in seconds; segments must be sorted and must not overlap; time no
 segment covers counts as no voice (as in a `.lab`). Every format is read by
@@ -27,7 +30,8 @@ Counts are pooled over the songs, and each song is also measured alone.
 
 Matching: a prediction file belongs to the song whose audio file has its stem
 (`01 - Intro.lab` for `audio/01 - Intro.mp3`) or its whole name
-(`01 - Intro.mp3.lab`, what `detect` writes when two inputs share a stem).
+(`01 - Intro.mp3.lab`, what `detect` writes when two inputs share a stem);
+the name is what comes before the suffix (`01 - Intro` of `01 - Intro.sing.txt`).
 Every song of the split needs one; a file that matches a song of the corpus
 outside the split is passed over (detect was run on the whole corpus), and a
 file that matches no song of the corpus at all is refused, like two files for
@@ -38,7 +42,20 @@ import pathlib
 from svd import evaluate, labels
 from svd.errors import InputError
 
-SUFFIXES = (".lab", ".txt", ".csv")
+SUFFIXES = (".lab", ".txt", ".csv", ".json", ".sing.txt")  # one detection in several formats: the first is read
+SHOWN = ".lab, Audacity .txt, .csv or .json"
+
+
+def suffix_of(path):
+    """The prediction suffix of `path` (lower case): one of SUFFIXES, or its last suffix if none."""
+    name = pathlib.Path(path).name.lower()
+    return next((suffix for suffix in reversed(SUFFIXES) if name.endswith(suffix)), pathlib.Path(path).suffix.lower())
+
+
+def stem_of(path):
+    """The name of `path` without its prediction suffix: the song it belongs to."""
+    name = pathlib.Path(path).name
+    return name[:len(name) - len(suffix_of(path))]
 
 
 # ------------------------------------------------------------------ reading one file
@@ -46,9 +63,8 @@ SUFFIXES = (".lab", ".txt", ".csv")
 def read_predictions(path):
     """The segments of a prediction file, read by its suffix (svd/labels.py): a list of (start_s, end_s, is_voice)."""
     path = pathlib.Path(path)
-    if path.suffix.lower() not in SUFFIXES:
-        raise InputError(f"{path}: not a prediction file this program reads; give .lab, Audacity .txt or .csv "
-                         "segment files.")
+    if suffix_of(path) not in SUFFIXES:
+        raise InputError(f"{path}: not a prediction file this program reads; give {SHOWN} segment files.")
     if not path.is_file():
         raise InputError(f"{path}: prediction file not found; check the path.")
     return labels.read_segments(path)
@@ -62,13 +78,13 @@ def prediction_files(inputs):
     for text in inputs:
         path = pathlib.Path(text)
         if path.is_dir():
-            walked = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
+            walked = sorted(p for p in path.rglob("*") if suffix_of(p) in SUFFIXES and p.is_file()
                             and not p.name.startswith("."))
             found.update((p.resolve(), p) for p in walked)
         elif path.is_file():
-            if path.suffix.lower() not in SUFFIXES:
+            if suffix_of(path) not in SUFFIXES:
                 raise InputError(f"{path}: not a prediction file this program reads (its suffix is not "
-                                 f"{', '.join(SUFFIXES)}); give .lab, Audacity .txt or .csv segment files.")
+                                 f"{', '.join(SUFFIXES)}); give {SHOWN} segment files.")
             found.setdefault(path.resolve(), path)
         else:
             raise InputError(f"{path}: no such file or folder; name prediction files or folders of them.")
@@ -101,11 +117,11 @@ def match(song_names, files, all_names, split):
     in_corpus = {key for name in all_names for key in keys(name)}
     chosen, passed_over, strangers = {}, [], []
     for path in files:
-        song = in_split.get(path.stem)
+        song = in_split.get(stem_of(path))
         if song is None:
-            (passed_over if path.stem in in_corpus else strangers).append(path)
+            (passed_over if stem_of(path) in in_corpus else strangers).append(path)
         elif song in chosen and _same_detection(chosen[song], path):
-            if SUFFIXES.index(path.suffix.lower()) < SUFFIXES.index(chosen[song].suffix.lower()):
+            if SUFFIXES.index(suffix_of(path)) < SUFFIXES.index(suffix_of(chosen[song])):
                 chosen[song] = path  # one detection in several formats (detect --labels): .lab first
         elif song in chosen:
             raise InputError(f"{chosen[song]} and {path} both give predictions for {song}; keep one of them.")
@@ -115,7 +131,7 @@ def match(song_names, files, all_names, split):
     if missing:
         hint = f"; these files match no song of the corpus: {_some(strangers)}" if strangers else ""
         raise InputError(f"{len(missing)} of the {len(song_names)} songs of {split} have no prediction file: "
-                         f"{_some(missing)} (each needs <audio stem>.lab, .txt or .csv){hint}.")
+                         f"{_some(missing)} (each needs <audio stem>.lab, .txt, .csv or .json){hint}.")
     if strangers:
         raise InputError(f"{len(strangers)} prediction files match no song of the corpus: {_some(strangers)}; "
                          "name each after its audio file (<audio stem>.lab) or leave it out.")
@@ -124,7 +140,7 @@ def match(song_names, files, all_names, split):
 
 def _same_detection(a, b):
     """Whether two segment files are one detection in two formats: same folder, same name, other suffix."""
-    return a.parent == b.parent and a.stem == b.stem and a.suffix.lower() != b.suffix.lower()
+    return a.parent == b.parent and stem_of(a) == stem_of(b) and suffix_of(a) != suffix_of(b)
 
 
 def _some(items, shown=5):

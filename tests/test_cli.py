@@ -308,7 +308,7 @@ BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must con
     (["ablate", "--n-seeds", "0", "--out-dir", "TMP/ablation"], "--n-seeds 0: need at least one seed"),
     (["score", "TMP/none.lab"], "none.lab: no such file or folder"),
     (["score", "MODEL"], "model.npz: not a prediction file this program reads"),
-    (["score", "AUDIO"], "no prediction files (.lab, .txt, .csv) in"),
+    (["score", "AUDIO"], "no prediction files (.lab, .txt, .csv, .json, .sing.txt) in"),
     (["score", "LABELS", "--split", "nosuch"], "filelists/nosuch: filelist not found"),
     (["score", "LABELS", "--json", "AFILE/score.json"], "/score.json: cannot write in"),
     (["score", "LABELS", "--data", ""], "--data '': an empty path (an unset shell variable?)"),

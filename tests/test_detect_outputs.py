@@ -53,6 +53,49 @@ def test_every_format_holds_the_same_detection(setup, tmp_path):
     assert set(statuses(out)) == {"a.lab", "b.lab", "c.lab"}  # `lab` names the .lab when there is one
 
 
+def test_json_and_the_sing_only_track_hold_the_same_detection(setup, tmp_path):
+    """Segments as JSON and a sing-only Audacity track (issue 31); named alone, the sing track gets a .lab."""
+    model, music = setup
+    out = tmp_path / "out"
+    assert run(model, music, out, "--labels", "sing") == 0
+    assert sorted(path.name for path in out.glob("a.*")) == ["a.lab", "a.sing.txt"]
+    segments = labels.read_lab(out / "a.lab")
+    assert labels.read_segments(out / "a.sing.txt") == [segment for segment in segments if segment[2]]
+    out = tmp_path / "json"
+    assert run(model, music, out, "--labels", "sing,json") == 0
+    assert labels.read_segments(out / "a.json") == segments
+    assert set(statuses(out)) == {"a.json", "b.json", "c.json"}  # the JSON file is the main output
+    assert run(model, music, out, "--labels", "sing,json") == 0  # read back: skipped
+    assert set(statuses(out).values()) == {"skipped"}
+
+
+def test_audio_on_standard_input_gives_the_label_text_on_standard_output(setup, tmp_path, monkeypatch, capsys):
+    """`detect -` said 'no such file' (issue 31): now the audio is read from the pipe, nothing is written."""
+    import io
+    import sys
+    model, music = setup
+    assert run(model, music, tmp_path / "out", "--labels", "audacity") == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    for audio, expected in ((music / "b.wav", "b.txt"), (tmp_path / "out" / "b.txt", None), (None, None)):
+        data = audio.read_bytes() if audio else b""
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        code = cli.main(["detect", str(model), "-", "--threshold", "0.5", "--labels", "audacity"])
+        out, err = capsys.readouterr()
+        if expected:
+            assert code == 0 and out == (tmp_path / "out" / expected).read_text() and err == ""
+        else:
+            assert code == 2 and out == "" and err.startswith("error: standard input: ") and err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+    assert cli.main(["detect", str(model), "-", "--threshold", "0.5", "--plot", "--labels", "lab,csv"]) == 2
+    assert "leave out --plot, more than one --labels format" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    monkeypatch.setattr(sys.stdin.buffer, "isatty", lambda: True)
+    assert cli.main(["detect", str(model), "-", "--threshold", "0.5"]) == 2
+    assert "standard input is a terminal; pipe the audio in" in capsys.readouterr().err
+
+
 def test_a_file_is_skipped_only_when_all_its_outputs_are_there(setup, tmp_path):
     model, music = setup
     out = tmp_path / "out"
@@ -123,7 +166,7 @@ def test_outputs_never_collide_across_suffixes():
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--labels", ""], "--labels '': no format named; give a comma-separated list of lab, audacity, csv."),
+    (["--labels", ""], "--labels '': no format named; give a comma-separated list of lab, audacity, csv, json, sing."),
     (["--labels", "lab,textgrid"], "--labels 'lab,textgrid': unknown format 'textgrid'"),
     (["--frames", "hdf5"], "--frames 'hdf5': unknown format 'hdf5'; give a comma-separated list of npy, csv."),
     (["--frames", " , "], "--frames ' , ': no format named"),

@@ -1,4 +1,6 @@
 """svd/labels.py: parsing, frame targets at exact boundaries, round trip, errors naming the line."""
+import json
+
 import numpy as np
 import pytest
 
@@ -70,7 +72,7 @@ def test_missing_label_file(tmp_path):
 SEGMENTS = [(0.0, 1.25, False), (1.25, 3.5, True), (3.5, 4.0, False)]
 
 
-@pytest.mark.parametrize("label_format", ["lab", "audacity", "csv"])
+@pytest.mark.parametrize("label_format", ["lab", "audacity", "csv", "json"])
 def test_every_format_reads_back_the_segments_it_was_written_with(tmp_path, label_format):
     rng = np.random.default_rng(3)
     bounds = np.round(np.cumsum(rng.uniform(0.01, 30, 20)), 3)
@@ -85,6 +87,22 @@ def test_the_formats_look_as_other_tools_expect():
     assert labels.lab_text(SEGMENTS).splitlines()[1] == "1.250 3.500 sing"
     assert labels.audacity_text(SEGMENTS).splitlines()[1] == "1.250\t3.500\tsing"  # Audacity splits on tabs
     assert labels.csv_text(SEGMENTS).splitlines()[:2] == ["start_s,end_s,label", "0.000,1.250,nosing"]
+
+
+def test_the_sing_only_track_holds_the_sung_segments_and_means_the_same_frames(tmp_path):
+    path = tmp_path / ("song" + labels.LABEL_SUFFIXES["sing"])
+    assert path.name == "song.sing.txt"
+    path.write_text(labels.segments_text(SEGMENTS, "sing"), encoding="utf-8")
+    assert path.read_text() == "1.250\t3.500\tsing\n"
+    read = labels.read_segments(path)
+    assert read == [SEGMENTS[1]]
+    np.testing.assert_array_equal(labels.frame_targets(read, 300), labels.frame_targets(SEGMENTS, 300))
+
+
+def test_the_json_format_holds_the_duration_and_the_segments():
+    document = json.loads(labels.json_text(SEGMENTS))
+    assert document["duration_s"] == 4.0
+    assert document["segments"][1] == {"start_s": 1.25, "end_s": 3.5, "label": "sing"}
 
 
 def test_audacity_frequency_lines_and_windows_line_ends_are_read(tmp_path):
@@ -112,7 +130,15 @@ def test_csv_fields_may_be_quoted_and_padded(tmp_path):
     ("a.csv", "start_s,end_s,label\n0,2,sing\n1,3,nosing\n", "a.csv, line 3: segment starts at 1 s"),
     ("a.lab", "0\t1\tsing\n1 2 nosing\r\n\x0c\n2 x sing\n", "a.lab, line 4: start and end must be numbers"),
     ("a.lab", "0 1 sing " + "x" * 500 + "\n", r"got '0 1 sing x{71}\.\.\.'"),  # a long line is cut
-    ("a.json", "{}", "a.json: not a label file this program reads"),
+    ("a.js", "{}", "a.js: not a label file this program reads"),
+    ("a.json", "{", r"a.json: not JSON \("),
+    ("a.json", "[]", "a.json: expected an object with a list 'segments'"),
+    ("a.json", '{"segments": [{"start_s": 0, "end_s": 1}]}', "a.json, segment 1: needs start_s and end_s"),
+    ("a.json", '{"segments": [{"start_s": 0, "end_s": true, "label": "sing"}]}', "a.json, segment 1: needs"),
+    ("a.json", '{"segments": [{"start_s": 0, "end_s": 2, "label": "sing"}, {"start_s": 1, "end_s": 3, '
+               '"label": "nosing"}]}', "a.json, segment 2: segment starts at 1 s"),
+    ("a.json", '{"segments": [{"start_s": 2, "end_s": 1, "label": "sing"}]}', "a.json, segment 1: need 0 <= start"),
+    ("a.json", '{"segments": []}', "a.json: the label file is empty"),
 ])
 def test_malformed_label_files_name_the_file_and_the_line(tmp_path, name, text, message):
     path = tmp_path / name
@@ -122,11 +148,11 @@ def test_malformed_label_files_name_the_file_and_the_line(tmp_path, name, text, 
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("suffix", [".lab", ".txt", ".csv"])
+@pytest.mark.parametrize("suffix", [".lab", ".txt", ".csv", ".json"])
 def test_random_damage_is_an_input_error_or_a_valid_reading(tmp_path, suffix):
     """Seeded random edits of a good file: never any exception but InputError, whose message is one line."""
     rng = np.random.default_rng(7)
-    good = labels.segments_text(SEGMENTS, {".lab": "lab", ".txt": "audacity", ".csv": "csv"}[suffix])
+    good = labels.segments_text(SEGMENTS, {".lab": "lab", ".txt": "audacity", ".csv": "csv", ".json": "json"}[suffix])
     alphabet = list("0123456789.,-e \t\n\r\"'\\;x") + ["sing", "nosing", "nan", "inf", "\x00", "é", "\u2028"]
     path = tmp_path / ("damaged" + suffix)
     for _ in range(300):

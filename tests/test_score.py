@@ -67,7 +67,8 @@ def test_audacity_spectral_selection_lines_and_blank_lines_are_skipped(tmp_path)
     ("a.csv", "start_s,end_s,label\n0,1\n", "line 2: expected 'start,end,sing|nosing', got '0,1'"),
     ("a.csv", "start_s,end_s,label\n", "the label file is empty"),
     ("a.lab", "0 1 voice\n", "line 1: unknown label 'voice'; use 'sing' or 'nosing'"),  # .lab stays strict
-    ("a.json", "{}", "not a prediction file this program reads"),
+    ("a.js", "{}", "not a prediction file this program reads"),
+    ("a.json", "{}", "expected an object with a list 'segments'"),
 ])
 def test_a_malformed_prediction_file_is_one_clear_error(tmp_path, name, text, expected):
     (tmp_path / name).write_text(text, encoding="utf-8")

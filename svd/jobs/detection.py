@@ -6,9 +6,9 @@ decides which files still need doing and saves the job's summary
 (svd/jobs/detect_summary.py, step 1); `detect_files` reads them ahead in
 worker processes (svd/jobs/readahead.py), runs the detector on each
 (svd/detect.py) and writes, per file, its outputs (`outputs_of`): label files
-(`<stem>.lab`, `.txt`, `.csv`), frame tables (`<stem>.frames.npy`,
+(`<stem>.lab`, `.txt`, `.csv`, `.json`, `.sing.txt`), frame tables (`<stem>.frames.npy`,
 `.frames.csv`) and a picture (`<stem>.png`), each atomically. The first label
-file (in the order lab, audacity, csv) is the file's *main* output: its path
+file (in the order lab, audacity, csv, json) is the file's *main* output: its path
 is the `lab` key that identifies the file in the summary. It is written last, and the file's record is appended
 to the summary's journal just before it is renamed into place, so that every
 main label file on disk has a record whenever the job is killed, and a file
@@ -18,7 +18,7 @@ import dataclasses
 import sys
 import time
 
-from svd import detect, labels, plot
+from svd import audio, detect, labels, plot
 from svd.atomic import replacing, write_text_atomic
 from svd.errors import InputError
 from svd.jobs import detect_summary, readahead
@@ -57,8 +57,19 @@ class Job:
         return {"min_segment_s": self.min_segment_s, "tta_pitch_factors": list(self.pitch_factors)}
 
 
-LABEL_FORMATS = tuple(labels.LABEL_SUFFIXES)  # lab, audacity, csv: --labels; the first chosen is the main output
+LABEL_FORMATS = tuple(labels.LABEL_SUFFIXES)  # lab, audacity, csv, json, sing: --labels; the first is the main output
 FRAME_FORMATS = ("npy", "csv")  # --frames
+
+
+def label_formats(text):
+    """The label formats of `--labels text`, the main one first (`parse_formats`).
+
+    A sing-only track cannot be a file's main output (the summary's figures are
+    read back from that, and it leaves out where the audio ends): named alone,
+    the `.lab` is written beside it.
+    """
+    names = parse_formats(text, "--labels", LABEL_FORMATS)
+    return ("lab",) + names if names[0] in labels.SING_ONLY else names
 
 
 def parse_formats(text, option, choices):
@@ -164,6 +175,22 @@ def _describe(settings):
     tta = "--tta " + ",".join(f"{f:g}" for f in settings["tta_pitch_factors"]) \
         if settings["tta_pitch_factors"] != [1.0] else "no --tta"
     return f"--min-segment {settings['min_segment_s']:g}, {tta}"
+
+
+def detect_standard_input(job, stdin=None, stdout=None):
+    """Detect the singing in an audio file piped to standard input; write its label text to standard output.
+
+    The one output is the label text in job.label_formats[0]; no file is
+    written, no summary kept. stdin, stdout: binary and text streams (default: the process's).
+    """
+    stdin = stdin or sys.stdin.buffer
+    if stdin.isatty():
+        raise InputError("detect -: standard input is a terminal; pipe the audio in (svd detect - < song.mp3).")
+    name = "standard input"
+    linear, duration_s = detect.spectrogram_of(name, audio.load_bytes(stdin.read(), name))
+    found = detect.detect_spectrogram(job.model, name, linear, duration_s, job.threshold, job.pitch_factors,
+                                      job.min_segment_s, job.device)
+    (stdout or sys.stdout).write(labels.segments_text(found.segments, job.label_formats[0]))
 
 
 def detect_files(share, records, todo, out_dir, summary, job):
