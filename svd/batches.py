@@ -89,7 +89,8 @@ class TrainingExcerpts:
 
     songs: list of svd.dataset.Song; mean, std: (80,) normalisation;
     aug: svd.augment.Augmentation (all off for plain training); device: the
-    svd.device.Device the batches are made on and returned on.
+    svd.device.Device the batches are made on and returned on; per_recording:
+    each song standardised by its own statistics first (svd/normalise.py; plain training only).
     Excerpts are `width` frames wide: 115, or wider when time stretching needs
     more source (augment.source_frames); their centres are the frames at least
     width // 2 frames away from both ends of their song.
@@ -104,7 +105,7 @@ class TrainingExcerpts:
     random numbers.
     """
 
-    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=loss.TARGETS, device=CPU):
+    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=loss.TARGETS, device=CPU, per_recording=False):
         self.aug, self.seed, self.device = aug, seed, device
         self.handoff = streams.Handoff(device.xp)  # batches made on another thread: svd/streams.py
         self.mean, self.std = device.put(np.asarray(mean, np.float32)), device.put(np.asarray(std, np.float32))
@@ -125,7 +126,8 @@ class TrainingExcerpts:
             store = _linear_store(songs)
             self.negatives = self.centres[self.targets[self.centres] == 0]
         else:
-            store = np.concatenate([normalise.normalise(spectrum.log_mel(song.linear), mean, std)
+            store = np.concatenate([normalise.normalise(normalise.recording_log_mel(song.linear, per_recording),
+                                                        mean, std)
                                     for song in songs]).astype(np.float32, copy=False)
         self.store = device.put(store)
 

@@ -160,6 +160,10 @@ def build_parser(prog="run.py"):
                    help="level-invariant input (Schlueter & Lehner, ISMIR 2018): the first layer's filters are "
                         "kept zero-mean and every mel band is scaled by one shared standard deviation, so the "
                         "recording's level (a gain on the audio) does not change the output")
+    p.add_argument("--per-recording", action="store_true",
+                   help="standardise every recording by its own mean and deviation per mel band before the "
+                        "training set's, in training and detection alike, so that a recording chain's level, "
+                        "equalisation and dynamics do not reach the network (not with augmentation)")
     p.add_argument("--textbook", action="store_true",
                    help="compute every layer with the plain textbook code (svd/layers.py) instead of the fast "
                         "CPU path: same results within float32 rounding, about 4x slower; for checking the "

@@ -31,6 +31,7 @@ class TrainConfig:
     seed: int = 0
     augmentation: dict = dataclasses.field(default_factory=dict)  # svd.augment.Augmentation fields
     zero_mean: bool = False  # level-invariant first layer (Schlüter & Lehner 2018, svd/layers.py zero_mean_forward)
+    per_recording: bool = False  # each recording standardised by its own band statistics (svd/normalise.py)
 
     def __post_init__(self):
         """InputError for a value no training can use; messages name `run.py train`'s options (--lr-decay for lr_decay)."""
@@ -43,6 +44,9 @@ class TrainConfig:
             raise InputError(f"--lr-decay {self.lr_decay} --momentum {self.momentum}: the decay must be a positive "
                              "number and the momentum in [0, 1).")
         check_seed(self.seed)
+        if self.per_recording and self.augmentation:
+            raise InputError("--per-recording with augmentation is not built: the augmented excerpts would need "
+                             "their song's statistics; leave out one of them.")
         try:
             augment.Augmentation(**self.augmentation)
         except ValueError as error:

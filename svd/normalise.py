@@ -1,7 +1,14 @@
 """Per-band standardisation of log-mel input (paper Sec. 3.1: zero mean, unit variance over the training set).
 
 The statistics come from every frame of the unaugmented training songs and
-are stored with the model. They are accumulated in float64 with a shifted
+are stored with the model. Optionally (`train --per-recording`) each recording
+is first standardised by its own per-band statistics (`per_recording`), so that
+a recording chain's level, equalisation and dynamics (a gain and a spread per
+band) do not reach the network; the stored statistics then describe those
+standardised songs.
+
+The two steps of a recording, with `per_recording`:
+    log_mel -> (log_mel - own mean) / own std -> (... - mean) / std -> network They are accumulated in float64 with a shifted
 sum of squares (shift = first song's band means), which avoids the
 cancellation of the naive E[x^2] - E[x]^2 in float32.
 """
@@ -43,6 +50,30 @@ def shared_scale(std):
     filters then ignore (svd/layers.py `zero_mean_forward`).
     """
     return np.full_like(std, np.sqrt(np.mean(np.square(std, dtype=np.float64))))
+
+
+MIN_RECORDING_STD = 0.1  # natural-log units; a band this steady in a recording is silence or a constant tone
+
+
+def recording_statistics(log_mel):
+    """Mean and deviation per band of one recording over its frames, (80,) float32 each (`per_recording`).
+
+    log_mel: (frames, 80) float32 on any device. The deviation is floored at
+    MIN_RECORDING_STD, so that a band that never changes (digital silence) stays
+    constant instead of amplifying rounding.
+    """
+    xp = array_module(log_mel)
+    values = log_mel.astype(xp.float64)
+    return values.mean(axis=0).astype(xp.float32), xp.maximum(values.std(axis=0), MIN_RECORDING_STD).astype(xp.float32)
+
+
+def recording_log_mel(linear, per_recording):
+    """The log-mel of one recording, (frames, 80) float32: standardised by its own statistics if `per_recording`.
+
+    linear: (frames, 513) float32 magnitudes on any device.
+    """
+    log_mel = spectrum.log_mel(linear)
+    return normalise(log_mel, *recording_statistics(log_mel)) if per_recording else log_mel
 
 
 def normalise(log_mel, mean, std):

@@ -29,3 +29,20 @@ def test_silence_normalises_the_log_floor():
     std = np.full(80, 2.0, np.float32)
     np.testing.assert_allclose(normalise.silence_value(mean, std), (np.log(spectrum.LOG_FLOOR) - mean) / 2,
                                rtol=1e-6)
+
+
+def test_a_recording_standardised_by_its_own_statistics_forgets_its_level():
+    """recording_log_mel: zero mean and unit deviation per band; a gain on the audio changes nothing; a band
+    that never changes stays constant (its deviation floored) instead of amplifying rounding."""
+    rng = np.random.default_rng(4)
+    linear = rng.uniform(0.01, 1.0, (300, 513)).astype(np.float32)
+    linear[:, 200:] = 0.0  # bands above the last bin with energy: digital silence
+    own = normalise.recording_log_mel(linear, True)
+    loud = normalise.recording_log_mel(linear * np.float32(50.0), True)
+    live = np.flatnonzero(normalise.recording_statistics(spectrum.log_mel(linear))[1] > normalise.MIN_RECORDING_STD)
+    assert 20 < len(live) < 80  # some bands are silent, some are not: both rules are tested
+    np.testing.assert_allclose(own.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(own[:, live].std(axis=0), 1, rtol=1e-4)
+    np.testing.assert_allclose(loud[:, live], own[:, live], atol=2e-4)
+    assert np.abs(own[:, live[-1] + 1:]).max() == 0
+    np.testing.assert_array_equal(normalise.recording_log_mel(linear, False), spectrum.log_mel(linear))

@@ -225,6 +225,34 @@ def test_zero_mean_training_gives_a_model_deaf_to_the_recording_level(tiny_corpu
         assert (change < 1e-4) if invariant else (change > 1e-3), (invariant, change)
 
 
+def test_per_recording_training_standardises_each_song_and_hears_neither_level_nor_equalisation(tiny_corpus,
+                                                                                                 tmp_path):
+    """train --per-recording: every song at zero mean and unit deviation per band on its own, so the pooled
+    statistics are 0 and 1, and a gain on the audio leaves the probabilities of the frames away from the padding
+    where they were, a tilt of its spectrum (nearly a gain per band) nearly; the plain model is the control."""
+    from svd import predict
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    own = train.train(songs, tiny_config(per_recording=True), tmp_path / "r.npz", quiet=True)
+    plain = train.train(songs, tiny_config(), tmp_path / "p.npz", quiet=True)
+    np.testing.assert_allclose(own.mean, 0, atol=1e-5)
+    np.testing.assert_allclose(own.std, 1, atol=1e-5)
+    assert model_file.load(tmp_path / "r.npz").per_recording and not plain.per_recording
+    linear = songs[0].linear
+    inner = slice(excerpt.CONTEXT_FRAMES, len(linear) - excerpt.CONTEXT_FRAMES)
+    # A gain per mel band: a factor per linear bin that is constant wherever a band reads (bands of one slope).
+    tilt = np.exp(np.linspace(-1.0, 1.0, linear.shape[1])).astype(np.float32)
+    for model, invariant in ((own, True), (plain, False)):
+        reference = predict.probabilities(model, linear)[inner]
+        for changed in (linear * np.float32(0.1), linear * np.float32(30.0)):
+            change = np.abs(predict.probabilities(model, changed)[inner] - reference).max()
+            assert (change < 1e-4) if invariant else (change > 1e-3), (invariant, change)
+    tilted = [np.abs(predict.probabilities(model, linear * tilt)[inner] - predict.probabilities(model, linear)[inner]
+                     ).max() for model in (own, plain)]
+    assert tilted[1] > 1e-3 and tilted[0] < tilted[1] / 10, tilted  # not exact: a band's bins get unequal factors
+    with pytest.raises(InputError, match="--per-recording with augmentation is not built"):
+        tiny_config(per_recording=True, augmentation={"pitch_shift": 10.0})
+
+
 @pytest.mark.parametrize("damage", ["no progress", "bad json", "no update", "no velocity", "negative update"])
 def test_a_damaged_checkpoint_is_refused_with_one_line(tiny_corpus, tmp_path, monkeypatch, damage):
     """KeyError and JSONDecodeError tracebacks on --resume before (issue 29)."""

@@ -60,6 +60,7 @@ DIRECTIONS = ("songs-to-mir1k", "mir1k-to-songs")
 SVD_ROWS = {
     "plain": [],
     "zero-mean": ["--zero-mean"],
+    "per-recording": ["--per-recording"],
     "augment": ["--augment"],
     "zero-mean+augment": ["--zero-mean", "--augment"],
     "loudness": ["--loudness-db", "10"],
