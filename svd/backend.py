@@ -105,3 +105,9 @@ def fast_build_notices(flag):
 def fast_compiled_missing():
     """None if the fast CPU path's compiled C runs here, else why not (svd/fast/build.py)."""
     return fast.unavailable_reason()
+
+
+def fast_choices():
+    """(file, {key: {"chosen": name, "seconds": {candidate: median s}}}): what the fast CPU path measured and chose
+    on this machine (svd/fast/choice.py)."""
+    return fast.choice.path(), fast.choice.chosen()

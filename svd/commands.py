@@ -294,6 +294,7 @@ def _bench_layers(args):
         forward, backward = times.get((layer, "forward"), 0.0), times.get((layer, "backward"), 0.0)
         print(f"{layer:<16}{forward:>12.1f}{backward:>13.1f}")
     print(f"{'total':<16}{sum(times.values()):>25.1f}")
+    print("\n".join(bench.choice_lines()))
     if args.json:
         rows = [{"layer": layer, "direction": direction, "ms": ms} for (layer, direction), ms in times.items()]
         write_text_atomic(args.json, json.dumps(rows, indent=2) + "\n")

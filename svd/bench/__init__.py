@@ -302,3 +302,14 @@ def run_all(quick=False, progress=None, device=CPU):
     figures["predict_gflops"] = frames_per_min * whole_song_flops_per_frame() / whole_song / 1e9
     figures["predict_fraction_of_matmul"] = figures["predict_gflops"] / figures["matmul_gflops"]
     return figures
+
+
+def choice_lines():
+    """What svd/fast/choice.py chose on this machine and why: a heading, then one line per operation and shape
+    with the median milliseconds of each candidate, the chosen one first."""
+    path, chosen = backend.fast_choices()
+    lines = ["", f"chosen on this machine ({path}; median ms of each candidate, the fastest first):"]
+    for key, entry in sorted(chosen.items()):
+        ranked = sorted(entry["seconds"].items(), key=lambda item: item[1])
+        lines.append(f"  {key}: " + ", ".join(f"{name} {1000 * seconds:.2f}" for name, seconds in ranked))
+    return lines if len(lines) > 2 else lines + ["  nothing measured yet (one implementation applies to each layer)"]

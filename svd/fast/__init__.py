@@ -6,7 +6,9 @@ arrays on the CPU. svd/backend.py's FAST table takes these six operations from h
 for NumPy arrays; the rectifier, dropout, loss and optimiser have no faster version and
 come from svd/layers.py, svd/loss.py and svd/optim.py.
 
-Which implementation runs when: each operation below takes the first that applies.
+Which implementation runs when: each operation below runs the fastest of those that
+apply, measured once on this machine (choice.py; SVD_FAST_CHOICE=fixed takes the first
+that applies, in this order).
 
     conv2d_*     winograd.py             compiled, float32, 3x3 kernel, several input channels
                  single_channel_conv.py  compiled, float32, one input channel (its backward
@@ -22,7 +24,15 @@ blas.py calls BLAS so that Python's GIL is released, and workers.py runs the wor
 blocks on all cores and keeps large buffers between calls.
 """
 
-from svd.fast import blocked, build, max_pool, numpy_pool, single_channel_conv, winograd
+from svd.fast import blocked, build, choice, max_pool, numpy_pool, single_channel_conv, winograd
+
+
+def _conv_candidates(x, w, need_dx, direction):
+    """[(name, function)] of the convolutions that apply, in the fixed order; their caches are alike."""
+    modules = [("winograd", winograd, winograd.applies(x, w)),
+               ("single-channel", single_channel_conv, single_channel_conv.applies(x, w, need_dx)),
+               ("blocked", blocked, True)]
+    return [(name, getattr(module, direction)) for name, module, applies in modules if applies]
 
 
 def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
@@ -31,37 +41,36 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
     x: (batch, time, freq, c_in), w: (kernel_time, kernel_freq, c_in, c_out), b: (c_out,)
     -> y: (batch, time_out, freq_out, c_out), cache (see blocked.conv2d_forward).
     """
-    if winograd.applies(x, w):
-        return winograd.conv2d_forward(x, w, b, dilation, leaky, workspace)
-    if single_channel_conv.applies(x, w):
-        return single_channel_conv.conv2d_forward(x, w, b, dilation, leaky, workspace)
-    return blocked.conv2d_forward(x, w, b, dilation, leaky, workspace)
+    return choice.choose(choice.key("conv2d_forward", x, w.shape, tuple(dilation), leaky),
+                         _conv_candidates(x, w, False, "conv2d_forward"),
+                         lambda forward: forward(x, w, b, dilation, leaky, workspace))
 
 
 def conv2d_backward(dy, cache, need_dx=True, workspace=None):
     """Gradients of conv2d_forward: dy (batch, time_out, freq_out, c_out) ->
     dx (batch, time, freq, c_in) or None if not need_dx, dw, db."""
-    x, w = cache[:2]
-    if winograd.applies(x, w):
-        return winograd.conv2d_backward(dy, cache, need_dx, workspace)
-    if single_channel_conv.applies(x, w, need_dx):
-        return single_channel_conv.conv2d_backward(dy, cache, need_dx, workspace)
-    return blocked.conv2d_backward(dy, cache, need_dx, workspace)
+    x, w, dilation = cache[:3]
+    return choice.choose(choice.key("conv2d_backward", x, w.shape, tuple(dilation), need_dx),
+                         _conv_candidates(x, w, need_dx, "conv2d_backward"),
+                         lambda backward: backward(dy, cache, need_dx, workspace))
+
+
+def _pool_candidates(x, direction):
+    compiled = [("compiled", getattr(max_pool, direction))] if max_pool.applies(x) else []
+    return compiled + [("numpy", getattr(numpy_pool, direction))]
 
 
 def maxpool2d_forward(x, pool=(3, 3), stride=None):
     """Max-pooling over (time, freq) windows: x (batch, time, freq, c) ->
     y (batch, time_out, freq_out, c), cache (see numpy_pool.maxpool2d_forward)."""
-    if max_pool.applies(x):
-        return max_pool.maxpool2d_forward(x, pool, stride)
-    return numpy_pool.maxpool2d_forward(x, pool, stride)
+    return choice.choose(choice.key("maxpool2d_forward", x, tuple(pool), stride),
+                         _pool_candidates(x, "maxpool2d_forward"), lambda forward: forward(x, pool, stride))
 
 
 def maxpool2d_backward(dy, cache, workspace=None):
     """Gradient of maxpool2d_forward: dy (batch, time_out, freq_out, c) -> dx (batch, time, freq, c)."""
-    if max_pool.applies(dy):
-        return max_pool.maxpool2d_backward(dy, cache, workspace)
-    return numpy_pool.maxpool2d_backward(dy, cache, workspace)
+    return choice.choose(choice.key("maxpool2d_backward", dy, cache[2], cache[3]),
+                         _pool_candidates(dy, "maxpool2d_backward"), lambda backward: backward(dy, cache, workspace))
 
 
 def dense_forward(x, w, b):

@@ -41,10 +41,10 @@ CFLAGS = (("-O3", "-march=native", "-std=c99", "-fPIC", "-shared"),
 _library = None  # the loaded library; False after a failed build; None before trying
 _reason = None
 _enabled = True
-_notices = True  # whether the two lines of `_say` go to stderr
+_notices = True  # whether the lines of `say` go to stderr
 
 
-def _cpu_tag():
+def cpu_tag():
     """What -march=native depends on: the CPU's model and feature flags, as text."""
     try:
         with open("/proc/cpuinfo") as info:
@@ -68,14 +68,14 @@ def _build(compiler):
     """
     errors = []
     for flags in CFLAGS:
-        digest = hashlib.sha256(repr((compiler, flags, _cpu_tag())).encode())
+        digest = hashlib.sha256(repr((compiler, flags, cpu_tag())).encode())
         for source in SOURCES:
             digest.update(source.read_bytes())
         path = native_dir() / f"svd-native-{digest.hexdigest()[:16]}.so"
         if path.exists() and _intact(path):
             return path
         if not errors:  # the first flags tried: say it once, not again for the portable flags
-            _say("compiling the fast CPU path's C code once for this machine (about 2 s) ...")
+            say("compiling the fast CPU path's C code once for this machine (about 2 s) ...")
         folder = temporary(path, suffix=".partial", directory=True)
         try:
             built = folder / path.name
@@ -124,7 +124,7 @@ def set_notices(flag):
     _notices = bool(flag)
 
 
-def _say(line):
+def say(line):
     if _notices:
         print(line, file=sys.stderr, flush=True)
 
@@ -159,7 +159,7 @@ def library():
         if _library is False:  # once per process: the result is kept in _library
             why = f"{compiler} could not build it" if isinstance(_reason, str) and _reason.startswith("could not") \
                 else _reason
-            _say(f"the fast CPU path runs without its compiled C code ({why}), 2-3x slower; {advice}")
+            say(f"the fast CPU path runs without its compiled C code ({why}), 2-3x slower; {advice}")
     return _library or None
 
 

@@ -1,0 +1,90 @@
+"""svd/fast/choice.py: the fastest candidate is chosen by measurement, kept per machine, never stale, and
+whichever is chosen the layers give the textbook's results."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from svd import fast, layers
+from svd.fast import blocked, build, choice, winograd
+
+
+@pytest.fixture(autouse=True)
+def measuring(monkeypatch):
+    monkeypatch.setattr(choice, "_measuring", True)
+    monkeypatch.setattr(choice, "_choices", {})
+
+
+def sleeper(seconds, calls, name):
+    def run():
+        calls.append(name)
+        time.sleep(seconds)
+        return name
+    return run
+
+
+def test_the_fastest_candidate_wins_and_is_kept_in_a_file_per_machine(monkeypatch):
+    calls = []
+    candidates = [("slow", sleeper(0.02, calls, "slow")), ("fast", sleeper(0.0, calls, "fast"))]
+    assert choice.choose("op (4,) x", candidates, lambda function: function()) == "fast"
+    per_candidate = choice.WARMUP + choice.REPEATS
+    assert calls.count("slow") == per_candidate and calls.count("fast") == per_candidate + 1  # + the result
+    stored = json.loads(choice.path().read_text())
+    assert stored["choices"]["op (4,) x"]["chosen"] == "fast" and stored["machine"] == choice.machine_tag()
+    assert stored["choices"]["op (4,) x"]["seconds"]["slow"] >= 0.02
+    calls.clear()
+    monkeypatch.setattr(choice, "_choices", {})  # a new process reads the file: nothing measured again
+    assert choice.choose("op (4,) x", candidates, lambda function: function()) == "fast" and calls == ["fast"]
+    # Another machine (or changed C sources: the library's name changes) is another file: measured anew.
+    monkeypatch.setattr(build, "cpu_tag", lambda: "another CPU without avx512f")
+    assert choice.path() != pathlib_of(stored)
+    assert choice.choose("op (4,) x", candidates, lambda function: function()) == "fast"
+    assert calls.count("slow") == per_candidate
+
+
+def pathlib_of(stored):
+    import hashlib
+    digest = hashlib.sha256(f"{choice.FORMAT} {stored['machine']}".encode()).hexdigest()[:16]
+    return choice.native_dir() / f"choices-{digest}.json"
+
+
+def test_a_damaged_file_is_measured_again_and_fixed_takes_the_first(monkeypatch):
+    choice.path().parent.mkdir(parents=True, exist_ok=True)
+    choice.path().write_text('{"format": 1, "choices": {"op": {"chosen": 3}}}')
+    calls = []
+    candidates = [("slow", sleeper(0.01, calls, "slow")), ("fast", sleeper(0.0, calls, "fast"))]
+    assert choice.choose("op", candidates, lambda function: function()) == "fast"
+    monkeypatch.setattr(choice, "_measuring", False)
+    assert choice.choose("other op", candidates, lambda function: function()) == "slow"  # the fixed order
+
+
+def test_songs_of_every_length_share_a_key():
+    x = np.zeros((1, 5000, 80, 1), np.float32)
+    assert choice.key("conv", x[:, :3000], (3, 3)) == choice.key("conv", x[:, :2100], (3, 3)) == \
+        "conv (4096, 80, 1) (3, 3)"
+    assert choice.key("conv", x) != choice.key("conv", x[:, :4096])
+    assert choice.key("conv", np.zeros((32, 115, 80, 1))) == "conv (4096, 80, 1)"  # a training batch: 3680 rows
+
+
+@pytest.mark.skipif(not winograd.available(), reason="no C compiler: one convolution candidate only")
+@pytest.mark.parametrize("winner", ["winograd", "blocked"])
+def test_whichever_convolution_is_chosen_the_results_are_the_textbook_s(monkeypatch, winner):
+    """A machine without AVX-512 (where the compiled code loses) is emulated by making the other candidate slow."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 12, 10, 8)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 8, 5)) / 8).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    loser = {"winograd": blocked, "blocked": winograd}[winner]
+    for direction in ("conv2d_forward", "conv2d_backward"):
+        real = getattr(loser, direction)
+        monkeypatch.setattr(loser, direction, lambda *args, real=real: (time.sleep(0.01), real(*args))[1])
+    y, cache = fast.conv2d_forward(x, w, b, (1, 2), True)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = fast.conv2d_backward(dy, cache)
+    assert {entry["chosen"] for entry in choice.chosen().values()} == {winner}
+    want_y, want_cache = layers.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b, (1, 2), True)
+    wants = layers.conv2d_backward(dy.astype(np.float64), want_cache)
+    np.testing.assert_allclose(y, want_y, atol=2e-5 * np.abs(want_y).max())
+    for got, want in zip((dx, dw, db), wants):
+        np.testing.assert_allclose(got, want, atol=2e-5 * np.abs(want).max())
