@@ -93,3 +93,15 @@ def test_an_unreadable_audio_file_says_permission_not_damage(tmp_path, monkeypat
     monkeypatch.setattr(audio.os, "access", lambda p, mode: False)
     with pytest.raises(InputError, match="cannot be read \\(permission denied\\); give your user read access"):
         audio.load(path)
+
+
+def test_the_channel_by_channel_mixdown_is_numpy_s_mean_to_the_bit_for_one_and_two_channels():
+    rng = np.random.default_rng(8)
+    for channels in (1, 2, 6):
+        block = rng.uniform(-1, 1, (10_001, channels)).astype(np.float32)
+        mixed = audio._mixed_down(block)
+        assert mixed.dtype == np.float32 and mixed.shape == (10_001,)
+        if channels <= 2:
+            np.testing.assert_array_equal(mixed, block.mean(axis=1))
+        else:
+            np.testing.assert_allclose(mixed, block.mean(axis=1), atol=1e-6)
