@@ -37,7 +37,8 @@ FEATURE_BYTES_PER_AUDIO_HOUR = spectrum.LINEAR_BINS * 4 * spectrum.FRAME_RATE_HZ
 # (kind, what it is); `kind_of` sorts the folder's entries into them.
 KINDS = (("features", "spectrograms of audio files, computed again when needed"),
          ("default corpus", "the synthetic corpus, generated again when needed (about 10 s)"),
-         ("compiled code", "the fast CPU path's C code, compiled again when needed (about 2 s)"),
+         ("compiled code", "the fast CPU path's C code and which implementation of each layer is fastest here, made "
+                           "again when needed (a few seconds)"),
          ("other", "not made by svd: never deleted"))
 
 
