@@ -12,10 +12,11 @@ Steps:
    train singers; the threshold is chosen on de bonne humeur and fdps's clips (valid);
    Yuanan and geniusturtle's clips are never trained on and measure it (test);
 2. `run.py train` with the recipe below (RECIPE, UPDATES), once per seed;
-3. `run.py bag` of the seeds' networks, then `run.py eval --store-threshold` (valid: the
+3. `run.py bag` of the seeds' networks (WORK/<recipe>-<updates>/bag-<seeds>.npz), then `run.py eval --store-threshold` (valid: the
    threshold; test: the table);
 4. per song / singer scores of every seed and of the bag on the test files
-   (tests/accuracy/score.py's measures), written to WORK/card.json;
+   (tests/accuracy/score.py's measures), written to WORK/<recipe>-<updates>/card-<seeds>.json,
+   and with several seeds the 95% interval of the pooled figures over them;
 5. with --install, the bag is copied to svd/models/bundled.npz.
 
 CPU time: a training of 4000 updates takes about 12 minutes on a 2-core CPU with the
@@ -27,6 +28,9 @@ import pathlib
 import shutil
 import subprocess
 import sys
+
+import numpy as np
+import scipy.stats
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -105,7 +109,7 @@ def main(argv=None):
         if not model.with_suffix(".json").exists():
             run("eval", model, "--data", corpus, "--store-threshold", "--quiet", "--json", model.with_suffix(".json"))
         members.append(model)
-    bag = folder / "bag.npz"
+    bag = folder / f"bag-{'-'.join(map(str, seeds))}.npz"  # named after its members: another set, another bag
     if not bag.exists():
         if len(members) > 1:
             run("bag", *members, "--out", bag)
@@ -115,12 +119,17 @@ def main(argv=None):
     songs = dataset.load_split(corpus, "test", quiet=True)
     card = {"recipe": args.recipe, "updates": args.updates, "seeds": seeds,
             "models": {path.name: scores(path, songs) for path in [*members, bag]}}
-    (folder / "card.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
+    (folder / f"card-{'-'.join(map(str, seeds))}.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
     for name, found in card["models"].items():
         print(f"{name:<12} threshold {found['threshold']:.3f}  AUROC {found['pooled']['auroc']:.3f}  "
               f"error {100 * found['pooled']['error_at_threshold']:.1f}%  "
               + "  ".join(f"{g} {m['auroc']:.3f}/{100 * m['error_at_threshold']:.1f}%"
                           for g, m in found["groups"].items()))
+    if len(members) > 1:
+        for measure in ("auroc", "error_at_threshold"):
+            values = [card["models"][member.name]["pooled"][measure] for member in members]
+            half = scipy.stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+            print(f"over the {len(values)} seeds, pooled {measure}: {np.mean(values):.3f} +- {half:.3f} (95% t)")
     if args.install:
         model_file.BUNDLED.parent.mkdir(exist_ok=True)
         shutil.copyfile(bag, model_file.BUNDLED)
