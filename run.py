@@ -3,9 +3,10 @@
 (COMMAND --help).
 
 `python run.py COMMAND ...` is the same as the `svd COMMAND ...` of an installed
-package: svd/entry.py starts it, the options are parsed in svd/cli.py, the work is done in svd/commands.py.
+package: svd/cli/entry.py starts it, the options are parsed in svd/cli/options.py,
+the work is done in svd/cli/commands.py.
 """
-from svd.entry import main
+from svd.cli.entry import main
 
 if __name__ == "__main__":
     main()

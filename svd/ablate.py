@@ -20,7 +20,7 @@ Many jobs, one folder (`--shard I/N`, svd/jobs/shards.py): the unit of work is a
 *model* (a trained configuration, seed[, fold]) with the runs that use it (the
 configuration and its `+tta`). Units are dealt out in turn, unit k (seeds
 outermost) to shard k mod N. While a job works on a unit it holds the lock file
-`<unit>.lock` (svd/jobs/locks.py, naming host and process); a job finding a live lock
+`<unit>.lock` (svd/util/locks.py, naming host and process); a job finding a live lock
 leaves that unit to its holder, and a stale one (its job died) is taken over.
 Result files are checked again once the lock is held, so a finished run is
 never redone. Every job then reports all the runs finished in the folder, from
@@ -55,12 +55,11 @@ import sys
 import numpy as np
 import scipy.stats
 
-from svd import augment, dataset, evaluate, hyperparameters, predict, provenance, train
-from svd.jobs import locks
-from svd import model_file
-from svd.atomic import write_text_atomic
+from svd import augment, dataset, evaluate, hyperparameters, model_file, predict, train
 from svd.device import CPU
-from svd.errors import InputError
+from svd.util import locks, provenance
+from svd.util.atomic import write_text_atomic
+from svd.util.errors import InputError
 
 # Each method alone at one strength (Sec. 4). Figure 1's examples for dropout (20%) and
 # noise (σ 0.2); the strengths Sec. 5.3 keeps for pitch, stretch (±30%) and filter (±10 dB);

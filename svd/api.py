@@ -16,7 +16,7 @@ reads) or a 1-D NumPy array of mono samples with its `sample_rate`; both are
 resampled to 22050 Hz the same way (svd/audio.py). Integer samples (as
 scipy.io.wavfile reads them) are scaled to [-1, 1) like a decoder does.
 Mistakes (a missing file, a stereo array, no threshold) raise
-svd.errors.InputError with one sentence saying what to do.
+svd.InputError (svd/util/errors.py) with one sentence saying what to do.
 """
 import dataclasses
 import math
@@ -29,7 +29,7 @@ import numpy as np
 from svd import audio as audio_files
 from svd import augment, dataset, detect, evaluate, model_file, predict, spectrum
 from svd.device import CPU, select
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 ARRAY_NAME = "the samples"  # how an array of samples is named in messages and in Detection.path
 
@@ -99,7 +99,7 @@ class Detector:
 
     def detect(self, audio, sample_rate=None, threshold=None, min_segment_s=0.0, tta=False):
         """Everything `run.py detect` finds in `audio`: a svd.detect.Detection (probabilities, segments,
-        the log-mel spectrogram), e.g. for svd.plot.detection_figure. Arguments as for `segments`."""
+        the log-mel spectrogram), e.g. for svd.cli.plot.detection_figure. Arguments as for `segments`."""
         if threshold is not None and not (_is_number(threshold) and 0 <= threshold <= 1):
             raise InputError(f"threshold={threshold!r}: a threshold is a probability between 0 and 1.")
         threshold = detect.model_threshold(self.model, threshold, self.name, option="threshold=")

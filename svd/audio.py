@@ -14,7 +14,7 @@ import numpy as np
 import scipy.signal
 import soundfile
 
-from svd.errors import InputError
+from svd.util.errors import InputError
 from svd.spectrum import SAMPLE_RATE_HZ
 
 

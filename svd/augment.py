@@ -72,7 +72,8 @@ import math
 
 import numpy as np
 
-from svd import arrays, spectrum
+from svd import spectrum
+from svd.util import arrays
 from svd.excerpt import EXCERPT_FRAMES  # paper Sec. 3.3: 115 frames, labelled at the centre
 
 # Paper Sec. 4.2: random filter parameter ranges.

@@ -23,7 +23,8 @@ branch in `ops`.
 """
 import types
 
-from svd import arrays, augment, cuda, excerpt, fast, layers, loss, optim
+from svd import augment, cuda, excerpt, fast, layers, loss, optim
+from svd.util import arrays
 
 REFERENCE = types.SimpleNamespace(
     name="reference",

@@ -19,10 +19,11 @@ saving any generator state.
 """
 import numpy as np
 
-from svd import augment, backend, loss, normalise, spectrum, streams
+from svd import augment, backend, loss, normalise, spectrum
+from svd.util import streams
 from svd.device import CPU
-from svd.errors import InputError
 from svd.excerpt import EXCERPT_FRAMES
+from svd.util.errors import InputError
 
 # The purposes random numbers are drawn for; each (seed, purpose, index) is its own stream.
 STREAM_INIT, STREAM_ORDER, STREAM_AUGMENT, STREAM_DROPOUT = 1, 2, 3, 4
@@ -107,7 +108,7 @@ class TrainingExcerpts:
 
     def __init__(self, songs, mean, std, aug, batch_size, seed, targets=loss.TARGETS, device=CPU, per_recording=False):
         self.aug, self.seed, self.device = aug, seed, device
-        self.handoff = streams.Handoff(device.xp)  # batches made on another thread: svd/streams.py
+        self.handoff = streams.Handoff(device.xp)  # batches made on another thread: svd/util/streams.py
         self.mean, self.std = device.put(np.asarray(mean, np.float32)), device.put(np.asarray(std, np.float32))
         self.target_values = np.asarray(targets, np.float32)
         self.width = augment.source_frames(aug, EXCERPT_FRAMES) if self.uses_linear else EXCERPT_FRAMES
@@ -150,7 +151,7 @@ class TrainingExcerpts:
 
     def batch(self, update):
         """Inputs (batch, 115, 80) float32 and targets (batch,) float32 of update `update`, on the device
-        (safe to make on another thread than the one that uses them: see svd/streams.py)."""
+        (safe to make on another thread than the one that uses them: see svd/util/streams.py)."""
         with self.handoff.producing():
             return self._make_batch(update)
 

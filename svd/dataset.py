@@ -21,11 +21,12 @@ import pathlib
 
 import numpy as np
 
-from svd import cache, cache_folder, labels, spectrum
-from svd.errors import InputError
+from svd import labels, spectrum
 from svd.excerpt import EXCERPT_FRAMES
-from svd.progress import Progress
-from svd.textfiles import read_text
+from svd.util import cache_folder, feature_cache
+from svd.util.errors import InputError
+from svd.util.progress import Progress
+from svd.util.textfiles import read_text
 
 @dataclasses.dataclass
 class Song:
@@ -98,7 +99,7 @@ def load_song(data_dir, name, cache_dir):
     audio_path = data_dir / "audio" / name
     label_path = label_path_of(data_dir, name)
     segments = labels.read_lab(label_path)
-    linear, duration_s, hit = cache.linear_spectrogram(audio_path, cache_dir)
+    linear, duration_s, hit = feature_cache.linear_spectrogram(audio_path, cache_dir)
     require_excerpt_length(audio_path, len(linear))
     labels.check_duration(label_path, segments, duration_s)
     return Song(name, linear, labels.frame_targets(segments, len(linear)), duration_s), hit

@@ -18,8 +18,8 @@ import types
 
 import numpy
 
-from svd import arrays
-from svd.errors import InputError
+from svd.util import arrays
+from svd.util.errors import InputError
 
 CHOICES = ("auto", "cpu", "gpu")
 

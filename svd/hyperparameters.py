@@ -8,7 +8,7 @@ import dataclasses
 import math
 
 from svd import augment, loss, optim
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 
 def check_seed(seed):

@@ -33,10 +33,10 @@ import pathlib
 
 import numpy as np
 
-from svd.atomic import write_text_atomic
-from svd.errors import InputError
 from svd.spectrum import frame_times_s
-from svd.textfiles import read_text
+from svd.util.atomic import write_text_atomic
+from svd.util.errors import InputError
+from svd.util.textfiles import read_text
 
 LABEL_WORDS = ("sing", "nosing")
 LABEL_OVERHANG_S = 1.0  # how far the last segment may end after the decoded audio

@@ -18,7 +18,7 @@ interface (the fast ones keep big buffers in it between calls); here they
 are ignored.
 """
 
-from .arrays import array_module
+from .util.arrays import array_module
 
 LEAKINESS = 0.01  # y = max(x/100, x), Sec. 3.2 (citing Maas et al.)
 

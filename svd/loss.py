@@ -11,7 +11,7 @@ derivative is simply sigmoid(z) - t. The target smoothing to 0.02 / 0.98 of
 Sec. 3.3 belongs to the training code; this module takes any t in [0, 1].
 """
 
-from .arrays import array_module
+from .util.arrays import array_module
 
 TARGETS = (0.02, 0.98)  # Sec. 3.3: the training targets of no-voice and voice frames (not 0 and 1)
 

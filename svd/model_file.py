@@ -9,7 +9,7 @@ Layout of the archive (all arrays, no pickles):
     mean, std       (80,) float32 per-band normalisation (svd/normalise.py)
     threshold       scalar; NaN until `run.py eval` stores the validation threshold
     config          JSON text: the training configuration
-    provenance      JSON text: how the training run was made (svd/provenance.py: version,
+    provenance      JSON text: how the training run was made (svd/util/provenance.py: version,
                     commit, seed, device, date, libraries); absent in checkpoints and in
                     model files written before it was recorded; `run.py eval` keeps it
                     when it stores the threshold
@@ -28,9 +28,9 @@ import zipfile
 
 import numpy as np
 
-from svd.atomic import save_npz_atomic
-from svd import errors
-from svd.errors import InputError
+from svd.util.atomic import save_npz_atomic
+from svd.util import errors
+from svd.util.errors import InputError
 
 FORMAT = "svd-model-1"
 # The model that ships with the package, used when no model file is named (`detect`,
@@ -48,7 +48,7 @@ class Model:
     threshold: float = math.nan
     extra: dict = dataclasses.field(default_factory=dict)  # checkpoint-only arrays
     bag: list = dataclasses.field(default_factory=list)  # further networks' params (a bagged model)
-    provenance: dict = dataclasses.field(default_factory=dict)  # the training run's (svd/provenance.py)
+    provenance: dict = dataclasses.field(default_factory=dict)  # the training run's (svd/util/provenance.py)
 
     @property
     def seed(self):

@@ -38,9 +38,10 @@ from collections import OrderedDict
 
 import numpy
 
-from . import arrays, backend
+from . import backend
 from .excerpt import INPUT_SHAPE
 from .loss import sigmoid
+from .util import arrays
 
 DROPOUT = 0.5            # on the inputs of all dense layers, Sec. 3.3
 

@@ -15,7 +15,7 @@ cancellation of the naive E[x^2] - E[x]^2 in float32.
 import numpy as np
 
 from svd import spectrum
-from svd.arrays import array_module
+from svd.util.arrays import array_module
 
 
 def band_statistics(log_mels):

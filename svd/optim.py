@@ -13,7 +13,7 @@ which is the usual reformulation of Nesterov's method in terms of the
 
 from collections import OrderedDict
 
-from .arrays import array_module
+from .util.arrays import array_module
 
 MOMENTUM = 0.95  # Sec. 3.3
 LEARNING_RATE = 0.01  # Sec. 3.3: the initial rate ...

@@ -26,7 +26,8 @@ Cost: about 10 MFLOP per frame instead of 485 MFLOP.
 """
 import numpy as np
 
-from svd import arrays, backend, evaluate, network, normalise, spectrum
+from svd import backend, evaluate, network, normalise, spectrum
+from svd.util import arrays
 from svd.device import CPU
 from svd.excerpt import CONTEXT_FRAMES, EXCERPT_FRAMES
 from svd.loss import sigmoid

@@ -20,7 +20,7 @@ bin frequencies k * 22050 / 1024.
 """
 import numpy as np
 
-from svd.arrays import array_module
+from svd.util.arrays import array_module
 
 # Paper Sec. 3.1.
 SAMPLE_RATE_HZ = 22050

@@ -19,14 +19,13 @@ import time
 
 import numpy as np
 
-from svd import augment, backend, hyperparameters, layers, network, normalise, optim, provenance, spectrum
-from svd.jobs import locks
-from svd import model_file
-from svd.atomic import WriteFailed, write_failed
+from svd import augment, backend, hyperparameters, layers, model_file, network, normalise, optim, spectrum
 from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng
 from svd.device import CPU
-from svd.errors import InputError
-from svd.progress import Progress
+from svd.util import locks, provenance
+from svd.util.atomic import WriteFailed, write_failed
+from svd.util.errors import InputError
+from svd.util.progress import Progress
 
 
 class TrainingDiverged(InputError):
@@ -293,7 +292,7 @@ def check_replaceable(out_path, overwrite):
 
 @contextlib.contextmanager
 def output_lock(out_path):
-    """Hold `<out>.lock` (svd/jobs/locks.py: host and process) while a run writes `out_path` and its checkpoint.
+    """Hold `<out>.lock` (svd/util/locks.py: host and process) while a run writes `out_path` and its checkpoint.
 
     Two runs on one --out would write one checkpoint in turns; the second is refused
     with an InputError naming the first. A lock left by a killed run is taken over.

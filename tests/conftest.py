@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-# Every output records its date (svd/provenance.py); a fixed one, inherited by the commands the tests
+# Every output records its date (svd/util/provenance.py); a fixed one, inherited by the commands the tests
 # start, keeps the files of two runs of one command byte-identical (tests/test_interruptions.py).
 os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
 

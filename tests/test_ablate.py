@@ -9,16 +9,16 @@ import json
 import numpy as np
 import pytest
 
-from svd import cli
 from svd import ablate, augment, dataset, evaluate, train
-from svd.errors import InputError
+from svd.cli import options
+from svd.util.errors import InputError
 from conftest import write_filelist, write_song
 
 
 def ablate_cli(corpus, out_dir, capsys, *extra):
     """Run `run.py ablate` quietly with tiny training; returns (exit code, stdout, stderr)."""
-    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--n-seeds", "1",
-                     "--updates", "2", "--batch", "2", "--quiet", *extra])
+    code = options.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--n-seeds", "1",
+                         "--updates", "2", "--batch", "2", "--quiet", *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -162,7 +162,7 @@ def test_a_missing_fold_filelist_is_a_clear_error(fold_corpus, tmp_path, capsys)
 
 def test_the_figure_is_a_png(tmp_path):
     pytest.importorskip("matplotlib")
-    from svd import plot
+    from svd.cli import plot
     summary = [{"name": "none", "error_mean": 0.1, "error_half_width": 0.02},
                {"name": "none+tta", "error_mean": 0.08, "error_half_width": None}]
     plot.ablation_png(summary, tmp_path / "fig.png")

@@ -14,9 +14,9 @@ import sys
 import numpy as np
 import pytest
 
-from svd import cli
 from svd import ablate, train
-from svd.jobs import locks
+from svd.cli import options
+from svd.util import locks
 from conftest import dead_pid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -41,8 +41,8 @@ def fake_training(monkeypatch):
 
 def ablate_cli(corpus, out_dir, capsys, *extra):
     """Run `run.py ablate` quietly with 3 seeds; returns (exit code, stdout, stderr)."""
-    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--configs", CONFIGS,
-                     "--n-seeds", "3", "--updates", "2", "--batch", "2", "--quiet", *extra])
+    code = options.main(["ablate", "--data", str(corpus), "--out-dir", str(out_dir), "--configs", CONFIGS,
+                         "--n-seeds", "3", "--updates", "2", "--batch", "2", "--quiet", *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -117,8 +117,8 @@ def test_a_live_lock_is_left_to_its_job_and_a_stale_one_is_taken_over(tiny_corpu
 
 def run_verbose(corpus, out, capsys):
     """ablate_cli without --quiet (the lock messages go to stderr); progress bars are plain lines here."""
-    code = cli.main(["ablate", "--data", str(corpus), "--out-dir", str(out), "--configs", CONFIGS, "--n-seeds", "3",
-                     "--updates", "2", "--batch", "2"])
+    code = options.main(["ablate", "--data", str(corpus), "--out-dir", str(out), "--configs", CONFIGS, "--n-seeds", "3",
+                         "--updates", "2", "--batch", "2"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -152,6 +152,6 @@ def test_three_processes_at_once_train_each_model_once(tiny_corpus, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"none-seed{seed}.npz" for seed in range(3)]
         + [f"{config}-seed{seed}.json" for config in ("none", "none+tta") for seed in range(3)])
-    last = cli.main(["ablate", "--data", str(tiny_corpus), "--out-dir", str(out), "--configs", "none,none+tta",
-                     "--n-seeds", "3", "--updates", "2", "--batch", "2", "--summarise-only", "--quiet"])
+    last = options.main(["ablate", "--data", str(tiny_corpus), "--out-dir", str(out), "--configs", "none,none+tta",
+                         "--n-seeds", "3", "--updates", "2", "--batch", "2", "--summarise-only", "--quiet"])
     assert last == 0

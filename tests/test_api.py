@@ -16,8 +16,9 @@ import pytest
 import soundfile
 
 import svd
-from svd import cli, detect, labels, model_file
-from svd.errors import InputError
+from svd import detect, labels, model_file
+from svd.cli import options
+from svd.util.errors import InputError
 from conftest import one_song_model, write_song
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -63,7 +64,9 @@ def test_import_svd_stays_light_until_the_api_is_used():
     code = ("import sys, svd\n"
             "assert 'numpy' not in sys.modules and 'svd.api' not in sys.modules, sorted(sys.modules)\n"
             "assert svd.load_model is svd.api.load_model and svd.Detector is svd.api.Detector\n"
-            "assert svd.__version__\n")
+            "assert svd.__version__\n"
+            "from svd.util.errors import InputError\n"
+            "assert svd.InputError is InputError  # what the API raises, without the path to its module\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         svd.nothing
@@ -72,8 +75,8 @@ def test_import_svd_stays_light_until_the_api_is_used():
 def test_the_api_finds_what_detect_writes(made, tmp_path):
     _, model, _, song = made
     out = tmp_path / "out"
-    assert cli.main(["detect", str(model), str(song), "--out-dir", str(out), "--frames", "npy", "--min-segment",
-                     "0.3", "--quiet"]) == 0
+    assert options.main(["detect", str(model), str(song), "--out-dir", str(out), "--frames", "npy", "--min-segment",
+                         "0.3", "--quiet"]) == 0
     detector = svd.load_model(model, device="cpu")
     segments = detector.segments(song, min_segment_s=0.3)
     assert [(round(start, 3), round(end, 3), label == "sing") for start, end, label in segments] \

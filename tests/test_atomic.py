@@ -1,4 +1,4 @@
-"""svd/atomic.py: a write either fully happens or leaves nothing behind, not even after kill -9."""
+"""svd/util/atomic.py: a write either fully happens or leaves nothing behind, not even after kill -9."""
 import os
 import pathlib
 import signal
@@ -9,9 +9,9 @@ import time
 import pytest
 from conftest import dead_pid
 
-from svd import atomic
-from svd.errors import InputError
-from svd.atomic import save_npz_atomic, write_text_atomic
+from svd.util import atomic
+from svd.util.atomic import save_npz_atomic, write_text_atomic
+from svd.util.errors import InputError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def test_only_stale_temporaries_of_the_destination_are_removed(tmp_path):
 # A writer that holds its temporary open until told to finish: argv = destination, marker, go.
 SLOW_WRITER = """
 import pathlib, sys, time
-from svd.atomic import replacing
+from svd.util.atomic import replacing
 destination, marker, go = map(pathlib.Path, sys.argv[1:])
 with replacing(destination) as temp:
     temp.write_text("slow")

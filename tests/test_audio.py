@@ -4,7 +4,7 @@ import pytest
 import soundfile
 
 from svd import audio
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 
 def tone(freq_hz, rate_hz, seconds, amplitude):

@@ -1,4 +1,4 @@
-"""Tests of svd/cache_folder.py and `run.py cache`: the folder's contents by kind, --clear, and the lock
+"""Tests of svd/util/cache_folder.py and `run.py cache`: the folder's contents by kind, --clear, and the lock
 that refuses --clear while another command uses the folder.
 
 Every test works in its own cache folder (conftest.py sets $SVD_CACHE_DIR), never ~/.cache/svd.
@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from svd import cache_folder, cli
+from svd.cli import options
+from svd.util import cache_folder
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -44,7 +45,7 @@ def test_entries_are_sorted_into_their_kinds(folder):
 
 
 def test_the_listing_gives_each_kinds_size(folder, capsys):
-    assert cli.main(["cache"]) == 0
+    assert options.main(["cache"]) == 0
     out = capsys.readouterr().out
     assert f"cache folder: {folder} (SVD_CACHE_DIR)" in out
     assert "features            2.0 MB" in out and "default corpus      3.0 kB" in out
@@ -56,23 +57,23 @@ def test_feature_bytes_per_audio_hour_is_the_readmes_figure():
 
 
 def test_clear_deletes_the_features_only(folder, capsys):
-    assert cli.main(["cache", "--clear"]) == 0
+    assert options.main(["cache", "--clear"]) == 0
     assert "deleted features (2.0 MB)" in capsys.readouterr().out
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".synthetic")) == \
         [cache_folder.LOCK_NAME, "native", "notes.txt", "synthetic-v1-seed0"]
 
 
 def test_clear_all_leaves_only_what_svd_did_not_make(folder, capsys):
-    assert cli.main(["cache", "--clear", "--all"]) == 0
+    assert options.main(["cache", "--clear", "--all"]) == 0
     assert sorted(p.name for p in folder.iterdir()) == [cache_folder.LOCK_NAME, "notes.txt"]
-    assert cli.main(["cache", "--clear"]) == 0
+    assert options.main(["cache", "--clear"]) == 0
     assert "deleted nothing" in capsys.readouterr().out
 
 
 def test_another_cache_folder_keeps_the_compiled_code_in_the_default_one(folder, tmp_path, capsys):
     other = tmp_path / "other-cache"
     fill(other)
-    assert cli.main(["cache", "--cache", str(other), "--clear", "--all"]) == 0
+    assert options.main(["cache", "--cache", str(other), "--clear", "--all"]) == 0
     assert sorted(p.name for p in other.iterdir()) == [cache_folder.LOCK_NAME, "notes.txt"]
     assert not (folder / "native").exists()  # the compiled code is in the default folder, wherever --cache points
     assert (folder / "features" / "a.npz").exists()  # the default folder's features are not --cache's
@@ -80,13 +81,13 @@ def test_another_cache_folder_keeps_the_compiled_code_in_the_default_one(folder,
 
 def test_a_listing_does_not_create_the_folder(tmp_path, capsys):
     missing = tmp_path / "none"
-    assert cli.main(["cache", "--cache", str(missing)]) == 0
+    assert options.main(["cache", "--cache", str(missing)]) == 0
     assert "not there yet" in capsys.readouterr().out and not missing.exists()
 
 
 def test_every_option_is_explained(capsys):
     with pytest.raises(SystemExit):
-        cli.main(["cache", "--help"])
+        options.main(["cache", "--help"])
     text = capsys.readouterr().out
     assert "--clear " in text and "--all " in text and "--cache DIR " in text
 
@@ -97,14 +98,14 @@ def test_every_option_is_explained(capsys):
     (["--cache", "/proc/version"], "is a file, not a folder"),
 ])
 def test_mistakes_are_one_line(arguments, expected, capsys):
-    assert cli.main(["cache", *arguments]) == 2
+    assert options.main(["cache", *arguments]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and expected in err and err.count("\n") == 1
 
 
 def hold_in_another_process(folder):
     """A process holding `folder` as a command does, until its stdin closes."""
-    holder = subprocess.Popen([sys.executable, "-c", "import sys; from svd import cache_folder; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from svd.util import cache_folder; "
                                f"cache_folder.hold({str(folder)!r}); print('held', flush=True); sys.stdin.read()"],
                               cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline() == "held\n"
@@ -114,21 +115,21 @@ def hold_in_another_process(folder):
 def test_clear_is_refused_while_another_process_uses_the_folder(folder, capsys):
     holder = hold_in_another_process(folder)
     try:
-        assert cli.main(["cache", "--clear", "--all"]) == 2
+        assert options.main(["cache", "--clear", "--all"]) == 2
         err = capsys.readouterr().err
         assert "another svd command" in err and err.count("\n") == 1
         assert (folder / "features" / "a.npz").exists() and (folder / "native").exists()  # nothing deleted
     finally:
         holder.stdin.close()
         holder.wait()
-    assert cli.main(["cache", "--clear"]) == 0  # the holder has ended: its lock went with it
+    assert options.main(["cache", "--clear"]) == 0  # the holder has ended: its lock went with it
     assert not (folder / "features").exists()
 
 
 def test_a_command_using_the_cache_holds_it_while_it_runs(tiny_corpus, tmp_path, capsys):
     """`check` (like train, eval, ablate) holds its cache folder: a `cache --clear` in another process is refused."""
     cache = tmp_path / "check-cache"
-    assert cli.main(["check", "--data", str(tiny_corpus), "--cache", str(cache), "--quiet"]) == 0
+    assert options.main(["check", "--data", str(tiny_corpus), "--cache", str(cache), "--quiet"]) == 0
     result = subprocess.run([sys.executable, str(ROOT / "run.py"), "cache", "--cache", str(cache), "--clear"],
                             capture_output=True, text=True, env={**os.environ})
     assert result.returncode == 2 and "another svd command" in result.stderr, result.stderr

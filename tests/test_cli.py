@@ -3,7 +3,7 @@
 The bad-input tables run `python run.py ...` as a real process, as a user would, and
 assert: exit code 2, no traceback, exactly one line `error: ...` naming the culprit,
 and (for bad options) nothing new or changed on disk. Cases that need to replace a
-module (matplotlib missing) call cli.main in-process instead.
+module (matplotlib missing) call options.main in-process instead.
 """
 import json
 import os
@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import soundfile
 
-from svd import cli
+from svd.cli import options
 from conftest import write_song
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def check(corpus, capsys, *extra):
-    code = cli.main(["check", "--data", str(corpus), "--quiet", *extra])
+    code = options.main(["check", "--data", str(corpus), "--quiet", *extra])
     return code, capsys.readouterr()
 
 
@@ -136,7 +136,7 @@ def test_utf8_byte_order_marks_and_a_short_label_overhang_are_accepted(tiny_corp
 
 
 def test_missing_model_file_is_a_clear_error(tiny_corpus, tmp_path, capsys):
-    code = cli.main(["eval", str(tmp_path / "none.npz"), "--data", str(tiny_corpus), "--quiet"])
+    code = options.main(["eval", str(tmp_path / "none.npz"), "--data", str(tiny_corpus), "--quiet"])
     assert code == 2
     assert "model file not found" in capsys.readouterr().err
 
@@ -144,7 +144,7 @@ def test_missing_model_file_is_a_clear_error(tiny_corpus, tmp_path, capsys):
 def test_a_file_that_is_not_a_model_is_a_clear_error(tiny_corpus, tmp_path, capsys):
     fake = tmp_path / "fake.npz"
     np.savez(fake, something=np.zeros(3))
-    code = cli.main(["eval", str(fake), "--data", str(tiny_corpus), "--quiet"])
+    code = options.main(["eval", str(fake), "--data", str(tiny_corpus), "--quiet"])
     assert code == 2
     assert "model format 'none' is not 'svd-model-1'" in capsys.readouterr().err
 
@@ -220,8 +220,8 @@ def test_missing_matplotlib_is_reported_before_the_first_file(tiny_corpus, tmp_p
     model_file.save(path, model_file.Model(network.init_params(np.random.default_rng(0)),
                                            np.zeros(80, np.float32), np.ones(80, np.float32), {}))
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
-    code = cli.main(["detect", str(path), str(tiny_corpus / "audio"), "--threshold", "0.5", "--plot",
-                     "--out-dir", str(tmp_path / "out")])
+    code = options.main(["detect", str(path), str(tiny_corpus / "audio"), "--threshold", "0.5", "--plot",
+                         "--out-dir", str(tmp_path / "out")])
     captured = capsys.readouterr()
     assert code == 2
     assert "plots need matplotlib, which is not installed; run 'pip install matplotlib'" in captured.err
@@ -232,10 +232,10 @@ def test_missing_matplotlib_is_reported_before_the_first_file(tiny_corpus, tmp_p
                                      "show-augment", "bench"])
 def test_every_subcommand_explains_every_option(command, capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli.main([command, "--help"])
+        options.main([command, "--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    parser = cli.build_parser()
+    parser = options.build_parser()
     sub = parser._subparsers._group_actions[0].choices[command]
     for action in sub._actions:
         if action.option_strings and action.dest != "help":
@@ -244,14 +244,14 @@ def test_every_subcommand_explains_every_option(command, capsys):
 
 
 def test_an_impossible_augmentation_strength_is_a_clear_error(tiny_corpus, capsys):
-    code = cli.main(["train", "--data", str(tiny_corpus), "--pitch-shift", "1.5", "--updates", "1", "--quiet"])
+    code = options.main(["train", "--data", str(tiny_corpus), "--pitch-shift", "1.5", "--updates", "1", "--quiet"])
     assert code == 2
     assert "pitch_shift=1.5 is invalid" in capsys.readouterr().err
 
 
 def test_augment_flag_is_the_papers_combination():
-    args = cli.build_parser().parse_args(["train", "--augment", "--filter-db", "6"])
-    assert cli.augmentation_from(args) == {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 6.0}
+    args = options.build_parser().parse_args(["train", "--augment", "--filter-db", "6"])
+    assert options.augmentation_from(args) == {"pitch_shift": 0.3, "time_stretch": 0.3, "filter_db": 6.0}
 
 
 BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must contain)
@@ -488,12 +488,12 @@ def test_eval_refuses_up_front_a_model_in_a_folder_it_cannot_write(tiny_corpus, 
     real_access = os.access   # a read-only folder (os.access, not the mode bits: the tests may run as root)
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if pathlib.Path(path) == folder
                         and mode & os.W_OK else real_access(path, mode, **kw))
-    code = cli.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet"])
+    code = options.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet"])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""    # refused before any prediction, so no table either
     assert f"its folder {folder} cannot be written, so the chosen threshold cannot be stored" in captured.err
     assert "--no-store-threshold" in captured.err
-    assert cli.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet", "--no-store-threshold"]) == 0
+    assert options.main(["eval", str(model), "--data", str(tiny_corpus), "--quiet", "--no-store-threshold"]) == 0
 
 
 # --------------------------------------------------------------------------
@@ -508,17 +508,17 @@ def test_check_splits_take_a_comma_separated_list_and_the_older_spaced_form(tiny
 
 
 def test_ablate_counts_seeds_with_n_seeds_and_the_old_name_is_refused(capsys):
-    args = cli.build_parser().parse_args(["ablate", "--n-seeds", "3"])
+    args = options.build_parser().parse_args(["ablate", "--n-seeds", "3"])
     assert args.n_seeds == 3
     with pytest.raises(SystemExit) as exit_:
-        cli.build_parser().parse_args(["ablate", "--seeds", "3"])
+        options.build_parser().parse_args(["ablate", "--seeds", "3"])
     assert exit_.value.code == 2 and "unrecognized arguments: --seeds 3" in capsys.readouterr().err
 
 
 def test_show_augment_writes_its_picture_in_the_current_folder_by_default(tiny_corpus, tmp_path, monkeypatch,
                                                                              capsys):
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["show-augment", str(tiny_corpus / "audio" / "test_sång.wav")]) == 0
+    assert options.main(["show-augment", str(tiny_corpus / "audio" / "test_sång.wav")]) == 0
     assert (tmp_path / "test_sång-augment.png").is_file()
     assert "wrote test_sång-augment.png" in capsys.readouterr().out
 
@@ -541,12 +541,12 @@ def test_eval_stores_its_threshold_on_the_models_own_corpus_only_unless_asked(ti
     import shutil
     shutil.copytree(tiny_corpus, other)
     small_model(tmp_path / "m.npz", tiny_corpus)
-    assert cli.main(["eval", str(tmp_path / "m.npz"), "--data", str(other), "--quiet"]) == 0
+    assert options.main(["eval", str(tmp_path / "m.npz"), "--data", str(other), "--quiet"]) == 0
     assert np.isnan(model_file.load(tmp_path / "m.npz").threshold)  # another corpus: the file is left alone
-    assert cli.main(["eval", str(tmp_path / "m.npz"), "--data", str(other), "--store-threshold", "--quiet"]) == 0
+    assert options.main(["eval", str(tmp_path / "m.npz"), "--data", str(other), "--store-threshold", "--quiet"]) == 0
     assert not np.isnan(model_file.load(tmp_path / "m.npz").threshold)
     small_model(tmp_path / "n.npz", tiny_corpus)
-    assert cli.main(["eval", str(tmp_path / "n.npz"), "--quiet"]) == 0  # its own corpus: stored for detect
+    assert options.main(["eval", str(tmp_path / "n.npz"), "--quiet"]) == 0  # its own corpus: stored for detect
     assert not np.isnan(model_file.load(tmp_path / "n.npz").threshold)
     capsys.readouterr()
 
@@ -564,7 +564,7 @@ def test_eval_never_puts_back_a_model_replaced_while_it_ran(tiny_corpus, tmp_pat
             os.replace(tmp_path / "b.npz", tmp_path / "r.npz")
         return real(*args, **kwargs)
     monkeypatch.setattr(predict, "smoothed_probabilities", replaced_meanwhile)
-    assert cli.main(["eval", str(tmp_path / "r.npz"), "--quiet"]) == 0
+    assert options.main(["eval", str(tmp_path / "r.npz"), "--quiet"]) == 0
     assert (tmp_path / "r.npz").read_bytes() == replacement
     assert "changed while it was evaluated" in capsys.readouterr().err
 
@@ -608,7 +608,7 @@ def test_detect_without_a_model_uses_the_bundled_one(tiny_corpus, tmp_path, monk
     small_model(tmp_path / "bundled.npz", tiny_corpus, threshold=0.5)
     monkeypatch.setattr(model_file, "BUNDLED", tmp_path / "bundled.npz")
     song = tiny_corpus / "audio" / "test_sång.wav"
-    assert cli.main(["detect", str(song), "--out-dir", str(tmp_path / "det"), "--quiet"]) == 0
+    assert options.main(["detect", str(song), "--out-dir", str(tmp_path / "det"), "--quiet"]) == 0
     assert (tmp_path / "det" / "test_sång.lab").is_file()
     import svd
     assert svd.load_model().name == str(tmp_path / "bundled.npz")
@@ -616,7 +616,7 @@ def test_detect_without_a_model_uses_the_bundled_one(tiny_corpus, tmp_path, monk
 
 
 def test_the_program_alone_shows_its_help(capsys):
-    assert cli.main([]) == 0
+    assert options.main([]) == 0
     assert "COMMAND" in capsys.readouterr().out
 
 
@@ -636,7 +636,7 @@ def test_a_model_whose_recorded_corpus_is_not_a_path_is_evaluated_on_data(tiny_c
     model_file.save(tmp_path / "m.npz", model_file.Model(network.init_params(np.random.default_rng(0)),
                                                          np.zeros(80, np.float32), np.ones(80, np.float32),
                                                          {"data": 5}))
-    assert cli.main(["eval", str(tmp_path / "m.npz"), "--data", str(tiny_corpus), "--quiet"]) == 0
+    assert options.main(["eval", str(tmp_path / "m.npz"), "--data", str(tiny_corpus), "--quiet"]) == 0
     capsys.readouterr()
 
 

@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import pytest
 
-from svd import cli
+from svd.cli import options
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SEED = 2015
@@ -53,15 +53,15 @@ QUIET = ("synth", "check", "train", "bag", "eval", "score", "detect", "ablate") 
 
 def valued_options(command):
     """(option string, kind) of every option of `command` that takes a value: kind is 'number' or 'path'."""
-    parser = cli.build_parser()
+    parser = options.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices[command]
-    options = []
+    valued = []
     for action in sub._actions:
         if not action.option_strings or action.nargs == 0 or action.choices:
             continue  # positionals, flags, and choices (argparse refuses anything else itself)
         kind = "number" if action.type in (int, float) else "path"
-        options.append((max(action.option_strings, key=len), kind))
-    return options
+        valued.append((max(action.option_strings, key=len), kind))
+    return valued
 
 
 def cases():
@@ -69,14 +69,14 @@ def cases():
     rng = random.Random(SEED)
     drawn = []
     for command in BASE:
-        options = valued_options(command)
-        for option, kind in rng.sample(options, min(CASES_PER_COMMAND, len(options))):
+        valued = valued_options(command)
+        for option, kind in rng.sample(valued, min(CASES_PER_COMMAND, len(valued))):
             drawn.append((command, option, rng.choice(NUMBERS if kind == "number" else PATHS)))
     return drawn
 
 
 def test_the_harness_covers_every_command_but_bench():
-    assert set(BASE) == set(next(a for a in cli.build_parser()._actions if a.dest == "command").choices) - {"bench"}
+    assert set(BASE) == set(next(a for a in options.build_parser()._actions if a.dest == "command").choices) - {"bench"}
     assert len(cases()) >= 30
 
 

@@ -1,9 +1,10 @@
-"""svd/dataset.py and svd/cache.py: layout, targets, errors, cache hits and corrupt entries."""
+"""svd/dataset.py and svd/util/feature_cache.py: layout, targets, errors, cache hits and corrupt entries."""
 import numpy as np
 import pytest
 
-from svd import cache, dataset, spectrum
-from svd.errors import InputError
+from svd import dataset, spectrum
+from svd.util import feature_cache
+from svd.util.errors import InputError
 from conftest import write_filelist, write_song
 
 
@@ -52,10 +53,10 @@ def test_changed_audio_misses_the_cache(tiny_corpus, tmp_path):
 
 def test_cache_key_depends_on_content_and_parameters(tiny_corpus, monkeypatch):
     path = tiny_corpus / "audio" / "train_sång.wav"
-    key = cache.feature_key(path)
-    assert key == cache.feature_key(path)
+    key = feature_cache.feature_key(path)
+    assert key == feature_cache.feature_key(path)
     monkeypatch.setattr(spectrum, "HOP_SAMPLES", 316)
-    assert cache.feature_key(path) != key
+    assert feature_cache.feature_key(path) != key
 
 
 def test_missing_filelist_names_the_available_ones(tiny_corpus):

@@ -5,9 +5,9 @@ import pathlib
 import numpy as np
 import pytest
 
-from svd import cli
-from svd import dataset, detect, labels, predict
-from svd import model_file
+from svd import dataset, detect, labels, model_file, predict
+from svd.cli import options
+from svd.jobs import input_files
 from conftest import untrained_model, write_filelist, write_song
 
 
@@ -29,11 +29,11 @@ def test_detected_labels_reproduce_the_eval_counts(corpus, tmp_path, capsys):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)
     results = tmp_path / "r.json"
-    assert cli.main(["eval", str(model), "--data", str(corpus), "--json", str(results), "--quiet"]) == 0
+    assert options.main(["eval", str(model), "--data", str(corpus), "--json", str(results), "--quiet"]) == 0
     test = json.loads(results.read_text())["test"]
     out = tmp_path / "det"
-    assert cli.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), str(corpus / "audio" / "test1.wav"),
-                     "--out-dir", str(out), "--quiet"]) == 0
+    assert options.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), str(corpus / "audio" / "test1.wav"),
+                         "--out-dir", str(out), "--quiet"]) == 0
     counts = np.zeros(4, int)
     for name in ("test0", "test1"):
         song = dataset.load_song(corpus, name + ".wav", tmp_path / "cache")[0]
@@ -51,8 +51,8 @@ def test_lab_covers_the_whole_file_contiguously(corpus, tmp_path):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)
     out = tmp_path / "det"
-    assert cli.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
-                     "--quiet"]) == 0
+    assert options.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
+                         "--quiet"]) == 0
     assert len(list(out.glob("*.lab"))) == 5  # the directory was walked
     segments = labels.read_lab(out / "test0.lab")
     assert segments[0][0] == 0.0 and segments[-1][1] == pytest.approx(6.0, abs=1e-3)
@@ -72,14 +72,14 @@ def test_outputs_mirror_the_input_tree_and_never_collide(corpus, tmp_path, capsy
     shutil.copy(corpus / "audio" / "valid1.wav", tree / "b" / "deep" / "02.flac.wav")
     shutil.copy(corpus / "audio" / "valid1.wav", tree / "b" / "deep" / "02.flac")
     out = tmp_path / "det"
-    assert cli.main(["detect", str(model), str(tree / "a"), str(tree / "b"), str(tree / "a" / "01.wav"),
-                     "--threshold", "0.5", "--out-dir", str(out), "--quiet"]) == 0
+    assert options.main(["detect", str(model), str(tree / "a"), str(tree / "b"), str(tree / "a" / "01.wav"),
+                         "--threshold", "0.5", "--out-dir", str(out), "--quiet"]) == 0
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.lab"))
     assert written == ["a/01.lab", "b/01.lab", "b/deep/02.flac.lab", "b/deep/02.flac.wav.lab", "b/deep/02.wav.lab"]
     assert len(capsys.readouterr().out.splitlines()) == 5  # a file named twice is done once
     # One folder: its own tree below --out-dir.
-    files = detect.audio_files([tree / "b"])
-    assert detect.output_stems(detect.relative_paths(files, [tree / "b"]))[0].as_posix() == "01"
+    files = input_files.audio_files([tree / "b"])
+    assert input_files.output_stems(input_files.relative_paths(files, [tree / "b"]))[0].as_posix() == "01"
 
 
 def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsys):
@@ -87,8 +87,8 @@ def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsy
     untrained_model(corpus, model)
     (corpus / "audio" / "zz_broken.mp3").write_bytes(b"ID3 not really an mp3")
     out = tmp_path / "det"
-    code = cli.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
-                     "--quiet"])
+    code = options.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
+                         "--quiet"])
     assert code == 2
     err = capsys.readouterr().err
     assert "failed: " in err and "zz_broken.mp3: cannot decode audio" in err
@@ -99,7 +99,7 @@ def test_an_unreadable_file_is_skipped_and_fails_the_run(corpus, tmp_path, capsy
 def test_a_model_without_threshold_needs_eval_or_threshold(corpus, tmp_path, capsys):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)
-    assert cli.main(["detect", str(model), str(corpus / "audio"), "--quiet"]) == 2
+    assert options.main(["detect", str(model), str(corpus / "audio"), "--quiet"]) == 2
     assert "no stored threshold" in capsys.readouterr().err
 
 
@@ -108,8 +108,8 @@ def test_plot_writes_a_png(corpus, tmp_path):
     model = tmp_path / "m.npz"
     untrained_model(corpus, model)
     out = tmp_path / "det"
-    assert cli.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), "--threshold", "0.5", "--plot",
-                     "--out-dir", str(out), "--quiet"]) == 0
+    assert options.main(["detect", str(model), str(corpus / "audio" / "test0.wav"), "--threshold", "0.5", "--plot",
+                         "--out-dir", str(out), "--quiet"]) == 0
     assert (out / "test0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -147,7 +147,7 @@ def test_the_folder_walk_follows_linked_subfolders_once_and_names_broken_links(t
     (elsewhere / "loop").symlink_to(music, target_is_directory=True)  # a loop back: must end
     (music / "gone.wav").symlink_to(tmp_path / "deleted.wav")
     broken = []
-    files = detect.audio_files([music], broken_links=broken)
+    files = input_files.audio_files([music], broken_links=broken)
     assert sorted(p.name for p in files) == ["a.wav", "b.flac"]
     assert [p.name for p in broken] == ["gone.wav"]
 
@@ -155,7 +155,7 @@ def test_the_folder_walk_follows_linked_subfolders_once_and_names_broken_links(t
 def test_files_from_a_corpus_filelist_finds_the_audio_beside_it(corpus, tmp_path):
     """A corpus's filelists/<split> names files in audio/; --files-from takes them from there (issue 31)."""
     names = (corpus / "filelists" / "test").read_text().split()
-    found = detect.read_file_list(corpus / "filelists" / "test")
+    found = input_files.read_file_list(corpus / "filelists" / "test")
     assert found == [corpus / "audio" / name for name in names]
 
 
@@ -171,8 +171,8 @@ def test_a_file_that_runs_out_of_memory_fails_alone_and_the_job_goes_on(corpus, 
         return real(path)
     monkeypatch.setattr(detect, "read_spectrogram", runs_out)
     out = tmp_path / "det"
-    code = cli.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
-                     "--quiet"])
+    code = options.main(["detect", str(model), str(corpus / "audio"), "--threshold", "0.5", "--out-dir", str(out),
+                         "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "valid0.wav: not enough memory to read it" in err
     assert (out / "valid1.lab").is_file() and not (out / "valid0.lab").exists()

@@ -6,8 +6,9 @@ check what is written, not what is detected.
 import numpy as np
 import pytest
 
-from svd import cli, detect, labels, spectrum
-from svd.jobs import detect_summary, detection
+from svd import detect, labels, spectrum
+from svd.cli import options
+from svd.jobs import detect_summary, detection, input_files
 from conftest import write_filelist, write_song
 from conftest import untrained_model
 
@@ -23,9 +24,9 @@ def setup(tmp_path):
     return tmp_path / "model.npz", tmp_path / "music" / "audio"
 
 
-def run(model, music, out, *options):
-    return cli.main(["detect", str(model), str(music), "--out-dir", str(out), "--threshold", "0.5", "--quiet",
-                     *options])
+def run(model, music, out, *extra):
+    return options.main(["detect", str(model), str(music), "--out-dir", str(out), "--threshold", "0.5", "--quiet",
+                         *extra])
 
 
 def statuses(out):
@@ -81,36 +82,36 @@ def test_audio_on_standard_input_gives_the_label_text_on_standard_output(setup, 
     for audio, expected in ((music / "b.wav", "b.txt"), (tmp_path / "out" / "b.txt", None), (None, None)):
         data = audio.read_bytes() if audio else b""
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-        code = cli.main(["detect", str(model), "-", "--threshold", "0.5", "--labels", "audacity"])
+        code = options.main(["detect", str(model), "-", "--threshold", "0.5", "--labels", "audacity"])
         out, err = capsys.readouterr()
         if expected:
             assert code == 0 and out == (tmp_path / "out" / expected).read_text() and err == ""
         else:
             assert code == 2 and out == "" and err.startswith("error: standard input: ") and err.count("\n") == 1
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
-    assert cli.main(["detect", str(model), "-", "--threshold", "0.5", "--plot", "--labels", "lab,csv"]) == 2
+    assert options.main(["detect", str(model), "-", "--threshold", "0.5", "--plot", "--labels", "lab,csv"]) == 2
     assert "leave out --plot, more than one --labels format" in capsys.readouterr().err
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
     monkeypatch.setattr(sys.stdin.buffer, "isatty", lambda: True)
-    assert cli.main(["detect", str(model), "-", "--threshold", "0.5"]) == 2
+    assert options.main(["detect", str(model), "-", "--threshold", "0.5"]) == 2
     assert "standard input is a terminal; pipe the audio in" in capsys.readouterr().err
 
 
 def test_a_file_is_skipped_only_when_all_its_outputs_are_there(setup, tmp_path):
     model, music = setup
     out = tmp_path / "out"
-    options = ("--labels", "lab,csv", "--frames", "npy")
-    assert run(model, music, out, *options) == 0
+    formats = ("--labels", "lab,csv", "--frames", "npy")
+    assert run(model, music, out, *formats) == 0
     written = {path.name: path.read_bytes() for path in out.iterdir() if not path.name.startswith("summary")}
     assert len(written) == 9
-    assert run(model, music, out, *options) == 0
+    assert run(model, music, out, *formats) == 0
     assert set(statuses(out).values()) == {"skipped"}
     (out / "b.frames.npy").unlink()
-    assert run(model, music, out, *options) == 0
+    assert run(model, music, out, *formats) == 0
     assert statuses(out) == {"a.lab": "skipped", "b.lab": "done", "c.lab": "skipped"}
     assert {path.name: path.read_bytes() for path in out.iterdir() if not path.name.startswith("summary")} == written
     # Asking for one more output redoes every file (each lacks it).
-    assert run(model, music, out, *options, "--labels", "lab,csv,audacity") == 0
+    assert run(model, music, out, *formats, "--labels", "lab,csv,audacity") == 0
     assert set(statuses(out).values()) == {"done"} and (out / "a.txt").is_file()
 
 
@@ -128,9 +129,9 @@ def test_without_lab_the_first_label_file_identifies_the_file(setup, tmp_path, c
         assert {k: v for k, v in skipped[lab].items() if k != "status"} == {k: v for k, v in entry.items()
                                                                              if k != "status"}
     capsys.readouterr()
-    assert cli.main(["detect-merge", str(out)]) == 0
+    assert options.main(["detect-merge", str(out)]) == 0
     (out / "b.txt").unlink()
-    assert cli.main(["detect-merge", str(out)]) == 2
+    assert options.main(["detect-merge", str(out)]) == 2
     assert "b.txt" in capsys.readouterr().out
 
 
@@ -157,23 +158,23 @@ def test_a_kill_between_the_outputs_leaves_no_main_label_and_the_file_is_redone(
 def test_outputs_never_collide_across_suffixes():
     from pathlib import Path
     relative = [Path("x.wav"), Path("x.frames.wav"), Path("y.wav")]
-    assert detect.output_stems(relative) == [Path("x"), Path("x.frames"), Path("y")]
+    assert input_files.output_stems(relative) == [Path("x"), Path("x.frames"), Path("y")]
     job = detection.Job(None, "", 0.5, (1.0,), 0.0, False, None, 0, True, ("csv",), ("csv",))
     suffixes = [suffix for _, suffix in detection.output_suffixes(job)]
-    stems = detect.output_stems(relative, suffixes)  # x.frames.csv would be x's frames and x.frames's labels
+    stems = input_files.output_stems(relative, suffixes)  # x.frames.csv would be x's frames and x.frames's labels
     outputs = [stem.name + suffix for stem in stems for suffix in suffixes]
     assert len(set(outputs)) == len(outputs) and stems[2] == Path("y")
 
 
-@pytest.mark.parametrize("options, message", [
+@pytest.mark.parametrize("extra, message", [
     (["--labels", ""], "--labels '': no format named; give a comma-separated list of lab, audacity, csv, json, sing."),
     (["--labels", "lab,textgrid"], "--labels 'lab,textgrid': unknown format 'textgrid'"),
     (["--frames", "hdf5"], "--frames 'hdf5': unknown format 'hdf5'; give a comma-separated list of npy, csv."),
     (["--frames", " , "], "--frames ' , ': no format named"),
 ])
-def test_unknown_formats_are_refused_before_any_work(setup, tmp_path, capsys, options, message):
+def test_unknown_formats_are_refused_before_any_work(setup, tmp_path, capsys, extra, message):
     model, music = setup
-    assert run(model, music, tmp_path / "out", *options) == 2
+    assert run(model, music, tmp_path / "out", *extra) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
@@ -185,9 +186,9 @@ def test_a_rerun_with_other_output_options_is_refused_not_skipped(setup, tmp_pat
     out = tmp_path / "out"
     assert run(model, music, out) == 0
     before = {path.name: path.read_bytes() for path in out.glob("*.lab")}
-    for options, said in ((("--min-segment", "0.5"), "--min-segment 0, no --tta; now --min-segment 0.5, no --tta"),
+    for extra, said in ((("--min-segment", "0.5"), "--min-segment 0, no --tta; now --min-segment 0.5, no --tta"),
                           (("--tta",), "now --min-segment 0, --tta 1,0.8,0.9,1.1,1.2")):
-        assert run(model, music, out, *options) == 2
+        assert run(model, music, out, *extra) == 2
         assert said in capsys.readouterr().err
     assert {path.name: path.read_bytes() for path in out.glob("*.lab")} == before
     assert run(model, music, out, "--min-segment", "0.5", "--overwrite") == 0

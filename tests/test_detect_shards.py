@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from svd import cli
 from svd import detect, labels
-from svd.jobs import detect_summary, shards
+from svd.cli import options
+from svd.jobs import detect_summary, input_files, shards
 from conftest import one_song_model
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def setup(tmp_path_factory):
 
 
 def detect_cli(model, *arguments):
-    return cli.main(["detect", str(model), *map(str, arguments), "--threshold", "0.5", "--quiet"])
+    return options.main(["detect", str(model), *map(str, arguments), "--threshold", "0.5", "--quiet"])
 
 
 def command(model, *arguments):
@@ -108,7 +108,7 @@ def test_concurrent_shards_together_equal_one_unsharded_run(setup, tmp_path):
     shares = [{r["lab"] for r in summary_lines(out / f"summary-{index}-of-3.jsonl")} for index in range(3)]
     assert sum(map(len, shares)) == len(TREE) == len(set().union(*shares))  # disjoint, and every file
     assert all(shares)  # 12 files in 3 shards: each got some (a fixed hash; true for these names)
-    assert cli.main(["detect-merge", str(out)]) == 0
+    assert options.main(["detect-merge", str(out)]) == 0
     assert summary_lines(out / "summary-all.jsonl") == sorted(summary_lines(reference / "summary.jsonl"),
                                                               key=lambda r: r["lab"])
 
@@ -124,12 +124,12 @@ def test_a_bad_shard_is_one_line_and_exit_code_2(setup, tmp_path, capsys, value)
 
 def test_a_files_shard_does_not_change_when_files_are_added(setup):
     _, music, _ = setup
-    files = detect.audio_files([music])
+    files = input_files.audio_files([music])
     before = {path: shards.of_key(relative.as_posix(), 3)
-              for path, relative in zip(files, detect.relative_paths(files, [music]))}
+              for path, relative in zip(files, input_files.relative_paths(files, [music]))}
     more = files + [music / "e" / "new.wav", music / "a" / "00.wav"]
     after = {path: shards.of_key(relative.as_posix(), 3)
-             for path, relative in zip(more, detect.relative_paths(more, [music]))}
+             for path, relative in zip(more, input_files.relative_paths(more, [music]))}
     assert all(after[path] == shard for path, shard in before.items())
     assert [shards.of_key("a/01.wav", count) for count in (2, 3, 4, 5)] == [1, 0, 3, 2]  # sha256: fixed forever
 
@@ -248,13 +248,13 @@ def test_merge_names_a_missing_shard_unfinished_and_duplicated_files(setup, tmp_
     for index in (0, 2):
         assert detect_cli(model, music, "--out-dir", out, "--shard", f"{index}/3") == 0
     capsys.readouterr()
-    assert cli.main(["detect-merge", str(out)]) == 2
+    assert options.main(["detect-merge", str(out)]) == 2
     captured = capsys.readouterr()
     assert "missing: shard 1/3 (no summary-1-of-3.jsonl" in captured.out
     assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
 
     assert detect_cli(model, music, "--out-dir", out, "--shard", "1/3") == 0
-    assert cli.main(["detect-merge", str(out), "--out", str(tmp_path / "all.jsonl")]) == 0
+    assert options.main(["detect-merge", str(out), "--out", str(tmp_path / "all.jsonl")]) == 0
     merged = summary_lines(tmp_path / "all.jsonl")
     assert [r["lab"] for r in merged] == sorted(labs(reference))
     assert f"{len(TREE)} files: {len(TREE)} done, 0 skipped, 0 failed, 0 pending" in capsys.readouterr().out
@@ -264,7 +264,7 @@ def test_merge_names_a_missing_shard_unfinished_and_duplicated_files(setup, tmp_
     detect_summary.append(out / "summary-0-of-3.jsonl", {**first[0], "status": "pending"})
     (out / first[1]["lab"]).unlink()
     detect_summary.append(out / "summary-1-of-3.jsonl", first[2])
-    assert cli.main(["detect-merge", str(out)]) == 2
+    assert options.main(["detect-merge", str(out)]) == 2
     text = capsys.readouterr().out
     assert f"missing: 1 file(s) not reached: its shard stopped early; run it again: {first[0]['lab']}" in text
     assert f"missing: 1 file(s) recorded but its .lab is not there; run its shard again: {first[1]['lab']}" in text

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from svd import cli
 from svd import device
-from svd.errors import InputError
+from svd.cli import options
+from svd.util.errors import InputError
 
 
 def test_cpu_is_numpy_and_leaves_the_implementation_to_the_dispatch():
@@ -46,8 +46,8 @@ def test_without_a_gpu_auto_says_cpu_in_one_line_only_where_cupy_is_there_and_gp
 def test_device_gpu_without_one_is_one_line_and_exit_code_2_before_any_work(tiny_corpus, tmp_path, capsys,
                                                                             monkeypatch):
     monkeypatch.setattr(device, "why_no_gpu", lambda: "CuPy sees no CUDA device (no GPU, or no driver)")
-    code = cli.main(["train", "--data", str(tiny_corpus), "--updates", "1", "--device", "gpu",
-                     "--out", str(tmp_path / "m.npz"), "--quiet"])
+    code = options.main(["train", "--data", str(tiny_corpus), "--updates", "1", "--device", "gpu",
+                         "--out", str(tmp_path / "m.npz"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2
     assert err == "error: --device gpu: CuPy sees no CUDA device (no GPU, or no driver); use --device cpu " \

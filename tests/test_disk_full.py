@@ -1,6 +1,6 @@
 """A full disk (ENOSPC) or another failed write: one line naming the path, and no work lost.
 
-Every write goes through svd/atomic.py, which turns an OSError into WriteFailed (an
+Every write goes through svd/util/atomic.py, which turns an OSError into WriteFailed (an
 InputError: one line, exit code 2) naming the destination, not its temporary.
 `train` writes a checkpoint of the finished run before the model file, so a model
 that does not fit leaves the whole training in the checkpoint, and `--resume`
@@ -22,8 +22,8 @@ import sys
 import numpy as np
 import pytest
 
-from svd import cli
 from svd import model_file
+from svd.cli import options
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TRAIN = ["--updates", "2", "--batch", "2", "--checkpoint-every", "1", "--quiet"]
@@ -71,12 +71,12 @@ def test_a_full_disk_at_the_final_save_keeps_the_training_in_the_checkpoint(tiny
     args = ["train", "--data", str(tiny_corpus), "--out", str(out), *TRAIN]
     with monkeypatch.context() as patch:
         full_disk(patch, lambda dest, count: dest == "model.npz")
-        err = one_line(capsys, cli.main(args))
+        err = one_line(capsys, options.main(args))
     assert f"{out}: cannot write it (No space left on device)" in err
     ckpt = tmp_path / "model.npz.ckpt.npz"
     assert f"the checkpoint {ckpt} holds update 2; run the same command with --resume" in err
     assert not out.exists() and model_file.load(ckpt).extra["progress"]
-    assert cli.main(args + ["--resume"]) == 0           # writes the model without training again
+    assert options.main(args + ["--resume"]) == 0           # writes the model without training again
     assert "resuming at update 2" not in capsys.readouterr().err  # (--quiet)
     model_file.load(out)
     assert not ckpt.exists()
@@ -86,7 +86,7 @@ def test_a_full_disk_everywhere_at_the_end_names_the_last_checkpoint(tiny_corpus
     out = tmp_path / "model.npz"
     with monkeypatch.context() as patch:   # the first checkpoint fits, then nothing does
         full_disk(patch, lambda dest, count: dest == "model.npz" or (dest == "model.npz.ckpt.npz" and count > 1))
-        err = one_line(capsys, cli.main(["train", "--data", str(tiny_corpus), "--out", str(out), *TRAIN]))
+        err = one_line(capsys, options.main(["train", "--data", str(tiny_corpus), "--out", str(out), *TRAIN]))
     assert "holds update 1; run the same command with --resume" in err
     assert json_update(tmp_path / "model.npz.ckpt.npz") == 1
 
@@ -97,8 +97,8 @@ def test_a_full_disk_at_a_checkpoint_stops_training_and_keeps_the_one_before(tin
     ckpt = tmp_path / "model.npz.ckpt.npz"
     with monkeypatch.context() as patch:
         full_disk(patch, lambda dest, count: dest == "model.npz.ckpt.npz" and count == 2)
-        err = one_line(capsys, cli.main(["train", "--data", str(tiny_corpus), "--out", str(out), "--updates", "3",
-                                         "--batch", "2", "--checkpoint-every", "1", "--quiet"]))
+        err = one_line(capsys, options.main(["train", "--data", str(tiny_corpus), "--out", str(out), "--updates", "3",
+                                             "--batch", "2", "--checkpoint-every", "1", "--quiet"]))
     assert f"{ckpt}: cannot write it (No space left on device)" in err
     assert f"Training stopped at update 2; the checkpoint {ckpt} holds update 1" in err
     assert json_update(ckpt) == 1 and not out.exists()
@@ -122,8 +122,8 @@ def trained(tiny_corpus, tmp_path):
 def test_a_full_disk_at_eval_json_names_the_file(tiny_corpus, trained, tmp_path, capsys, monkeypatch):
     before = trained.read_bytes()
     full_disk(monkeypatch, lambda dest, count: dest == "table.json")
-    err = one_line(capsys, cli.main(["eval", str(trained), "--data", str(tiny_corpus), "--json",
-                                     str(tmp_path / "table.json"), "--quiet"]))
+    err = one_line(capsys, options.main(["eval", str(trained), "--data", str(tiny_corpus), "--json",
+                                         str(tmp_path / "table.json"), "--quiet"]))
     assert f"{tmp_path / 'table.json'}: cannot write it (No space left on device)" in err
     assert trained.read_bytes() == before and not (tmp_path / "table.json").exists()
 
@@ -131,15 +131,15 @@ def test_a_full_disk_at_eval_json_names_the_file(tiny_corpus, trained, tmp_path,
 def test_a_full_disk_at_the_threshold_store_names_the_model(tiny_corpus, trained, capsys, monkeypatch):
     before = trained.read_bytes()
     full_disk(monkeypatch, lambda dest, count: dest == "model.npz")
-    err = one_line(capsys, cli.main(["eval", str(trained), "--data", str(tiny_corpus), "--quiet"]))
+    err = one_line(capsys, options.main(["eval", str(trained), "--data", str(tiny_corpus), "--quiet"]))
     assert f"{trained}: cannot write it (No space left on device)" in err
     assert trained.read_bytes() == before
 
 
 def test_a_full_disk_at_a_lab_file_names_it(tiny_corpus, trained, tmp_path, capsys, monkeypatch):
     full_disk(monkeypatch, lambda dest, count: dest.endswith(".lab"))
-    err = one_line(capsys, cli.main(["detect", str(trained), str(tiny_corpus / "audio" / "test_sång.wav"),
-                                     "--threshold", "0.5", "--out-dir", str(tmp_path / "out"), "--quiet"]))
+    err = one_line(capsys, options.main(["detect", str(trained), str(tiny_corpus / "audio" / "test_sång.wav"),
+                                         "--threshold", "0.5", "--out-dir", str(tmp_path / "out"), "--quiet"]))
     assert f"{tmp_path / 'out' / 'test_sång.lab'}: cannot write it (No space left on device)" in err
 
 
@@ -151,15 +151,15 @@ def test_a_failed_journal_append_names_the_journal(tiny_corpus, trained, tmp_pat
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_open(path, *args, **kwargs)
     monkeypatch.setattr(os, "open", refusing_open)
-    err = one_line(capsys, cli.main(["detect", str(trained), str(tiny_corpus / "audio" / "test_sång.wav"),
-                                     "--threshold", "0.5", "--out-dir", str(tmp_path / "out"), "--quiet"]))
+    err = one_line(capsys, options.main(["detect", str(trained), str(tiny_corpus / "audio" / "test_sång.wav"),
+                                         "--threshold", "0.5", "--out-dir", str(tmp_path / "out"), "--quiet"]))
     assert f"{tmp_path / 'out' / '.summary.jsonl.journal'}: cannot write it (No space left on device)" in err
 
 
 def test_a_full_disk_in_the_feature_cache_names_the_entry(tiny_corpus, tmp_path, capsys, monkeypatch):
     full_disk(monkeypatch, lambda dest, count: dest.endswith(".npz"))
-    err = one_line(capsys, cli.main(["check", "--data", str(tiny_corpus), "--cache", str(tmp_path / "c"),
-                                     "--quiet"]))
+    err = one_line(capsys, options.main(["check", "--data", str(tiny_corpus), "--cache", str(tmp_path / "c"),
+                                         "--quiet"]))
     assert f"{tmp_path / 'c' / 'features'}" in err and "cannot write it (No space left on device)" in err
 
 

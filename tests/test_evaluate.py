@@ -1,5 +1,5 @@
 """svd/evaluate.py: median filter, counts and measures on hand-computed examples, exact threshold search,
-per-song rows and base rates; svd/report.py: percent on screen, fractions and null in JSON."""
+per-song rows and base rates; svd/cli/report.py: percent on screen, fractions and null in JSON."""
 import json
 
 import numpy as np
@@ -158,7 +158,7 @@ def test_table_gives_base_rates_and_with_names_each_test_song():
 
 
 def test_the_report_shows_percent_and_writes_strict_json_with_fractions():
-    from svd import report
+    from svd.cli import report
     rows = [{"song": "x" * 60, "frames": 10, "voice_fraction": 0.25, "error": 0.049, "recall": 1.0,
              "specificity": float("nan"), "auroc": float("nan")}]
     text = report.format_songs(rows, "songs:")

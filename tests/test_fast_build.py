@@ -11,8 +11,9 @@ import pytest
 
 from conftest import dead_pid
 
-from svd import atomic, fast, layers
+from svd import fast, layers
 from svd.fast import build
+from svd.util import atomic
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_without_a_compiler_it_says_so_once(fresh_build, monkeypatch, capsys):
 
 
 def test_quiet_commands_keep_the_notices_quiet(fresh_build, monkeypatch, capsys):
-    """A command's --quiet (svd/cli.py calls set_notices) silences both lines."""
+    """A command's --quiet (svd/cli/options.py calls set_notices) silences both lines."""
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     build.set_notices(False)

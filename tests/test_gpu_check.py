@@ -98,9 +98,9 @@ def test_the_deadline_leaves_steps_unrun_and_counts_them(tmp_path):
 def test_every_gpu_command_line_parses(step):
     """The real commands, as the GPU machine will run them, are valid run.py command lines."""
     sys.path.insert(0, str(ROOT))
-    from svd import cli
+    from svd.cli import options
     arguments = [part.replace("{work}", "/tmp/w").replace("{out}", "/tmp/o") for part in step.command[2:]]
-    cli.build_parser().parse_args(arguments)  # SystemExit on an unknown or misspelt option
+    options.build_parser().parse_args(arguments)  # SystemExit on an unknown or misspelt option
     assert "--device" not in arguments or arguments[arguments.index("--device") + 1] in ("gpu", "cpu")
 
 

@@ -103,7 +103,7 @@ def test_paper_augmented_batches_made_on_the_gpu_equal_the_cpus():
 
 
 def test_batches_made_on_a_worker_stream_are_complete_on_the_trainers_stream():
-    """svd/streams.py on a real GPU: the trainer works on a stream of its own, the worker thread
+    """svd/util/streams.py on a real GPU: the trainer works on a stream of its own, the worker thread
     makes augmented batches on another (both non-blocking: nothing orders them but the handoff's
     events); what the trainer reads right after each handoff equals the CPU's batch."""
     import threading

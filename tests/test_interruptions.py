@@ -1,6 +1,6 @@
 """kill -9 at random moments, then the same command again: the results equal an uninterrupted run's.
 
-Every write goes through svd/atomic.py (a temporary next to the destination, then a
+Every write goes through svd/util/atomic.py (a temporary next to the destination, then a
 rename), `synth` builds its corpus in a `.partial` directory, and `train` resumes from
 its checkpoints. So after a SIGKILL at any moment, running the same command again
 (`train` always with --resume) must give byte-identical output files and leave no

@@ -30,7 +30,8 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from kernel_emulation import checks, emulator  # noqa: E402
 
-from svd import arrays, cuda, excerpt  # noqa: E402
+from svd import cuda, excerpt  # noqa: E402
+from svd.util import arrays  # noqa: E402
 
 GRIDS = {"launcher-grid": None, "2x32-threads": (2, 32), "1-thread": (1, 1)}
 # The launcher module of each kernel family: svd/cuda/<family>.py for kernels/<family>.cu.
@@ -626,7 +627,7 @@ class FakeDevice:
 
 @pytest.fixture
 def fake_device(emulated, monkeypatch):
-    """svd.cuda sees the FakeDevice's arrays as device arrays (through svd.arrays.array_module, which
+    """svd.cuda sees the FakeDevice's arrays as device arrays (through svd.util.arrays.array_module, which
     every launcher asks); svd.cuda.checks.check_indices calls on them are logged too."""
     fake = FakeDevice()
     monkeypatch.setattr(arrays, "array_module", lambda a: fake if fake.owns(a) else np)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from svd import labels, spectrum
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 
 def write(tmp_path, text):

@@ -5,6 +5,12 @@
   A module importing its own package (`from svd.jobs import locks` inside
   svd/jobs/) is not an edge: Python runs the package's `__init__` first.
 - No module of svd/ over MAX_LINES lines.
+- The top of svd/ is the paper's table of contents: at most MAX_TOP_MODULES
+  modules besides `__init__` and `__main__`, and none of them (nor the small
+  utilities of svd/util/, the fast paths, the corpus maker or the benchmarks)
+  imports the program around them: the command line, its reports and pictures
+  (svd/cli/) or the job machinery (svd/jobs/). Only `__main__` (`python -m svd`)
+  starts the command line.
 - Every repository path named in a comment or string of the code (svd/,
   kernels/, tests/, run.py, .ci/) or in the README and BENCHMARKS exists.
 """
@@ -15,10 +21,12 @@ import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAX_LINES = 500
+MAX_TOP_MODULES = 22
+PROGRAM = ("svd.cli", "svd.jobs")  # the packages around the concepts, which only they and svd.__main__ import
 
 
 def module_name(path):
-    """'svd.jobs.locks' for svd/jobs/locks.py, 'svd.jobs' for svd/jobs/__init__.py."""
+    """'svd.jobs.shards' for svd/jobs/shards.py, 'svd.jobs' for svd/jobs/__init__.py."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -89,6 +97,31 @@ def test_no_import_cycle_counting_imports_inside_functions():
     graph = {name: imported(name, path, modules) for name, path in modules.items()}
     assert graph["svd.train"] >= {"svd.batches", "svd.network"}  # the graph sees imports at all
     assert cycles(graph) == []
+
+
+def in_package(module, package):
+    """Whether `module` is `package` or one of its modules: in_package('svd.cli.plot', 'svd.cli')."""
+    return module == package or module.startswith(package + ".")
+
+
+def test_in_package_reads_dotted_names():
+    assert in_package("svd.cli", "svd.cli") and in_package("svd.cli.plot", "svd.cli")
+    assert not in_package("svd.client", "svd.cli") and not in_package("svd", "svd.cli")
+
+
+def test_the_top_of_svd_holds_the_concepts_only():
+    top = sorted(path.stem for path in (ROOT / "svd").glob("*.py") if path.stem not in ("__init__", "__main__"))
+    assert len(top) <= MAX_TOP_MODULES, top
+
+
+def test_nothing_outside_the_program_imports_the_command_line_or_the_jobs():
+    modules = svd_modules()
+    graph = {name: imported(name, path, modules) for name, path in modules.items()}
+    assert "svd.jobs.detection" in graph["svd.cli.commands"]  # the graph sees imports of the program at all
+    outside = [name for name in graph if name != "svd.__main__" and not any(in_package(name, p) for p in PROGRAM)]
+    assert "svd.train" in outside and "svd.util.locks" in outside and "svd" in outside
+    reaching_in = {name: sorted(m for m in graph[name] if any(in_package(m, p) for p in PROGRAM)) for name in outside}
+    assert {name: found for name, found in reaching_in.items() if found} == {}
 
 
 def test_no_module_over_the_size_limit():

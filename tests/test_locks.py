@@ -1,4 +1,4 @@
-"""svd/jobs/locks.py: one holder per lock file; dead or silent holders are taken over, live ones never."""
+"""svd/util/locks.py: one holder per lock file; dead or silent holders are taken over, live ones never."""
 import json
 import os
 import socket
@@ -6,7 +6,7 @@ import time
 
 from conftest import dead_pid
 
-from svd.jobs import locks
+from svd.util import locks
 
 
 def write_lock(path, host, pid, age_s=0.0):

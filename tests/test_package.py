@@ -124,19 +124,20 @@ def test_a_wheel_holds_the_kernels_the_c_files_and_the_bundled_model(tmp_path):
     assert {f"svd/kernels/{name}" for name in kernel_files} <= names
     assert {f"svd/fast/{path.name}" for path in build.SOURCES} <= names
     assert "svd/models/bundled.npz" in names  # `svd detect song.mp3` needs no clone
-    assert {"svd/__main__.py", "svd/cli.py"} <= names and not any(name.startswith("tests/") for name in names)
+    assert {"svd/__main__.py", "svd/cli/options.py", "svd/util/errors.py"} <= names
+    assert not any(name.startswith("tests/") for name in names)
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
-    assert "svd = svd.entry:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "svd = svd.cli.entry:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_help_loads_no_command_code_and_no_cupy(tmp_path):
     """`svd --help` and option errors answer quickly (BENCHMARKS.md, "Start-up"): the parser loads neither
-    svd/commands.py (with SciPy and every implementation) nor CuPy, here a stand-in that would take a
+    svd/cli/commands.py (with SciPy and every implementation) nor CuPy, here a stand-in that would take a
     second to import."""
     (tmp_path / "cupy").mkdir()
     (tmp_path / "cupy" / "__init__.py").write_text("import time\ntime.sleep(1)\n")
-    code = ("import sys; from svd import cli; cli.build_parser().format_help(); "
-            "print(sorted(m for m in ('cupy', 'scipy', 'svd.commands', 'svd.fast') if m in sys.modules))")
+    code = ("import sys; from svd.cli import options; options.build_parser().format_help(); "
+            "print(sorted(m for m in ('cupy', 'scipy', 'svd.cli.commands', 'svd.fast') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"})
     assert result.returncode == 0 and result.stdout == "[]\n", result.stderr

@@ -1,12 +1,12 @@
-"""svd/plot.py and `run.py show-augment`: the augmentation picture (paper Fig. 1) and its input checks."""
+"""svd/cli/plot.py and `run.py show-augment`: the augmentation picture (paper Fig. 1) and its input checks."""
 import pathlib
 
 import numpy as np
 import pytest
 import soundfile
 
-from svd import cli
-from svd import normalise, plot, spectrum
+from svd import normalise, spectrum
+from svd.cli import options, plot
 
 
 def write_tone(path, seconds=3.0, rate_hz=22050):
@@ -20,7 +20,7 @@ def write_tone(path, seconds=3.0, rate_hz=22050):
 def test_show_augment_writes_a_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     tone = write_tone(tmp_path / "tone.wav")
-    assert cli.main(["show-augment", str(tone), "--at", "1.0", "--out", str(tmp_path / "aug.png")]) == 0
+    assert options.main(["show-augment", str(tone), "--at", "1.0", "--out", str(tmp_path / "aug.png")]) == 0
     written = (tmp_path / "aug.png").read_bytes()
     assert written[:8] == b"\x89PNG\r\n\x1a\n" and len(written) > 10_000
     assert "wrote" in capsys.readouterr().out
@@ -29,7 +29,7 @@ def test_show_augment_writes_a_png(tmp_path, capsys):
 @pytest.mark.parametrize("at", ["3.5", "-0.1"])
 def test_a_time_outside_the_song_is_a_clear_error(tmp_path, capsys, at):
     tone = write_tone(tmp_path / "tone.wav")
-    assert cli.main(["show-augment", str(tone), "--at", at, "--out", str(tmp_path / "aug.png")]) == 2
+    assert options.main(["show-augment", str(tone), "--at", at, "--out", str(tmp_path / "aug.png")]) == 2
     assert f"--at {float(at):g}: outside" in capsys.readouterr().err
     assert not (tmp_path / "aug.png").exists()
 

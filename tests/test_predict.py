@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from svd import network, predict, spectrum
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 
 def random_params(seed):
@@ -78,7 +78,8 @@ def test_padding_uses_the_normalised_silence():
 
 def test_a_bag_predicts_the_mean_of_its_networks_and_survives_its_file(tmp_path, capsys):
     """`run.py bag`: one file, several networks, the mean of their probabilities (not of their logits)."""
-    from svd import cli, model_file
+    from svd import model_file
+    from svd.cli import options
     rng = np.random.default_rng(4)
     mean, std = rng.normal(-5, 1, 80).astype(np.float32), rng.uniform(1, 2, 80).astype(np.float32)
     paths = []
@@ -86,7 +87,7 @@ def test_a_bag_predicts_the_mean_of_its_networks_and_survives_its_file(tmp_path,
         params = {k: (3 * v if k.endswith(".w") else v) for k, v in network.init_params(np.random.default_rng(seed)).items()}
         paths.append(tmp_path / f"m{seed}.npz")
         model_file.save(paths[-1], model_file.Model(params, mean, std, {"train": {"seed": seed}}))
-    assert cli.main(["bag", *map(str, paths), "--out", str(tmp_path / "bag.npz")]) == 0
+    assert options.main(["bag", *map(str, paths), "--out", str(tmp_path / "bag.npz")]) == 0
     assert "a bag of 2 networks" in capsys.readouterr().out
     bag = model_file.load(tmp_path / "bag.npz")
     assert len(bag.networks) == 2 and [m["seed"] for m in bag.config["bag"]] == [1, 2]
@@ -96,7 +97,7 @@ def test_a_bag_predicts_the_mean_of_its_networks_and_survives_its_file(tmp_path,
     np.testing.assert_allclose(predict.probabilities(bag, linear), (alone[0] + alone[1]) / 2, atol=1e-6)
     other = model_file.Model(bag.params, mean + 1, std, {})
     model_file.save(tmp_path / "other.npz", other)
-    assert cli.main(["bag", str(paths[0]), str(tmp_path / "other.npz"), "--out", str(tmp_path / "b2.npz")]) == 2
+    assert options.main(["bag", str(paths[0]), str(tmp_path / "other.npz"), "--out", str(tmp_path / "b2.npz")]) == 2
     assert "trained on other songs" in capsys.readouterr().err and not (tmp_path / "b2.npz").exists()
     with np.load(tmp_path / "bag.npz") as stored:  # a gap in the numbering: damaged, refused
         arrays = {k.replace("bag/1/", "bag/2/"): stored[k] for k in stored.files}

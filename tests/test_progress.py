@@ -1,9 +1,9 @@
-"""svd/progress.py: a redrawn bar on a terminal, a few complete lines in a log, nothing when quiet."""
+"""svd/util/progress.py: a redrawn bar on a terminal, a few complete lines in a log, nothing when quiet."""
 import io
 import sys
 
-from svd import progress
-from svd.progress import Progress
+from svd.util import progress
+from svd.util.progress import Progress
 
 
 class FakeStream(io.StringIO):

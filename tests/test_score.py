@@ -1,4 +1,4 @@
-"""svd/score.py and `run.py score`: the three segment formats, the label vocabulary, matching files to songs,
+"""svd/cli/score.py and `run.py score`: the three segment formats, the label vocabulary, matching files to songs,
 and counts equal to eval's on the same frames."""
 import json
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import untrained_model
-from svd import cli, dataset, labels, score
-from svd.errors import InputError
+from svd import dataset, labels
+from svd.cli import options, score
+from svd.util.errors import InputError
 
 
 def random_segments(rng, duration_s=20.0):
@@ -147,8 +148,8 @@ def test_segments_past_the_audio_are_refused(tiny_corpus):
 
 def test_the_corpus_labels_score_perfectly_with_the_base_rate_beside(tiny_corpus, tmp_path, capsys):
     results = tmp_path / "score.json"
-    assert cli.main(["score", str(tiny_corpus / "labels"), "--data", str(tiny_corpus), "--json", str(results),
-                     "--quiet"]) == 0
+    assert options.main(["score", str(tiny_corpus / "labels"), "--data", str(tiny_corpus), "--json", str(results),
+                         "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "no median filter" in out and "test_sång.wav" in out and "always voice" in out
     found = json.loads(results.read_text(), parse_constant=lambda c: pytest.fail(f"{c} is not strict JSON"))
@@ -166,11 +167,11 @@ def test_scoring_detect_output_gives_the_counts_of_eval(tiny_corpus, tmp_path, c
     model = tmp_path / "m.npz"
     untrained_model(tiny_corpus, model)
     evaluated, scored = tmp_path / "eval.json", tmp_path / "score.json"
-    assert cli.main(["eval", str(model), "--data", str(tiny_corpus), "--json", str(evaluated), "--quiet"]) == 0
-    assert cli.main(["detect", str(model), str(tiny_corpus / "audio"), "--out-dir", str(tmp_path / "det"),
-                     "--quiet"]) == 0
-    assert cli.main(["score", str(tmp_path / "det"), "--data", str(tiny_corpus), "--json", str(scored),
-                     "--quiet"]) == 0
+    assert options.main(["eval", str(model), "--data", str(tiny_corpus), "--json", str(evaluated), "--quiet"]) == 0
+    assert options.main(["detect", str(model), str(tiny_corpus / "audio"), "--out-dir", str(tmp_path / "det"),
+                         "--quiet"]) == 0
+    assert options.main(["score", str(tmp_path / "det"), "--data", str(tiny_corpus), "--json", str(scored),
+                         "--quiet"]) == 0
     capsys.readouterr()
     test, pooled = json.loads(evaluated.read_text())["test"], json.loads(scored.read_text())["pooled"]
     assert [pooled[k] for k in ("tp", "fp", "tn", "fn")] == [test[k] for k in ("tp", "fp", "tn", "fn")]
@@ -178,7 +179,7 @@ def test_scoring_detect_output_gives_the_counts_of_eval(tiny_corpus, tmp_path, c
 
 def test_a_missing_prediction_is_one_line_naming_the_song(tiny_corpus, tmp_path, capsys):
     touch(tmp_path / "preds", "valid_sång.lab")
-    code = cli.main(["score", str(tmp_path / "preds"), "--data", str(tiny_corpus), "--quiet"])
+    code = options.main(["score", str(tmp_path / "preds"), "--data", str(tiny_corpus), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "1 of the 1 songs of test have no prediction file: test_sång.wav" in err
@@ -192,16 +193,16 @@ def test_score_against_reference_label_files_needs_no_corpus(tmp_path, capsys):
     (tmp_path / "ref" / "b.lab").write_text("0 4 sing\n")
     (tmp_path / "est" / "a.lab").write_text("0 4 nosing\n4 6 sing\n")   # misses 2-4 s of singing
     (tmp_path / "est" / "b.csv").write_text("start_s,end_s,label\n0,4,sing\n")
-    assert cli.main(["score", str(tmp_path / "est"), "--reference", str(tmp_path / "ref"), "--quiet",
-                     "--json", str(tmp_path / "s.json")]) == 0
+    assert options.main(["score", str(tmp_path / "est"), "--reference", str(tmp_path / "ref"), "--quiet",
+                         "--json", str(tmp_path / "s.json")]) == 0
     result = json.loads((tmp_path / "s.json").read_text())
     frames = sum(row["frames"] for row in result["songs"])
     assert result["pooled"]["fn"] == pytest.approx(2 * 70, abs=2) and result["pooled"]["fp"] == 0
     assert result["pooled"]["error"] == pytest.approx(result["pooled"]["fn"] / frames)
-    assert cli.main(["score", str(tmp_path / "est" / "a.lab"), "--reference", str(tmp_path / "ref" / "a.lab"),
-                     "--quiet"]) == 0
-    assert cli.main(["score", str(tmp_path / "est"), "--reference", str(tmp_path / "ref"), "--split", "valid",
-                     "--quiet"]) == 2
+    assert options.main(["score", str(tmp_path / "est" / "a.lab"), "--reference", str(tmp_path / "ref" / "a.lab"),
+                         "--quiet"]) == 0
+    assert options.main(["score", str(tmp_path / "est"), "--reference", str(tmp_path / "ref"), "--split", "valid",
+                         "--quiet"]) == 2
     assert "leave out --data and --split" in capsys.readouterr().err
 
 
@@ -213,7 +214,7 @@ def test_a_detect_folder_with_several_label_formats_per_song_is_scored_once(tmp_
     segments = [(0.0, 2.0, False), (2.0, 6.0, True)]
     for fmt, suffix in labels.LABEL_SUFFIXES.items():
         (tmp_path / "det" / f"a{suffix}").write_text(labels.segments_text(segments, fmt))
-    assert cli.main(["score", str(tmp_path / "det"), "--reference", str(tmp_path / "ref"), "--quiet",
-                     "--json", str(tmp_path / "s.json")]) == 0
+    assert options.main(["score", str(tmp_path / "det"), "--reference", str(tmp_path / "ref"), "--quiet",
+                         "--json", str(tmp_path / "s.json")]) == 0
     result = json.loads((tmp_path / "s.json").read_text())
     assert result["songs"][0]["predictions"].endswith("a.lab") and result["pooled"]["error"] == 0.0

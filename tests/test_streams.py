@@ -1,4 +1,4 @@
-"""svd/streams.py: the order of CUDA events and stream waits when a batch changes threads.
+"""svd/util/streams.py: the order of CUDA events and stream waits when a batch changes threads.
 
 No GPU here: a fake `xp.cuda` (streams and events that log what is done to them)
 stands in for CuPy's, and the log is compared with the order the module docstring
@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 
-from svd import streams
+from svd.util import streams
 
 
 class FakeStream:

@@ -16,9 +16,10 @@ import pytest
 import soundfile
 from conftest import dead_pid
 
-from svd import atomic, synth
-from svd.errors import InputError
+from svd import synth
 from svd.spectrum import SAMPLE_RATE_HZ
+from svd.util import atomic
+from svd.util.errors import InputError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -4,10 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from svd import cli
-from svd import backend, batches, dataset, device, excerpt, hyperparameters, spectrum, train
-from svd import model_file
-from svd.errors import InputError
+from svd import backend, batches, dataset, device, excerpt, hyperparameters, model_file, spectrum, train
+from svd.cli import options
+from svd.util.errors import InputError
 
 
 def test_positions_are_drawn_without_replacement_within_an_epoch():
@@ -153,12 +152,12 @@ def test_training_on_the_synthetic_corpus_learns(tmp_path, capsys):
     not learn (a broken backward pass stays at ~45%). Deterministic: fixed seeds.
     """
     corpus = tmp_path / "synthetic"
-    assert cli.main(["synth", "--out-dir", str(corpus), "--clips", "6", "--seconds", "12", "--quiet"]) == 0
+    assert options.main(["synth", "--out-dir", str(corpus), "--clips", "6", "--seconds", "12", "--quiet"]) == 0
     model = tmp_path / "model.npz"
-    assert cli.main(["train", "--data", str(corpus), "--out", str(model), "--updates", "160", "--batch", "16",
-                     "--lr-every", "50", "--quiet"]) == 0
+    assert options.main(["train", "--data", str(corpus), "--out", str(model), "--updates", "160", "--batch", "16",
+                         "--lr-every", "50", "--quiet"]) == 0
     results = tmp_path / "results.json"
-    assert cli.main(["eval", str(model), "--data", str(corpus), "--json", str(results), "--quiet"]) == 0
+    assert options.main(["eval", str(model), "--data", str(corpus), "--json", str(results), "--quiet"]) == 0
     table = json.loads(results.read_text())
     voice_fraction = (table["test"]["tp"] + table["test"]["fn"]) / sum(
         table["test"][k] for k in ("tp", "fp", "tn", "fn"))

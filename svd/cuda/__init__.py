@@ -15,7 +15,12 @@ twin. Reading order:
     augment.py     kernels/augment.cu: excerpt gather, warp, gains, mixing
 
 One module per kernel family, named after its kernels/<family>.cu, whose header
-comment maps each kernel to its launcher here and to its NumPy twin.
+comment maps each kernel to its launcher here and to its NumPy twin. Unlike
+svd/fast/, whose .c files sit beside their launchers, the .cu sources are kept
+together at the top of the repository, in kernels/: the same files are
+compiled by NVRTC on a GPU (launch.py) and by g++ for the tests on any machine
+(tests/kernel_emulation/), and pyproject.toml installs the folder as
+svd/kernels/, where launch.py finds it in an installed package.
 
 Every launcher has the same shape: check its arguments (checks.py), allocate
 its outputs, then `launch.kernel(family, name, n_items, *args)` (or
@@ -42,7 +47,7 @@ The dense layer and the zero velocities are the textbook functions themselves
 xp.matmul, zeros are xp.zeros; no kernel would do better.
 
 This package never imports svd/backend.py (which imports it): the array module
-of an array comes from svd/arrays.py.
+of an array comes from svd/util/arrays.py.
 """
 from svd.cuda.activation import (add_noise, drop_inputs, dropout_backward, dropout_forward,
                                  leaky_relu_backward, leaky_relu_forward)

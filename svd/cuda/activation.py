@@ -11,7 +11,7 @@ import math
 
 import numpy
 
-from svd import arrays
+from svd.util import arrays
 from svd.cuda import checks, launch
 
 

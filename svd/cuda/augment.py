@@ -7,7 +7,8 @@ host, so making a batch never waits for the GPU.
 """
 import numpy
 
-from svd import arrays, excerpt, spectrum
+from svd import excerpt, spectrum
+from svd.util import arrays
 from svd.cuda import checks, launch
 
 

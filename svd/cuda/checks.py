@@ -20,7 +20,7 @@ that wraps one here sees every call.
 """
 import numpy
 
-from svd import arrays
+from svd.util import arrays
 
 
 def check_shape(launcher, name, a, shape, dtypes=None):

@@ -8,7 +8,7 @@ backward with their shapes. Twins: svd/layers.py conv2d_forward / conv2d_backwar
 """
 import numpy
 
-from svd import arrays
+from svd.util import arrays
 from svd.cuda import activation, checks, launch
 
 _X_AXES = ("batch", "time", "freq", "c_in")

@@ -30,7 +30,7 @@ import re
 
 import numpy
 
-from svd import arrays
+from svd.util import arrays
 
 # Where kernels/*.cu and kernels/emulate.h are: in an installed package, its folder
 # svd/kernels/ (pyproject.toml installs the top-level kernels/ folder there); in a clone

@@ -4,7 +4,7 @@ Twins: svd/loss.py sigmoid_cross_entropy_forward / sigmoid_cross_entropy_backwar
 """
 import numpy
 
-from svd import arrays
+from svd.util import arrays
 from svd.cuda import checks, launch
 
 

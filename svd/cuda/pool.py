@@ -6,7 +6,7 @@ the caches are the same.
 """
 import numpy
 
-from svd import arrays
+from svd.util import arrays
 from svd.cuda import checks, launch
 
 

@@ -4,7 +4,7 @@ The C files hold the few loops that NumPy cannot run fast (they would take many
 passes over memory): the Winograd tile transforms, the first layer's single-channel
 convolution and the max-pooling. They are compiled once per machine with the system's
 C compiler (`cc`, or $CC) into one shared library in the folder `native` of the
-project's cache folder (svd/cache_folder.py's `native_dir`: in $SVD_CACHE_DIR or
+project's cache folder (svd/util/cache_folder.py's `native_dir`: in $SVD_CACHE_DIR or
 ~/.cache/svd, as the feature cache), named by a hash of the sources, the flags and the CPU
 (-march=native code runs only where it was built; portable flags where the compiler
 refuses -march=native), and loaded with ctypes, which releases Python's GIL during
@@ -28,8 +28,8 @@ import shutil
 import subprocess
 import sys
 
-from svd.atomic import temporary
-from svd.cache_folder import native_dir
+from svd.util.atomic import temporary
+from svd.util.cache_folder import native_dir
 
 SOURCES = tuple(pathlib.Path(__file__).with_name(name)
                 for name in ("winograd.c", "single_channel_conv.c", "max_pool.c"))
@@ -60,7 +60,7 @@ def _build(compiler):
     set of flags works.
 
     The compiler writes into a private temporary folder next to the library (named for
-    this process, see svd/atomic.py), and the finished library is renamed into place: a
+    this process, see svd/util/atomic.py), and the finished library is renamed into place: a
     process killed mid-build leaves only that folder, which the next build deletes. (Not a
     temporary file: the linker of a killed build may still be running, and it creates its
     output file anew, so a deleted temporary file could reappear; in a deleted folder it

@@ -23,8 +23,8 @@ import time
 
 import numpy
 
-from svd.atomic import write_text_atomic
-from svd.cache_folder import native_dir
+from svd.util.atomic import write_text_atomic
+from svd.util.cache_folder import native_dir
 from svd.fast import build
 
 WARMUP, REPEATS = 1, 3

@@ -15,7 +15,7 @@ A job writes `<out-dir>/summary.jsonl` (the whole input) or, for `--shard I/N`,
     threshold       decision threshold the .lab was made with
     model_sha256    SHA-256 of the model file it was made with
     error           why the file failed, else null
-    provenance      the job that made it (svd/provenance.py: svd version and commit,
+    provenance      the job that made it (svd/util/provenance.py: svd version and commit,
                     the model's training seed, device, date, libraries); null where
                     unknown, absent in summaries of older versions
 
@@ -26,7 +26,7 @@ model are null for a skipped file that no record says was done.
 How it is written, so that the summary never holds a half-written line and
 every `.lab` on disk has a record, whenever the job is killed:
 
-1. at the start, the summary is replaced atomically (svd/atomic.py) by every
+1. at the start, the summary is replaced atomically (svd/util/atomic.py) by every
    file of the job in order: `skipped` (taking threshold and model from the
    latest record of that file, if it says the file was done) or `pending`;
 2. after each file, its new record is appended to the job's *journal*,
@@ -55,8 +55,8 @@ import os
 import pathlib
 import re
 
-from svd.atomic import write_failed, write_text_atomic
-from svd.errors import InputError
+from svd.util.atomic import write_failed, write_text_atomic
+from svd.util.errors import InputError
 
 STATUSES = ("done", "skipped", "failed", "pending")
 SAVE_EVERY_S = 30.0  # longest time between two complete summaries while a job runs

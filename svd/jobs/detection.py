@@ -18,11 +18,12 @@ import dataclasses
 import sys
 import time
 
-from svd import audio, detect, labels, plot
-from svd.atomic import replacing, write_text_atomic
-from svd.errors import InputError
+from svd import audio, detect, labels
+from svd.cli import plot
 from svd.jobs import detect_summary, readahead
-from svd.progress import Progress
+from svd.util.atomic import replacing, write_text_atomic
+from svd.util.errors import InputError
+from svd.util.progress import Progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Job:
     picture; device: svd.device.Device; jobs: worker processes reading ahead
     (0: read in this process); label_formats: names of LABEL_FORMATS to write,
     frame_formats: of FRAME_FORMATS (both in that order, from `parse_formats`);
-    provenance: recorded with each file (svd/provenance.py).
+    provenance: recorded with each file (svd/util/provenance.py).
     """
     model: object
     model_sha256: str

@@ -19,7 +19,7 @@ exits instead of lingering. Workers ignore Ctrl-C; the main process stops them.
 import multiprocessing
 import signal
 
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 
 def read_ahead(read, paths, jobs):

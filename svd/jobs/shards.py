@@ -15,7 +15,7 @@ part. Nothing is shared but the output folder, so no job waits for another.
 import hashlib
 import re
 
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 _FORM = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 

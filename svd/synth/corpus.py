@@ -16,9 +16,9 @@ import numpy as np
 import soundfile
 
 from svd import labels
-from svd.atomic import existing_ancestor, temporary
-from svd.errors import InputError
-from svd.progress import Progress
+from svd.util.atomic import existing_ancestor, temporary
+from svd.util.errors import InputError
+from svd.util.progress import Progress
 from svd.spectrum import SAMPLE_RATE_HZ
 from svd.synth.clip import MIN_CLIP_S, PEAK_DBFS, synth_clip
 
@@ -83,7 +83,7 @@ def write_corpus(out_dir, seed=0, n_clips=DEFAULT_CLIPS, clip_seconds=DEFAULT_CL
     train, the next valid, the rest test) and README.txt. The corpus is built in a
     temporary sibling directory `.<name>.<host>-<pid>.<random>.partial` and renamed
     into place, so `out_dir` is either complete or absent; such a directory left by a
-    killed run is deleted by the next run writing the same `out_dir` (svd/atomic.py).
+    killed run is deleted by the next run writing the same `out_dir` (svd/util/atomic.py).
     If another process fills `out_dir` while this one works, InputError, as if it had
     been there from the start. Clip i depends only on (seed, i, clip_seconds): the
     same seed gives byte-identical files.

@@ -3,7 +3,7 @@
 svd keeps three kinds of things in one folder, $SVD_CACHE_DIR or ~/.cache/svd
 (`--cache DIR` for the features and the corpus of one command):
 
-    features/                     a spectrogram per audio file (svd/cache.py): about
+    features/                     a spectrogram per audio file (svd/util/feature_cache.py): about
                                   517 MB per hour of audio (FEATURE_BYTES_PER_AUDIO_HOUR)
     synthetic-v<V>-seed<S>/       the default synthetic corpus (svd/synth/corpus.py), about 40 MB
     native/                       the fast CPU path's compiled C code (svd/fast/build.py), about
@@ -24,7 +24,7 @@ import pathlib
 import shutil
 
 from svd import spectrum
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 try:
     import fcntl  # POSIX; without it (Windows) nothing is locked
@@ -32,7 +32,7 @@ except ImportError:
     fcntl = None
 
 LOCK_NAME = ".in-use"
-# One cached spectrogram: 513 float32 bins per frame, 70 frames per second (svd/cache.py).
+# One cached spectrogram: 513 float32 bins per frame, 70 frames per second (svd/util/feature_cache.py).
 FEATURE_BYTES_PER_AUDIO_HOUR = spectrum.LINEAR_BINS * 4 * spectrum.FRAME_RATE_HZ * 3600
 # (kind, what it is); `kind_of` sorts the folder's entries into them.
 KINDS = (("features", "spectrograms of audio files, computed again when needed"),

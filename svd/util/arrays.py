@@ -3,7 +3,7 @@
 The one leaf every layer imports for the array code that is the same on both
 (`xp.maximum`, `xp.zeros`, ...). CuPy is optional: without it every array is a
 NumPy array. It is looked for at the first call, not when this module is
-imported, because the command line imports this module (svd/cli.py, through
+imported, because the command line imports this module (svd/cli/options.py, through
 svd/augment.py) to build its options, and `--help` must not wait for CuPy to load.
 """
 import numpy

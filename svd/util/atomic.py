@@ -34,7 +34,7 @@ import tempfile
 
 import numpy as np
 
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 # What follows `.<name>.` in a temporary's name, before its suffix. mkstemp/mkdtemp draw

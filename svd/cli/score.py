@@ -40,7 +40,7 @@ one song: each is a naming mistake that would otherwise go unseen.
 import pathlib
 
 from svd import evaluate, labels
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 SUFFIXES = (".lab", ".txt", ".csv", ".json", ".sing.txt")  # one detection in several formats: the first is read
 SHOWN = ".lab, Audacity .txt, .csv or .json"

@@ -8,7 +8,7 @@ how to fix it, instead of a decoding traceback.
 import codecs
 import pathlib
 
-from svd.errors import InputError
+from svd.util.errors import InputError
 
 _OTHER_ENCODINGS = (  # longest mark first: UTF-32-LE's mark begins with UTF-16-LE's
     (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),

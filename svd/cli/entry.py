@@ -3,7 +3,7 @@
 Importing the command line takes a few tenths of a second (NumPy); a Ctrl-C or
 SIGTERM in that time would end in a KeyboardInterrupt traceback or a killed
 interpreter. So the handlers are installed when this module is imported, before
-anything else: until svd/cli.py `run` takes over, either signal ends the program
+anything else: until svd/cli/options.py `run` takes over, either signal ends the program
 at once with exit code 130 and one line, as it does later. `_signal` is the C
 module under `signal`: importing `signal` itself builds enums, which takes long
 enough for a signal to land in it.
@@ -24,5 +24,5 @@ _signal.signal(_signal.SIGTERM, _stopped_while_starting)
 
 
 def main():
-    from svd.cli import run
+    from svd.cli.options import run
     run()

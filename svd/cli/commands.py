@@ -1,7 +1,7 @@
 """What each `run.py` subcommand does, given its parsed options (run.py only parses).
 
 Each function takes the argparse namespace, prints its results to stdout
-(progress goes to stderr) and raises svd.errors.InputError for user mistakes.
+(progress goes to stderr) and raises svd.util.errors.InputError for user mistakes.
 """
 import collections
 import json
@@ -10,14 +10,13 @@ import os
 import pathlib
 import sys
 
-from svd import bench, dataset, detect, device, evaluate, hyperparameters, plot, predict, provenance
-from svd import report, synth, train
-from svd.jobs import detect_summary, detection, shards
-from svd import cache_folder, model_file
-from svd.atomic import WriteFailed, check_output, check_writable, write_text_atomic
-from svd import errors
-from svd.errors import InputError
-from svd.progress import Progress
+from svd import bench, dataset, detect, device, evaluate, hyperparameters, model_file, predict, synth, train
+from svd.cli import plot, report
+from svd.jobs import detect_summary, detection, input_files, shards
+from svd.util import cache_folder, errors, provenance
+from svd.util.atomic import WriteFailed, check_output, check_writable, write_text_atomic
+from svd.util.errors import InputError
+from svd.util.progress import Progress
 
 def _data_dir(args, splits=()):
     """The corpus directory (the default synthetic corpus, generated on first use, if no --data).
@@ -301,7 +300,7 @@ def _bench_layers(args):
 
 
 def cmd_detect(args):
-    args.model, args.inputs = detect.split_model(args.inputs)
+    args.model, args.inputs = input_files.split_model(args.inputs)
     model = model_file.load(args.model)
     if args.threshold is not None:
         check_threshold(args.threshold)
@@ -326,12 +325,12 @@ def cmd_detect(args):
     if args.plot:
         plot.pyplot()
     factors = pitch_factors(args)
-    inputs = list(args.inputs) + (detect.read_file_list(args.files_from) if args.files_from else [])
+    inputs = list(args.inputs) + (input_files.read_file_list(args.files_from) if args.files_from else [])
     if not inputs:
         raise InputError("no inputs: name audio files or folders, or give --files-from LIST.")
     where = device.select(args.device, args.quiet)
     passed_over, broken_links = [], []
-    files = detect.audio_files(inputs, passed_over, broken_links)
+    files = input_files.audio_files(inputs, passed_over, broken_links)
     if broken_links:
         print(f"detect: passed over {len(broken_links)} symbolic links whose target is missing (e.g. "
               f"{detect.shown(broken_links[0])})", file=sys.stderr)
@@ -342,13 +341,13 @@ def cmd_detect(args):
               + "); convert them to .flac or .wav first (e.g. ffmpeg -i song.m4a song.flac)", file=sys.stderr)
     if not files:
         raise InputError(f"no audio files found in {' '.join(map(str, inputs))}; "
-                         f"expected one of {', '.join(sorted(detect.AUDIO_SUFFIXES))}.")
+                         f"expected one of {', '.join(sorted(input_files.AUDIO_SUFFIXES))}.")
     job = detection.Job(model, detect_summary.sha256_of(args.model), threshold, factors, args.min_segment, args.plot,
                         where, args.jobs, args.quiet, label_formats, frame_formats,
                         provenance.describe(where, model.seed))
     # A file's shard depends only on its place below the inputs' common folder, so all jobs agree on it.
-    relative = detect.relative_paths(files, inputs)
-    stems = detect.output_stems(relative, [suffix for _, suffix in detection.output_suffixes(job)])
+    relative = input_files.relative_paths(files, inputs)
+    stems = input_files.output_stems(relative, [suffix for _, suffix in detection.output_suffixes(job)])
     share = [(path, stem) for path, stem, below in zip(files, stems, relative)
              if shards.of_key(below.as_posix(), count) == index]
     out_dir = pathlib.Path(args.out_dir)
@@ -465,7 +464,7 @@ def cmd_show_augment(args):
 
 
 def cmd_score(args):
-    from svd import score
+    from svd.cli import score
     if args.json:
         check_output(args.json, "--json", ".json", args.predictions)
     files = score.prediction_files(args.predictions)

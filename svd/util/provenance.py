@@ -43,7 +43,7 @@ GIT_TIMEOUT_S = 2.0  # a commit id is worth waiting this long for, a command's s
 @functools.lru_cache(maxsize=None)
 def git_commit():
     """The short commit id of the clone this svd runs from, or None (not a clone, no git, an error, too slow)."""
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = pathlib.Path(__file__).resolve().parents[2]  # svd/util/provenance.py -> the clone
     if not (root / ".git").exists():  # a folder in a clone, a file in a git worktree
         return None
     try:

@@ -2,7 +2,7 @@
 (COMMAND --help).
 
 The options of every command, and `main`, which runs one. This file only parses
-options; the work is done in svd/commands.py. `python run.py`, `python -m svd`
+options; the work is done in svd/cli/commands.py. `python run.py`, `python -m svd`
 (svd/__main__.py) and the `svd` command of an installed package (pyproject.toml)
 all call `run`.
 """
@@ -12,8 +12,9 @@ import os
 import signal
 import sys
 
-from svd import __version__, augment, device, errors
-from svd.errors import InputError
+from svd import __version__, augment, device
+from svd.util import errors
+from svd.util.errors import InputError
 from svd.hyperparameters import TrainConfig
 
 PAPER = TrainConfig()  # every training default is the paper's value, see svd/hyperparameters.py
@@ -32,20 +33,20 @@ PAPER_AUGMENTATION = {name: value for name, value in dataclasses.asdict(augment.
 
 
 def _commands():
-    """svd/commands.py, imported once a command runs, so that --help and option errors answer
+    """svd/cli/commands.py, imported once a command runs, so that --help and option errors answer
     before SciPy and the network's implementations load (about 2 s)."""
-    from svd import commands
+    from svd.cli import commands
     return commands
 
 
 def version_text():
     """'svd 0.9.0', and the commit ' (git 2f41cdd)' when the package is the svd/ folder of a git clone.
 
-    Asked of git only when --version is given (svd/provenance.py's `git_commit`, which
+    Asked of git only when --version is given (svd/util/provenance.py's `git_commit`, which
     every output's provenance records too); a missing git, a slow one or a folder that
     is not a clone leave the commit out without a word.
     """
-    from svd import provenance  # here: only --version needs it
+    from svd.util import provenance  # here: only --version needs it
     commit = provenance.git_commit()
     return f"svd {__version__}" + (f" (git {commit})" if commit else "")
 
@@ -398,7 +399,7 @@ def main(argv=None, prog="run.py"):
     if args.command == "train":
         args.augmentation = augmentation_from(args)
     if hasattr(args, "quiet"):
-        from svd import backend  # loaded by every command anyway (svd/commands.py)
+        from svd import backend  # loaded by every command anyway (svd/cli/commands.py)
         backend.fast_build_notices(not args.quiet)  # --quiet also silences the C build's one-line notices
     try:
         args.func(args)
@@ -416,7 +417,7 @@ def run():
     # SIGTERM (a batch scheduler's pre-emption, `kill`) ends the run like Ctrl-C: the workers
     # are waited for, atomic writes leave no temporary, `train` keeps its last checkpoint.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # svd/entry.py's start-up handler ends here
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # svd/cli/entry.py's start-up handler ends here
     try:
         code = main(prog=program_name())
     except KeyboardInterrupt:  # before main's own handler: while the options are parsed

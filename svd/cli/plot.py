@@ -8,8 +8,8 @@ the detected singing segments. `ablation_png` draws the paper's Figure 2 for
 import numpy as np
 
 from svd import augment, backend, excerpt, normalise, spectrum
-from svd.atomic import replacing
-from svd.errors import InputError
+from svd.util.atomic import replacing
+from svd.util.errors import InputError
 
 
 def pyplot():

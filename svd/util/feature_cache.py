@@ -6,7 +6,7 @@ zip CRCs check out), carries the expected key and shape, and its data hash
 matches; anything else (truncated file, flipped bits, an entry from another
 parameter set) is recomputed and overwritten.
 
-The entries live in the folder `features` of the cache folder (svd/cache_folder.py:
+The entries live in the folder `features` of the cache folder (svd/util/cache_folder.py:
 where it is, its other contents, `run.py cache --clear`).
 """
 import hashlib
@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 
 from svd import audio, spectrum
-from svd.atomic import save_npz_atomic
+from svd.util.atomic import save_npz_atomic
 
 # Bump when the feature computation changes, so old entries stop matching.
 FEATURE_VERSION = 1

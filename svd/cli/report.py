@@ -37,7 +37,7 @@ def format_eval(table, valid_split, test_split):
 
 
 def format_score(scored, split):
-    """All that `run.py score` prints of a svd/score.py `score` result."""
+    """All that `run.py score` prints of a svd/cli/score.py `score` result."""
     return "\n".join([format_pooled(split, len(scored["songs"]), scored["base_rate"]["frames"], scored["pooled"]),
                       format_base_rate({split: scored["base_rate"]}), "",
                       format_songs(scored["songs"], f"each song of {split} alone (frame decisions straight from "

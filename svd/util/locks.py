@@ -1,16 +1,21 @@
-"""Lock files: "this run is being done by host H, process P", for jobs that share an output folder.
+"""Lock files: "this output is being written by host H, process P", for processes that share a folder.
 
-Several `ablate --shard` jobs (on one machine or on many, through a shared
-folder) must never work on the same run at once. Before a run starts, its job
-creates `<run>.lock` with O_EXCL, which succeeds for exactly one creator, even
-on NFS; the file holds one JSON line `{"host", "pid", "token"}` for people and
-for the checks below, and is deleted when the run ends.
+Two processes, on one machine or on many (through a shared folder), must never
+write the same output at once. Two kinds of work take such locks: a training, on its
+`--out` model and checkpoint (svd/train.py `output_lock`: a second training on
+the same `--out` is refused, naming the first), and the ablation, on each of
+its runs (svd/ablate.py: several `ablate --shard` jobs share one folder, and a
+job that finds a run locked leaves it to the job that holds it). Before it
+writes, a process (a *job* below) creates `<output>.lock` with O_EXCL, which
+succeeds for exactly one creator, even on NFS; the file holds one JSON line
+`{"host", "pid", "token"}` for people and for the checks below, and is deleted
+when the run ends.
 
 A job that is killed cannot delete its lock, so a lock is *stale*, and may be
 taken over, when
 
 - it names this host and a process id that no longer exists here (the same
-  rule as the temporaries of svd/atomic.py), or
+  rule as the temporaries of svd/util/atomic.py), or
 - its file has not been touched for STALE_AFTER_S: while a run goes on, a
   background thread of its job touches the lock every REFRESH_EVERY_S, so only
   a lock whose job died (or whose host vanished) grows old. This needs the
@@ -29,7 +34,7 @@ import socket
 import threading
 import time
 
-from svd.atomic import HOST_TAG, process_alive
+from svd.util.atomic import HOST_TAG, process_alive
 
 STALE_AFTER_S = 600.0  # a lock untouched this long belongs to a dead job
 REFRESH_EVERY_S = 60.0  # how often a running job touches its lock

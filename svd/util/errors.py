@@ -1,6 +1,6 @@
 """The one exception type for user mistakes (bad files, bad options).
 
-svd/cli.py catches it and prints its message as one line, without a traceback;
+svd/cli/options.py catches it and prints its message as one line, without a traceback;
 everything else that goes wrong is a bug and keeps its traceback.
 """
 
@@ -10,7 +10,7 @@ class InputError(Exception):
 
 
 # How messages name the program: `svd` when installed, `python run.py` in a clone,
-# `python -m svd`; svd/cli.py sets it to the way this process was started.
+# `python -m svd`; svd/cli/options.py sets it to the way this process was started.
 PROGRAM = "svd"
 
 
