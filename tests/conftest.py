@@ -12,6 +12,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 # Every output records its date (svd/util/provenance.py); a fixed one, inherited by the commands the tests
 # start, keeps the files of two runs of one command byte-identical (tests/test_interruptions.py).
 os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+# The fast path's implementations in their fixed order (svd/fast/choice.py), in this process and the commands
+# it starts: a choice measured anew in every test's cache folder would cost time and could differ between a
+# killed run and its resumption. tests/test_fast_choice.py turns the measuring on where it is tested.
+os.environ.setdefault("SVD_FAST_CHOICE", "fixed")
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,11 @@ which is itself named after the C sources): another machine or a changed source
 starts a new file, so a choice is never stale. `run.py bench --layers` prints them.
 
 Every candidate computes the same result within float32 rounding (tests/
-test_fast*.py), so the choice changes the speed, not what is learned.
+test_fast*.py), so the choice changes the speed, not what is learned; but not
+to the bit: a training killed while its first calls were being measured may
+continue on another implementation when resumed, and is then float32-equal,
+not byte-equal, to an uninterrupted run. SVD_FAST_CHOICE=fixed (the tests use it)
+takes the first candidate that applies and makes every run reproducible to the bit.
 """
 import hashlib
 import json
@@ -34,11 +38,19 @@ _choices = {}  # {file: {key: {"chosen": name, "seconds": {name: median}}}}, eac
 # False: take the first candidate that applies (the fixed order of svd/fast/__init__.py); SVD_FAST_CHOICE=fixed
 _measuring = os.environ.get("SVD_FAST_CHOICE", "measured") != "fixed"
 _clock = time.perf_counter
+_machine = None  # machine_tag(), once read
 _said = False
 
 
 def machine_tag():
-    """What the speed of the candidates depends on, as one line of text."""
+    """What the speed of the candidates depends on, as one line of text (read once per process)."""
+    global _machine
+    if _machine is None:
+        _machine = _read_machine_tag()
+    return _machine
+
+
+def _read_machine_tag():
     import scipy
     library = build.library()
     return " | ".join([build.cpu_tag().replace("\n", " "), f"{os.cpu_count()} cores", f"numpy {numpy.__version__}",
