@@ -45,11 +45,12 @@ def padded_input(linear, mean, std, per_recording=False):
     """
     xp = arrays.array_module(linear)
     log_mel = spectrum.log_mel(linear)
-    silence = normalise.silence_value(mean, std)
     if per_recording:
         own_mean, own_std = normalise.recording_statistics(log_mel)
         log_mel = normalise.normalise(log_mel, own_mean, own_std)
         silence = normalise.normalise(normalise.silence_value(own_mean, own_std), mean, std)
+    else:
+        silence = normalise.silence_value(mean, std)
     features = normalise.normalise(log_mel, mean, std)
     silence = xp.broadcast_to(silence, (CONTEXT_FRAMES, spectrum.MEL_BANDS))
     return xp.concatenate([silence, features, silence]).astype(np.float32)

@@ -316,8 +316,8 @@ def cmd_detect(args):
     frame_formats = () if args.frames is None else detection.parse_formats(args.frames, "--frames",
                                                                            detection.FRAME_FORMATS)
     if "-" in args.inputs:
-        _check_standard_input(args)
         label_formats = detection.parse_formats(args.labels, "--labels", detection.LABEL_FORMATS)
+        _check_standard_input(args, label_formats)
         where = device.select(args.device, True)
         return detection.detect_standard_input(detection.Job(model, "", threshold, pitch_factors(args),
                                                              args.min_segment, False, where, 0, True, label_formats))
@@ -361,11 +361,13 @@ def cmd_detect(args):
         raise InputError(f"{failed} of {len(share)} files could not be processed (see the lines above).")
 
 
-def _check_standard_input(args):
-    """InputError unless detect's options fit audio on standard input ('-'): one input, one label text out."""
+def _check_standard_input(args, label_formats):
+    """InputError unless detect's options fit audio on standard input ('-'): one input, one label text out.
+
+    label_formats: the parsed --labels (`detection.parse_formats`)."""
     others = [name for name, given in (("other inputs", len(args.inputs) > 1), ("--files-from", args.files_from),
                                        ("--plot", args.plot), ("--frames", args.frames), ("--shard", args.shard),
-                                       ("more than one --labels format", "," in args.labels.strip(", ")))
+                                       ("more than one --labels format", len(label_formats) > 1))
               if given]
     if others:
         raise InputError(f"detect -: audio on standard input gives one label text on standard output; leave out "

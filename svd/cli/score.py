@@ -42,7 +42,7 @@ import pathlib
 from svd import evaluate, labels
 from svd.util.errors import InputError
 
-SUFFIXES = (".lab", ".txt", ".csv", ".json", ".sing.txt")  # one detection in several formats: the first is read
+SUFFIXES = tuple(labels.LABEL_SUFFIXES.values())  # one detection in several formats: the first is read
 SHOWN = ".lab, Audacity .txt, .csv or .json"
 
 
