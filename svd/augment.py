@@ -363,9 +363,10 @@ def _check_batch(linear, aug, mean, std, draw_negatives, excerpt_frames):
         raise ValueError(f"svd/augment.py: augment_batch got linear excerpts of shape {linear.shape}; "
                          f"it needs (batch, odd frames >= {needed}, {spectrum.LINEAR_BINS}), "
                          f"use source_frames(aug) for the width.")
-    if np.shape(mean) != (spectrum.MEL_BANDS,) or np.shape(std) != (spectrum.MEL_BANDS,):
-        raise ValueError(f"svd/augment.py: mean and std must have shape ({spectrum.MEL_BANDS},), "
-                         f"got {np.shape(mean)} and {np.shape(std)}.")
+    shapes = {(spectrum.MEL_BANDS,), (linear.shape[0], spectrum.MEL_BANDS)}
+    if np.shape(mean) not in shapes or np.shape(std) != np.shape(mean):
+        raise ValueError(f"svd/augment.py: mean and std must both have shape ({spectrum.MEL_BANDS},) or "
+                         f"(batch, {spectrum.MEL_BANDS}), got {np.shape(mean)} and {np.shape(std)}.")
     if aug.mix_prob > 0 and draw_negatives is None:
         raise ValueError("svd/augment.py: mix_prob > 0 needs a draw_negatives function.")
 
@@ -429,7 +430,9 @@ def augment_batch(ops, linear, aug, rng, mean, std, draw_negatives=None, excerpt
         on its GPU and the result stays there).
     aug: an `Augmentation`; rng: numpy.random.Generator (draw order: module docstring;
         on a GPU, noise and dropout draw one 32-bit seed each instead, see svd/cuda/activation.py).
-    mean, std: (MEL_BANDS,) float32 per-band statistics of the log-mel input.
+    mean, std: (MEL_BANDS,) float32 per-band statistics of the log-mel input, or
+        (batch, MEL_BANDS): one pair per example (a recording's own statistics
+        combined with the training set's, `train --per-recording`).
     draw_negatives: n -> (n, linear.shape[1], bins) float32 voice-free
         excerpts on linear's device; called once, only when aug.mix_prob > 0
         and an example is chosen.
@@ -451,8 +454,8 @@ def augment_batch(ops, linear, aug, rng, mean, std, draw_negatives=None, excerpt
     # A 2-D matrix product is ~2x faster than the batched 3-D one here.
     logmel = spectrum.log_mel(excerpts.reshape(-1, spectrum.MEL_INPUT_BINS), _mel_filterbank(xp))
     inputs = logmel.reshape(batch, excerpt_frames, spectrum.MEL_BANDS)
-    inputs -= xp.asarray(mean, dtype=np.float32)
-    inputs /= xp.asarray(std, dtype=np.float32)
+    inputs -= xp.asarray(mean, dtype=np.float32).reshape(-1, 1, spectrum.MEL_BANDS)
+    inputs /= xp.asarray(std, dtype=np.float32).reshape(-1, 1, spectrum.MEL_BANDS)
     if aug.noise_sigma > 0:
         ops.add_noise(inputs, aug.noise_sigma, rng)
     if aug.input_dropout > 0:

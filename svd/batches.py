@@ -91,7 +91,10 @@ class TrainingExcerpts:
     songs: list of svd.dataset.Song; mean, std: (80,) normalisation;
     aug: svd.augment.Augmentation (all off for plain training); device: the
     svd.device.Device the batches are made on and returned on; per_recording:
-    each song standardised by its own statistics first (svd/normalise.py; plain training only).
+    each song standardised by its own statistics first (svd/normalise.py); when
+    augmenting, an excerpt is standardised after its augmentation by the
+    statistics of the song it was cut from (unaugmented), so the augmentations
+    vary the sound around a standardised recording.
     Excerpts are `width` frames wide: 115, or wider when time stretching needs
     more source (augment.source_frames); their centres are the frames at least
     width // 2 frames away from both ends of their song.
@@ -124,6 +127,7 @@ class TrainingExcerpts:
                              f"({self.width / spectrum.FRAME_RATE_HZ:.1f} s); use longer songs.")
         self.sampler = PositionSampler(len(self.centres), batch_size, seed)
         if self.uses_linear:
+            self.song_statistics = self._song_statistics(songs) if per_recording else None
             store = _linear_store(songs)
             self.negatives = self.centres[self.targets[self.centres] == 0]
         else:
@@ -131,6 +135,17 @@ class TrainingExcerpts:
                                                         mean, std)
                                     for song in songs]).astype(np.float32, copy=False)
         self.store = device.put(store)
+
+    def _song_statistics(self, songs):
+        """Per-song (songs, 80) mean and std, on the host, that turn an augmented excerpt's log-mel into network input.
+
+        ((log_mel - own mean) / own std - mean) / std, written as one subtraction
+        and one division: mean' = own mean + mean * own std, std' = own std * std.
+        """
+        own = [normalise.recording_statistics(spectrum.log_mel(song.linear)) for song in songs]
+        own_mean, own_std = np.stack([m for m, _ in own]), np.stack([s for _, s in own])
+        mean, std = self.device.get(self.mean), self.device.get(self.std)
+        return own_mean + mean * own_std, own_std * std
 
     @property
     def uses_linear(self):
@@ -142,9 +157,13 @@ class TrainingExcerpts:
         """Size of the song store on the device, in bytes."""
         return self.store.nbytes
 
+    def _songs_of(self, centres):
+        """Index of the song each global frame index lies in, (len(centres),) int64."""
+        return np.searchsorted(self.song_starts, centres, side="right") - 1
+
     def _gather(self, centres):
         """(len(centres), width, bins) excerpts around the given global frame indices, on the device."""
-        songs = np.searchsorted(self.song_starts, centres, side="right") - 1
+        songs = self._songs_of(centres)
         frames = centres - self.song_starts[songs]
         return backend.ops(self.store).gather_excerpts(self.store, self.song_starts, songs, frames,
                                                       self.width, 0.0)
@@ -167,4 +186,8 @@ class TrainingExcerpts:
             if len(self.negatives) == 0:
                 raise InputError("--mix-prob needs voice-free frames in the training songs, and they have none.")
             return self._gather(rng.choice(self.negatives, size=n))
-        return augment.augment_batch(backend.ops(excerpts), excerpts, self.aug, rng, self.mean, self.std, draw_negatives), targets
+        mean, std = self.mean, self.std
+        if self.song_statistics is not None:
+            songs = self._songs_of(centres)
+            mean, std = (self.device.put(statistic[songs]) for statistic in self.song_statistics)
+        return augment.augment_batch(backend.ops(excerpts), excerpts, self.aug, rng, mean, std, draw_negatives), targets

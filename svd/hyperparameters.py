@@ -44,9 +44,6 @@ class TrainConfig:
             raise InputError(f"--lr-decay {self.lr_decay} --momentum {self.momentum}: the decay must be a positive "
                              "number and the momentum in [0, 1).")
         check_seed(self.seed)
-        if self.per_recording and self.augmentation:
-            raise InputError("--per-recording with augmentation is not built: the augmented excerpts would need "
-                             "their song's statistics; leave out one of them.")
         try:
             augment.Augmentation(**self.augmentation)
         except ValueError as error:

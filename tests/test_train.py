@@ -248,8 +248,29 @@ def test_per_recording_training_standardises_each_song_and_hears_neither_level_n
     tilted = [np.abs(predict.probabilities(model, linear * tilt)[inner] - predict.probabilities(model, linear)[inner]
                      ).max() for model in (own, plain)]
     assert tilted[1] > 1e-3 and tilted[0] < tilted[1] / 10, tilted  # not exact: a band's bins get unequal factors
-    with pytest.raises(InputError, match="--per-recording with augmentation is not built"):
-        tiny_config(per_recording=True, augmentation={"pitch_shift": 10.0})
+
+
+def test_per_recording_with_augmentation_standardises_each_excerpt_by_its_own_song(tiny_corpus):
+    """An augmented excerpt is standardised by the statistics of the song it was cut from: with an augmentation
+    that changes nothing (a gain of at most 1e-6 dB) the batches equal those of per-recording training without
+    augmentation (log-mel store), and with a real one (pitch shift) a gain of 30 on every song changes nothing,
+    while the same gain moves the batches of plain augmented training (the control)."""
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    mean, std = np.linspace(-1, 1, 80).astype(np.float32), np.linspace(0.5, 2, 80).astype(np.float32)
+    Augmentation = train.augment.Augmentation
+
+    def batch(aug, gain=1.0, per_recording=True, update=3):
+        scaled = [dataset.Song(s.name, s.linear * np.float32(gain), s.targets, s.duration_s) for s in songs]
+        return batches.TrainingExcerpts(scaled, mean, std, aug, 8, seed=2, per_recording=per_recording).batch(update)
+
+    unaugmented, targets = batch(Augmentation())
+    nearly, nearly_targets = batch(Augmentation(loudness_db=1e-6))
+    np.testing.assert_array_equal(targets, nearly_targets)
+    np.testing.assert_allclose(nearly, unaugmented, atol=1e-4)
+    shifted = Augmentation(pitch_shift=0.3)
+    np.testing.assert_allclose(batch(shifted, gain=30.0)[0], batch(shifted)[0], atol=1e-3)
+    assert np.abs(batch(shifted, gain=30.0, per_recording=False)[0] - batch(shifted, per_recording=False)[0]
+                  ).max() > 1.0
 
 
 @pytest.mark.parametrize("damage", ["no progress", "bad json", "no update", "no velocity", "negative update"])

@@ -164,7 +164,8 @@ def build_parser(prog="run.py"):
     p.add_argument("--per-recording", action="store_true",
                    help="standardise every recording by its own mean and deviation per mel band before the "
                         "training set's, in training and detection alike, so that a recording chain's level, "
-                        "equalisation and dynamics do not reach the network (not with augmentation)")
+                        "equalisation and dynamics do not reach the network (with augmentation: each excerpt by its song's "
+                        "statistics, after its augmentation)")
     p.add_argument("--textbook", action="store_true",
                    help="compute every layer with the plain textbook code (svd/layers.py) instead of the fast "
                         "CPU path: same results within float32 rounding, about 4x slower; for checking the "

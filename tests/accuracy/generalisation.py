@@ -61,6 +61,8 @@ SVD_ROWS = {
     "plain": [],
     "zero-mean": ["--zero-mean"],
     "per-recording": ["--per-recording"],
+    "per-recording+augment": ["--per-recording", "--augment"],
+    "per-recording+pitch": ["--per-recording", "--pitch-shift", "0.3"],
     "augment": ["--augment"],
     "zero-mean+augment": ["--zero-mean", "--augment"],
     "loudness": ["--loudness-db", "10"],
