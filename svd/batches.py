@@ -94,7 +94,8 @@ class TrainingExcerpts:
     each song standardised by its own statistics first (svd/normalise.py); when
     augmenting, an excerpt is standardised after its augmentation by the
     statistics of the song it was cut from (unaugmented), so the augmentations
-    vary the sound around a standardised recording.
+    vary the sound around a standardised recording; pcen: PCEN features instead
+    of the log-mel (svd/normalise.py; not with augmentation).
     Excerpts are `width` frames wide: 115, or wider when time stretching needs
     more source (augment.source_frames); their centres are the frames at least
     width // 2 frames away from both ends of their song.
@@ -109,7 +110,8 @@ class TrainingExcerpts:
     random numbers.
     """
 
-    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=loss.TARGETS, device=CPU, per_recording=False):
+    def __init__(self, songs, mean, std, aug, batch_size, seed, targets=loss.TARGETS, device=CPU, per_recording=False,
+                 pcen=False):
         self.aug, self.seed, self.device = aug, seed, device
         self.handoff = streams.Handoff(device.xp)  # batches made on another thread: svd/util/streams.py
         self.mean, self.std = device.put(np.asarray(mean, np.float32)), device.put(np.asarray(std, np.float32))
@@ -131,7 +133,7 @@ class TrainingExcerpts:
             store = _linear_store(songs)
             self.negatives = self.centres[self.targets[self.centres] == 0]
         else:
-            store = np.concatenate([normalise.normalise(normalise.recording_log_mel(song.linear, per_recording),
+            store = np.concatenate([normalise.normalise(normalise.recording_features(song.linear, per_recording, pcen),
                                                         mean, std)
                                     for song in songs]).astype(np.float32, copy=False)
         self.store = device.put(store)

@@ -32,6 +32,7 @@ class TrainConfig:
     augmentation: dict = dataclasses.field(default_factory=dict)  # svd.augment.Augmentation fields
     zero_mean: bool = False  # level-invariant first layer (Schlüter & Lehner 2018, svd/layers.py zero_mean_forward)
     per_recording: bool = False  # each recording standardised by its own band statistics (svd/normalise.py)
+    pcen: bool = False  # per-channel energy normalisation of the mel magnitudes instead of their log (svd/normalise.py)
 
     def __post_init__(self):
         """InputError for a value no training can use; messages name `run.py train`'s options (--lr-decay for lr_decay)."""
@@ -44,6 +45,9 @@ class TrainConfig:
             raise InputError(f"--lr-decay {self.lr_decay} --momentum {self.momentum}: the decay must be a positive "
                              "number and the momentum in [0, 1).")
         check_seed(self.seed)
+        if self.pcen and self.augmentation:
+            raise InputError("--pcen with augmentation is not built: PCEN smooths over the whole recording, and "
+                             "an augmented excerpt is cut out of it first; leave out one of them.")
         try:
             augment.Augmentation(**self.augmentation)
         except ValueError as error:

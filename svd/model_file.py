@@ -64,6 +64,12 @@ class Model:
         return isinstance(train, dict) and train.get("per_recording") is True
 
     @property
+    def pcen(self):
+        """Whether the features are the PCEN of the mel magnitudes instead of their log (`train --pcen`)."""
+        train = self.config.get("train")
+        return isinstance(train, dict) and train.get("pcen") is True
+
+    @property
     def networks(self):
         """The parameter dicts whose probabilities the model averages: params, then the bag's."""
         return [self.params, *self.bag]
@@ -107,7 +113,7 @@ def bag(paths, models):
     first = models[0]
     for path, model in zip(paths[1:], models[1:]):
         if not (np.array_equal(model.mean, first.mean) and np.array_equal(model.std, first.std)
-                and model.per_recording == first.per_recording):
+                and model.per_recording == first.per_recording and model.pcen == first.pcen):
             raise InputError(f"{path}: trained on other songs (or with another normalisation) than {paths[0]}; "
                              "a bag joins networks that read the same input: train them on the same corpus.")
     networks = [params for model in models for params in model.networks]

@@ -1,21 +1,31 @@
-"""Per-band standardisation of log-mel input (paper Sec. 3.1: zero mean, unit variance over the training set).
+"""Per-band standardisation of the network's input (paper Sec. 3.1: zero mean, unit variance over the training set).
 
 The statistics come from every frame of the unaugmented training songs and
-are stored with the model. Optionally (`train --per-recording`) each recording
-is first standardised by its own per-band statistics (`per_recording`), so that
-a recording chain's level, equalisation and dynamics (a gain and a spread per
-band) do not reach the network; the stored statistics then describe those
-standardised songs.
+are stored with the model. They are accumulated in float64 with a shifted sum
+of squares (shift = first song's band means), which avoids the cancellation of
+the naive E[x^2] - E[x]^2 in float32.
 
-The two steps of a recording, with `per_recording`:
-    log_mel -> (log_mel - own mean) / own std -> (... - mean) / std -> network They are accumulated in float64 with a shifted
-sum of squares (shift = first song's band means), which avoids the
-cancellation of the naive E[x^2] - E[x]^2 in float32.
+Two options change what a recording's features are before that step, both
+chosen at training time and kept in the model's configuration:
+
+- `train --pcen`: per-channel energy normalisation (`pcen`) of the mel
+  magnitudes instead of their logarithm: every band divided by its own recent
+  past (a 0.4 s one-pole smoother), then compressed by a square root. A gain
+  on the audio, and a slowly changing equalisation, are nearly divided out.
+- `train --per-recording`: each recording standardised by its own per-band
+  statistics first, so that a recording chain's level, equalisation and
+  dynamics (a gain and a spread per band) do not reach the network; the stored
+  statistics then describe those standardised songs.
+
+A recording's path to the network, with both:
+
+    mel -> pcen(mel) or log(mel) -> (... - own mean) / own std -> (... - mean) / std -> network
 """
 import numpy as np
+import scipy.signal
 
 from svd import spectrum
-from svd.util.arrays import array_module
+from svd.util.arrays import array_module, to_host
 
 
 def band_statistics(log_mels):
@@ -67,13 +77,50 @@ def recording_statistics(log_mel):
     return values.mean(axis=0).astype(xp.float32), xp.maximum(values.std(axis=0), MIN_RECORDING_STD).astype(xp.float32)
 
 
-def recording_log_mel(linear, per_recording):
-    """The log-mel of one recording, (frames, 80) float32: standardised by its own statistics if `per_recording`.
+def recording_features(linear, per_recording=False, pcen_input=False):
+    """The features of one recording before the training set's standardisation, (frames, 80) float32.
 
-    linear: (frames, 513) float32 magnitudes on any device.
+    linear: (frames, 513) float32 magnitudes on any device. The log-mel, or the
+    PCEN of the mel magnitudes if `pcen_input`; then standardised by the
+    recording's own statistics if `per_recording`.
     """
-    log_mel = spectrum.log_mel(linear)
-    return normalise(log_mel, *recording_statistics(log_mel)) if per_recording else log_mel
+    features = pcen(spectrum.mel(linear)) if pcen_input else spectrum.log_mel(linear)
+    return normalise(features, *recording_statistics(features)) if per_recording else features
+
+
+# Per-channel energy normalisation (Wang et al., ICASSP 2017), with the defaults of Lostanlen et al. (IEEE SPL 2019).
+PCEN_TIME_CONSTANT_S = 0.4  # of the smoother M
+PCEN_GAIN = 0.98            # alpha: how much of the smoothed level is divided out
+PCEN_BIAS = 2.0             # delta
+PCEN_POWER = 0.5            # r: the compression
+PCEN_EPS = 1e-6             # keeps the division finite in silence
+
+
+def pcen_smoothing():
+    """The smoother's weight s per frame, M[t] = (1 - s) M[t-1] + s E[t]: 0.035 for 0.4 s at 70 frames/s.
+
+    The one-pole filter whose impulse response falls to 1/e after T = 0.4 s of frames
+    (librosa's convention): s = (sqrt(1 + 4 T^2) - 1) / (2 T^2), T in frames.
+    """
+    frames = PCEN_TIME_CONSTANT_S * spectrum.FRAME_RATE_HZ
+    return (np.sqrt(1 + 4 * frames ** 2) - 1) / (2 * frames ** 2)
+
+
+def pcen(mel):
+    """PCEN of a mel spectrogram along time: (E / (eps + M)^alpha + delta)^r - delta^r, (frames, 80) float32.
+
+    mel: (frames, 80) non-negative magnitudes E on any device (filtered on the
+    host, returned on mel's device). M is E smoothed along time by `pcen_smoothing`,
+    starting settled at the first frame (M[0] = E[0]). Digital silence (E = 0)
+    maps to 0. Scaling E by g scales E / M^alpha by g^0.02: a gain of 100 (40 dB)
+    moves the quotient by 10%.
+    """
+    xp = array_module(mel)
+    energy = np.asarray(to_host(mel), np.float64)
+    s = pcen_smoothing()
+    smooth, _ = scipy.signal.lfilter([s], [1, s - 1], energy, axis=0, zi=(1 - s) * energy[:1])
+    quotient = energy / (PCEN_EPS + smooth) ** PCEN_GAIN
+    return xp.asarray(((quotient + PCEN_BIAS) ** PCEN_POWER - PCEN_BIAS ** PCEN_POWER).astype(np.float32))
 
 
 def normalise(log_mel, mean, std):
@@ -81,7 +128,11 @@ def normalise(log_mel, mean, std):
     return (log_mel - mean) / std
 
 
-def silence_value(mean, std):
-    """The normalised log-mel of digital silence, (80,) float32: what songs are padded with."""
+def silence_value(mean, std, pcen_input=False):
+    """The normalised features of digital silence, (80,) float32: what songs are padded with.
+
+    log(1e-7) per band for the log-mel, 0 for PCEN.
+    """
     xp = array_module(mean)
-    return normalise(xp.full(spectrum.MEL_BANDS, np.log(spectrum.LOG_FLOOR), np.float32), mean, std)
+    raw = 0.0 if pcen_input else np.log(spectrum.LOG_FLOOR)
+    return normalise(xp.full(spectrum.MEL_BANDS, raw, np.float32), mean, std)

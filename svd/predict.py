@@ -35,23 +35,24 @@ from svd.loss import sigmoid
 CHUNK_FRAMES = 4096  # output frames per chunk: ~0.5 GB of activations at most
 
 
-def padded_input(linear, mean, std, per_recording=False):
-    """Normalised log-mel of a song with 57 silent frames on each side: (frames + 114, 80) float32.
+def padded_input(linear, mean, std, per_recording=False, pcen=False):
+    """Normalised features of a song with 57 silent frames on each side: (frames + 114, 80) float32.
 
     linear: (frames, 513) float32 linear spectrogram; mean, std: (80,) on the
     same device (NumPy or CuPy arrays); the result is there too. per_recording:
     the song is first standardised by its own statistics, its silence with it
-    (svd/normalise.py, `train --per-recording`).
+    (svd/normalise.py, `train --per-recording`); pcen: the features are the
+    PCEN of the mel magnitudes instead of their log (`train --pcen`).
     """
     xp = arrays.array_module(linear)
-    log_mel = spectrum.log_mel(linear)
+    features = normalise.recording_features(linear, pcen_input=pcen)
     if per_recording:
-        own_mean, own_std = normalise.recording_statistics(log_mel)
-        log_mel = normalise.normalise(log_mel, own_mean, own_std)
-        silence = normalise.normalise(normalise.silence_value(own_mean, own_std), mean, std)
+        own_mean, own_std = normalise.recording_statistics(features)
+        features = normalise.normalise(features, own_mean, own_std)
+        silence = normalise.normalise(normalise.silence_value(own_mean, own_std, pcen), mean, std)
     else:
-        silence = normalise.silence_value(mean, std)
-    features = normalise.normalise(log_mel, mean, std)
+        silence = normalise.silence_value(mean, std, pcen)
+    features = normalise.normalise(features, mean, std)
     silence = xp.broadcast_to(silence, (CONTEXT_FRAMES, spectrum.MEL_BANDS))
     return xp.concatenate([silence, features, silence]).astype(np.float32)
 
@@ -72,7 +73,7 @@ def probabilities(model, linear, pitch_factors=(1.0,), device=CPU):
         ops = backend.ops(song)
         for factor in pitch_factors:
             shifted = song if factor == 1.0 else ops.pitch_shift_song(song, factor)
-            padded = padded_input(shifted, mean, std, model.per_recording)
+            padded = padded_input(shifted, mean, std, model.per_recording, model.pcen)
             for params in networks:
                 total += song_probabilities(params, padded)
     return (total / (len(pitch_factors) * len(networks))).astype(np.float32)

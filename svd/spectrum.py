@@ -110,8 +110,8 @@ def mel_filterbank():
     return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
 
 
-def log_mel(linear, filterbank=None):
-    """log(max(mel, 1e-7)) of a linear spectrogram.
+def mel(linear, filterbank=None):
+    """Mel magnitudes of a linear spectrogram.
 
     linear: (..., bins) float32 magnitudes with bins >= MEL_INPUT_BINS (only
     the bins up to 8 kHz are read), a NumPy or CuPy array; returns (...,
@@ -121,5 +121,10 @@ def log_mel(linear, filterbank=None):
     xp = array_module(linear)
     if filterbank is None:
         filterbank = mel_filterbank()
-    mel = linear[..., :MEL_INPUT_BINS] @ xp.asarray(filterbank)
-    return xp.log(xp.maximum(mel, xp.float32(LOG_FLOOR)))
+    return linear[..., :MEL_INPUT_BINS] @ xp.asarray(filterbank)
+
+
+def log_mel(linear, filterbank=None):
+    """log(max(mel, 1e-7)) of a linear spectrogram: arguments and result as for `mel`."""
+    xp = array_module(linear)
+    return xp.log(xp.maximum(mel(linear, filterbank), xp.float32(LOG_FLOOR)))

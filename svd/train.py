@@ -47,8 +47,8 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
     """
     ckpt = checkpoint_path(out_path)
     check_checkpoint(out_path, resume)
-    mean, std = normalise.band_statistics(normalise.recording_log_mel(song.linear, config.per_recording)
-                                          for song in songs)
+    mean, std = normalise.band_statistics(
+        normalise.recording_features(song.linear, config.per_recording, config.pcen) for song in songs)
     if config.zero_mean:
         std = normalise.shared_scale(std)
     state = _fresh_state(config, mean, std, data_label)
@@ -65,7 +65,7 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
               "continues)", file=sys.stderr)
     aug = augment.Augmentation(**config.augmentation)
     excerpts = TrainingExcerpts(songs, mean, std, aug, config.batch, config.seed,
-                                (config.target_low, config.target_high), device, config.per_recording)
+                                (config.target_low, config.target_high), device, config.per_recording, config.pcen)
     state.params, state.velocity = device.put_all(state.params), device.put_all(state.velocity)
     try:
         _train_updates(state, config, excerpts, ckpt, checkpoint_every, quiet, device)

@@ -257,6 +257,7 @@ def test_augment_flag_is_the_papers_combination():
 BAD_OPTIONS = [  # (arguments after the corpus, text the one-line error must contain)
     (["train", "--out", "/dev/null"], "/dev/null: is not a regular file"),  # renaming onto it replaced the device
     (["train", "--updates", "0"], "--updates 0: must be at least 1"),
+    (["train", "--pcen", "--augment"], "--pcen with augmentation is not built"),
     (["detect", "MODEL", "-", "--threshold", "0.5", "--frames", "npy"], "detect -: audio on standard input gives one"),
     (["detect", "MODEL", "-", "AUDIO", "--threshold", "0.5"], "leave out other inputs"),
     (["detect", "MODEL", "-", "--threshold", "0.5", "--labels", "lab,json"], "more than one --labels format"),

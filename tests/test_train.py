@@ -273,6 +273,29 @@ def test_per_recording_with_augmentation_standardises_each_excerpt_by_its_own_so
                   ).max() > 1.0
 
 
+def test_pcen_training_reads_pcen_features_in_training_and_prediction_alike(tiny_corpus, tmp_path):
+    """train --pcen: the stored statistics are those of the songs' PCEN features, the model file says so, and
+    prediction feeds the network the PCEN features padded with PCEN's silence (0), standardised: computed here
+    by hand. Refused with augmentation in one line."""
+    from svd import normalise, predict
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    model = train.train(songs, tiny_config(pcen=True), tmp_path / "c.npz", quiet=True)
+    mean, std = normalise.band_statistics(normalise.pcen(spectrum.mel(song.linear)) for song in songs)
+    np.testing.assert_allclose(model.mean, mean, rtol=1e-6)
+    np.testing.assert_allclose(model.std, std, rtol=1e-6)
+    loaded = model_file.load(tmp_path / "c.npz")
+    assert loaded.pcen and not loaded.per_recording
+    linear = songs[0].linear
+    features = (normalise.pcen(spectrum.mel(linear)) - mean) / std
+    silence = np.broadcast_to(-mean / std, (excerpt.CONTEXT_FRAMES, 80))
+    by_hand = predict.song_probabilities(loaded.params, np.concatenate([silence, features, silence]).astype(np.float32))
+    np.testing.assert_allclose(predict.probabilities(loaded, linear), by_hand, atol=1e-5)
+    as_log_mel = model_file.Model(loaded.params, loaded.mean, loaded.std, {})  # the control: the same network fed log-mel
+    assert np.abs(predict.probabilities(loaded, linear) - predict.probabilities(as_log_mel, linear)).max() > 1e-3
+    with pytest.raises(InputError, match="--pcen with augmentation is not built"):
+        tiny_config(pcen=True, augmentation={"pitch_shift": 0.3})
+
+
 @pytest.mark.parametrize("damage", ["no progress", "bad json", "no update", "no velocity", "negative update"])
 def test_a_damaged_checkpoint_is_refused_with_one_line(tiny_corpus, tmp_path, monkeypatch, damage):
     """KeyError and JSONDecodeError tracebacks on --resume before (issue 29)."""

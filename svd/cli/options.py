@@ -166,6 +166,11 @@ def build_parser(prog="run.py"):
                         "training set's, in training and detection alike, so that a recording chain's level, "
                         "equalisation and dynamics do not reach the network (with augmentation: each excerpt by its song's "
                         "statistics, after its augmentation)")
+    p.add_argument("--pcen", action="store_true",
+                   help="per-channel energy normalisation (Wang et al. 2017) instead of the log of the mel "
+                        "magnitudes: every band divided by its own level over the last 0.4 s and compressed, so "
+                        "that a recording's level and slowly changing equalisation are nearly divided out, in "
+                        "training and detection alike (not with augmentation)")
     p.add_argument("--textbook", action="store_true",
                    help="compute every layer with the plain textbook code (svd/layers.py) instead of the fast "
                         "CPU path: same results within float32 rounding, about 4x slower; for checking the "

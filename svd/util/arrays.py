@@ -22,3 +22,8 @@ def array_module(x):
     if _cupy:
         return _cupy.get_array_module(x)
     return numpy
+
+
+def to_host(x):
+    """A NumPy array with x's values: x itself on the CPU, a copy from the GPU for a CuPy array."""
+    return x.get() if array_module(x) is not numpy else x

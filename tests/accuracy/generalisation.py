@@ -63,6 +63,7 @@ SVD_ROWS = {
     "per-recording": ["--per-recording"],
     "per-recording+augment": ["--per-recording", "--augment"],
     "per-recording+pitch": ["--per-recording", "--pitch-shift", "0.3"],
+    "pcen": ["--pcen"],
     "augment": ["--augment"],
     "zero-mean+augment": ["--zero-mean", "--augment"],
     "loudness": ["--loudness-db", "10"],
