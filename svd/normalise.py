@@ -63,6 +63,7 @@ def shared_scale(std):
 
 
 MIN_RECORDING_STD = 0.1  # natural-log units; a band this steady in a recording is silence or a constant tone
+# (PCEN values spread about as little, 0.1, so with --pcen the floor also tempers quiet, steady bands)
 
 
 def recording_statistics(log_mel):

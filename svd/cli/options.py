@@ -164,8 +164,8 @@ def build_parser(prog="run.py"):
     p.add_argument("--per-recording", action="store_true",
                    help="standardise every recording by its own mean and deviation per mel band before the "
                         "training set's, in training and detection alike, so that a recording chain's level, "
-                        "equalisation and dynamics do not reach the network (with augmentation: each excerpt by its song's "
-                        "statistics, after its augmentation)")
+                        "equalisation and dynamics do not reach the network (with augmentation: each excerpt "
+                        "by its song's statistics, after its augmentation)")
     p.add_argument("--pcen", action="store_true",
                    help="per-channel energy normalisation (Wang et al. 2017) instead of the log of the mel "
                         "magnitudes: every band divided by its own level over the last 0.4 s and compressed, so "
