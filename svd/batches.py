@@ -85,6 +85,19 @@ def _linear_store(songs):
     return store
 
 
+def _song_statistics(songs, mean, std):
+    """Per-song (songs, 80) mean and std, on the host, that turn an augmented excerpt's log-mel into network input.
+
+    ((log_mel - own mean) / own std - mean) / std, written as one subtraction
+    and one division: mean' = own mean + mean * own std, std' = own std * std.
+    mean, std: the training set's (80,) statistics, host arrays.
+    """
+    own = [normalise.recording_statistics(spectrum.log_mel(song.linear)) for song in songs]
+    own_mean, own_std = np.stack([m for m, _ in own]), np.stack([s for _, s in own])
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    return own_mean + mean * own_std, own_std * std
+
+
 class TrainingExcerpts:
     """Builds the inputs and targets of each update from the training songs.
 
@@ -129,7 +142,7 @@ class TrainingExcerpts:
                              f"({self.width / spectrum.FRAME_RATE_HZ:.1f} s); use longer songs.")
         self.sampler = PositionSampler(len(self.centres), batch_size, seed)
         if self.uses_linear:
-            self.song_statistics = self._song_statistics(songs) if per_recording else None
+            self.song_statistics = _song_statistics(songs, mean, std) if per_recording else None
             store = _linear_store(songs)
             self.negatives = self.centres[self.targets[self.centres] == 0]
         else:
@@ -137,17 +150,6 @@ class TrainingExcerpts:
                                                         mean, std)
                                     for song in songs]).astype(np.float32, copy=False)
         self.store = device.put(store)
-
-    def _song_statistics(self, songs):
-        """Per-song (songs, 80) mean and std, on the host, that turn an augmented excerpt's log-mel into network input.
-
-        ((log_mel - own mean) / own std - mean) / std, written as one subtraction
-        and one division: mean' = own mean + mean * own std, std' = own std * std.
-        """
-        own = [normalise.recording_statistics(spectrum.log_mel(song.linear)) for song in songs]
-        own_mean, own_std = np.stack([m for m, _ in own]), np.stack([s for _, s in own])
-        mean, std = self.device.get(self.mean), self.device.get(self.std)
-        return own_mean + mean * own_std, own_std * std
 
     @property
     def uses_linear(self):

@@ -39,7 +39,7 @@ class Device:
 
     def get(self, array):
         """`array` as a host NumPy array (a device-to-host copy for a CuPy array)."""
-        return array.get() if arrays.array_module(array) is not numpy else numpy.asarray(array)
+        return arrays.to_host(array)
 
     def put_all(self, arrays):
         """A dict of arrays (parameters, momentum) moved onto this device, same keys and order."""

@@ -25,5 +25,5 @@ def array_module(x):
 
 
 def to_host(x):
-    """A NumPy array with x's values: x itself on the CPU, a copy from the GPU for a CuPy array."""
-    return x.get() if array_module(x) is not numpy else x
+    """x as a host NumPy array: a device-to-host copy for a CuPy array, numpy.asarray(x) otherwise."""
+    return x.get() if array_module(x) is not numpy else numpy.asarray(x)
