@@ -8,9 +8,10 @@ them; start with layers.py if you came for backprop:
     labels.py, dataset.py     `.lab` segments, frame targets, a corpus in the Jamendo layout
     normalise.py, excerpt.py  per-band standardisation; 115-frame excerpts (Sec. 3.3)
     augment.py                the seven data augmentations (Sec. 4)
-    layers.py                 conv, max-pool, dense, leaky rectifier, dropout: forward and backward
-    loss.py, optim.py         cross-entropy on 0.02/0.98 targets; Nesterov momentum (Sec. 3.3)
+    layers.py                 conv, max-pool, dense, leaky rectifier, dropout, batch norm: forward and backward
+    loss.py, optim.py         cross-entropy on 0.02/0.98 targets; Nesterov momentum (Sec. 3.3), Adam
     network.py                the CNN of Sec. 3.2 built from the layers, its backward pass
+    network2016.py            its successor (ISMIR 2016): batch normalisation, a fifth convolution, Adam
     hyperparameters.py, batches.py, train.py   the training run (Sec. 3.3)
     predict.py, evaluate.py   whole-song probabilities; median filter, threshold, Table 1 (Sec. 5)
     detect.py, ablate.py      singing in any audio file; the Figure 2 experiment

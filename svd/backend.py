@@ -8,7 +8,7 @@ function that runs:
     REFERENCE  svd/layers.py, svd/loss.py, svd/optim.py, the augmentation steps
                of svd/augment.py and the excerpt gather of svd/excerpt.py:
                plain array code, the textbook; NumPy or CuPy arrays
-    FAST       svd/fast/ for the convolution, max-pool and dense layers
+    FAST       svd/fast/ for the convolution, max-pool, dense, batch norm and the rectifier's backward
                (blocked, threaded, BLAS through ctypes, compiled C where a C
                compiler is found), the reference for the rest; NumPy arrays
     CUDA       svd/cuda/: the project's CUDA kernels; CuPy arrays (or NumPy
@@ -33,9 +33,10 @@ REFERENCE = types.SimpleNamespace(
     dense_forward=layers.dense_forward, dense_backward=layers.dense_backward,
     leaky_relu_forward=layers.leaky_relu_forward, leaky_relu_backward=layers.leaky_relu_backward,
     dropout_forward=layers.dropout_forward, dropout_backward=layers.dropout_backward,
+    batchnorm_forward=layers.batchnorm_forward, batchnorm_backward=layers.batchnorm_backward,
     sigmoid_cross_entropy_forward=loss.sigmoid_cross_entropy_forward,
     sigmoid_cross_entropy_backward=loss.sigmoid_cross_entropy_backward,
-    init_velocity=optim.init_velocity, nesterov_momentum=optim.nesterov_momentum,
+    init_velocity=optim.init_velocity, nesterov_momentum=optim.nesterov_momentum, adam=optim.adam,
     warp=augment.warp, amplitude_gains=augment.amplitude_gains, apply_gains=augment.apply_gains,
     mix_negatives=augment.mix_negatives, add_noise=augment.add_noise, drop_inputs=augment.drop_inputs,
     pitch_shift_song=augment.pitch_shift_song,
@@ -43,11 +44,13 @@ REFERENCE = types.SimpleNamespace(
 )
 
 FAST = types.SimpleNamespace(**{
-    **vars(REFERENCE),  # the rectifier, dropout, loss, optimiser and augmentation have no faster version
+    **vars(REFERENCE),  # the rectifier's forward, dropout, loss, optimisers, augmentation: no faster version
     "name": "fast",
     "conv2d_forward": fast.conv2d_forward, "conv2d_backward": fast.conv2d_backward,
     "maxpool2d_forward": fast.maxpool2d_forward, "maxpool2d_backward": fast.maxpool2d_backward,
     "dense_forward": fast.dense_forward, "dense_backward": fast.dense_backward,
+    "leaky_relu_backward": fast.leaky_relu_backward,
+    "batchnorm_forward": fast.batchnorm_forward, "batchnorm_backward": fast.batchnorm_backward,
 })
 
 CUDA = types.SimpleNamespace(
@@ -57,9 +60,11 @@ CUDA = types.SimpleNamespace(
     dense_forward=cuda.dense_forward, dense_backward=cuda.dense_backward,
     leaky_relu_forward=cuda.leaky_relu_forward, leaky_relu_backward=cuda.leaky_relu_backward,
     dropout_forward=cuda.dropout_forward, dropout_backward=cuda.dropout_backward,
+    # batch norm and Adam have no kernels of their own yet: the textbook code runs on CuPy arrays as it is
+    batchnorm_forward=layers.batchnorm_forward, batchnorm_backward=layers.batchnorm_backward,
     sigmoid_cross_entropy_forward=cuda.sigmoid_cross_entropy_forward,
     sigmoid_cross_entropy_backward=cuda.sigmoid_cross_entropy_backward,
-    init_velocity=cuda.init_velocity, nesterov_momentum=cuda.nesterov_momentum,
+    init_velocity=cuda.init_velocity, nesterov_momentum=cuda.nesterov_momentum, adam=optim.adam,
     warp=cuda.warp, amplitude_gains=cuda.amplitude_gains, apply_gains=cuda.apply_gains,
     mix_negatives=cuda.mix_negatives, add_noise=cuda.add_noise, drop_inputs=cuda.drop_inputs,
     pitch_shift_song=cuda.pitch_shift_song,

@@ -256,3 +256,51 @@ def zero_mean_forward(w):
 def zero_mean_backward(dw0):
     """Gradient w.r.t. w of zero_mean_forward, given dw0: (kernel_time, kernel_freq, c_in, c_out)."""
     return zero_mean_forward(dw0)
+
+
+# --------------------------------------------------------------------------
+# Batch normalisation (Ioffe & Szegedy 2015; the ISMIR-2016 network, svd/network2016.py)
+# --------------------------------------------------------------------------
+
+BN_EPSILON = 1e-4  # added to the variance, as Lasagne's BatchNormLayer does
+
+
+def batchnorm_forward(x, gamma, beta, eps=BN_EPSILON):
+    """Batch normalisation in training mode: each channel standardised by the batch's own statistics.
+
+    Args:
+        x: (..., c): a conv output (batch, time, freq, c) or a dense one (batch, c); every
+            leading axis is pooled, so one channel's mean is over all its batch positions.
+        gamma, beta: (c,) learned scale and shift.
+
+    Returns:
+        y: like x; cache: (x_hat, gamma, inv_std) for the backward;
+        statistics: (mean, inv_std), each (c,), for the running averages prediction uses.
+
+    Notes:
+        mean = sum(x) / m,  var = sum((x - mean)^2) / m  over the m = x.size / c positions
+        inv_std = 1 / sqrt(var + eps),  x_hat = (x - mean) * inv_std,  y = gamma * x_hat + beta
+    """
+    rows = x.reshape(-1, x.shape[-1])                     # (m, c)
+    mean = rows.mean(axis=0)
+    centred = rows - mean
+    inv_std = 1 / (array_module(x).sqrt((centred * centred).mean(axis=0) + eps))
+    x_hat = centred * inv_std
+    y = (x_hat * gamma + beta).reshape(x.shape)
+    return y, (x_hat, gamma, inv_std), (mean, inv_std)
+
+
+def batchnorm_backward(dy, cache):
+    """Gradients of batchnorm_forward.  dy: like x. Returns dx (like x), dgamma (c,), dbeta (c,).
+
+    Notes (the batch statistics depend on x, hence the two subtracted terms):
+        dbeta = sum(dy),  dgamma = sum(dy * x_hat)
+        dx = gamma * inv_std * (dy - dbeta / m - x_hat * dgamma / m)
+    """
+    x_hat, gamma, inv_std = cache
+    rows = dy.reshape(-1, dy.shape[-1])
+    m = rows.shape[0]
+    dbeta = rows.sum(axis=0)
+    dgamma = (rows * x_hat).sum(axis=0)
+    dx = (gamma * inv_std) * (rows - dbeta / m - x_hat * (dgamma / m))
+    return dx.reshape(dy.shape), dgamma, dbeta

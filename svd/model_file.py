@@ -2,7 +2,8 @@
 
 Layout of the archive (all arrays, no pickles):
     format          'svd-model-1' (a file of any other format is refused)
-    param/<name>    float32 network parameters (svd/network.py names)
+    param/<name>    float32 network parameters: the names of svd/network.py, or of svd/network2016.py
+                    (with its running statistics) where the config's train.arch is "ismir2016"
     bag/<k>/<name>  k = 1, 2, ...: the parameters of further networks of a bagged model
                     (`bag` command), trained on the same songs with other seeds; the
                     model's probability is the mean of its networks' (svd/predict.py)
@@ -14,7 +15,7 @@ Layout of the archive (all arrays, no pickles):
                     model files written before it was recorded; `run.py eval` keeps it
                     when it stores the threshold
 Checkpoints written during training are model files with extra entries
-(velocity/<name> and a `progress` JSON text), see svd/train.py.
+(velocity/<name>, moment2/<name> with Adam, and a `progress` JSON text), see svd/train.py.
 """
 import dataclasses
 import hashlib
@@ -70,6 +71,12 @@ class Model:
         return isinstance(train, dict) and train.get("pcen") is True
 
     @property
+    def arch(self):
+        """The network's name, a key of svd.hyperparameters.ARCHITECTURES (`train --arch`)."""
+        train = self.config.get("train")
+        return train.get("arch", "ismir2015") if isinstance(train, dict) else "ismir2015"
+
+    @property
     def networks(self):
         """The parameter dicts whose probabilities the model averages: params, then the bag's."""
         return [self.params, *self.bag]
@@ -113,9 +120,11 @@ def bag(paths, models):
     first = models[0]
     for path, model in zip(paths[1:], models[1:]):
         if not (np.array_equal(model.mean, first.mean) and np.array_equal(model.std, first.std)
-                and model.per_recording == first.per_recording and model.pcen == first.pcen):
-            raise InputError(f"{path}: trained on other songs (or with another normalisation) than {paths[0]}; "
-                             "a bag joins networks that read the same input: train them on the same corpus.")
+                and model.per_recording == first.per_recording and model.pcen == first.pcen
+                and model.arch == first.arch):
+            raise InputError(f"{path}: trained on other songs (or with another normalisation or network) than "
+                             f"{paths[0]}; a bag joins networks of one kind that read the same input: train them "
+                             "on the same corpus with the same options.")
     networks = [params for model in models for params in model.networks]
     config = {**first.config, "bag": [{"model": str(path), "seed": model.seed, "networks": len(model.networks)}
                                       for path, model in zip(paths, models)]}
@@ -168,28 +177,45 @@ def load(path):
                          "version); retrain it with this version.")
     params = {key[len("param/"):]: value for key, value in arrays.items() if key.startswith("param/")}
     extra = {key: value for key, value in arrays.items()
-             if key.startswith("velocity/") or key == "progress"}
-    _check_contents(path, arrays, params)
-    bag = _bag(path, arrays)
-    try:
-        config = json.loads(str(arrays["config"]))
-    except ValueError:
-        config = None
-    if not isinstance(config, dict):
-        raise InputError(f"{path}: not a usable model file (its training configuration is not a JSON object: "
-                         "damaged or edited); retrain the model or pick the right file.")
+             if key.startswith(("velocity/", "moment2/")) or key == "progress"}
+    config = _config(path, arrays)
+    _check_contents(path, arrays, params, config)
+    bag = _bag(path, arrays, config)
     return Model(params, arrays["mean"], arrays["std"], config, float(arrays["threshold"]), extra=extra,
                  provenance=_provenance(arrays), bag=bag)
 
 
-def _bag(path, arrays):
+def _config(path, arrays):
+    """The training configuration, a dict; InputError where it is not a JSON object."""
+    try:
+        config = json.loads(str(arrays["config"])) if "config" in arrays else None
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: not a usable model file (its training configuration is not a JSON object: "
+                         "missing, damaged or edited); retrain the model or pick the right file.")
+    return config
+
+
+def _param_shapes(path, config):
+    """{name: shape} of the parameters of the network `config` names (the paper's where it names none)."""
+    from svd.hyperparameters import architecture
+    train = config.get("train")
+    arch = train.get("arch", "ismir2015") if isinstance(train, dict) else "ismir2015"
+    try:
+        return architecture(arch).PARAM_SHAPES
+    except InputError as error:
+        raise InputError(f"{path}: {error} Update svd, or pick another model file.") from None
+
+
+def _bag(path, arrays, config):
     """The further networks of a bagged model, [params, ...] in order; each checked like the first."""
     bag = []
     while any(key.startswith(f"bag/{len(bag) + 1}/") for key in arrays):
         prefix = f"bag/{len(bag) + 1}/"
         member = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
         renamed = {f"param/{name}": value for name, value in member.items()}
-        _check_contents(path, {**arrays, **renamed}, member)
+        _check_contents(path, {**arrays, **renamed}, member, config)
         bag.append(member)
     if sum(key.startswith("bag/") for key in arrays) != sum(len(member) for member in bag):
         raise InputError(f"{path}: not a usable model file (its bagged networks are not numbered 1, 2, ...: "
@@ -207,11 +233,12 @@ def _members_to_read(path):
     A member's header says how big its data is before any of it is read: a header that
     claims another shape or dtype than the member's (10^12 floats, a 2 GiB string, float64
     weights) is refused, and members load() has no use for are left unread, however big.
+    The parameters' shapes are those of the network the configuration names, so it is read first.
     """
-    from svd.network import PARAM_SHAPES
     from svd.spectrum import MEL_BANDS
     known = set()
     with zipfile.ZipFile(path) as archive:
+        param_shapes = _param_shapes(path, _stored_config(archive))
         for info in archive.infolist():
             key = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else info.filename
             parts = key.split("/")
@@ -221,16 +248,12 @@ def _members_to_read(path):
                 shape_wanted, dtype_wanted = (), "a float"
             elif key in TEXT_MEMBERS:
                 shape_wanted, dtype_wanted = (), "text"
-            elif parts[-1] in PARAM_SHAPES and (parts[0] in ("param", "velocity") and len(parts) == 2
+            elif parts[-1] in param_shapes and (parts[0] in ("param", "velocity", "moment2") and len(parts) == 2
                                                 or parts[0] == "bag" and len(parts) == 3 and parts[1].isdigit()):
-                shape_wanted, dtype_wanted = PARAM_SHAPES[parts[-1]], "float32"
+                shape_wanted, dtype_wanted = param_shapes[parts[-1]], "float32"
             else:
                 continue  # not ours: never read
-            with archive.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                          else np.lib.format.read_array_header_2_0)
-                shape, _, dtype = header(member)
+            shape, dtype = _header(archive, info)
             dtype_ok = {"float32": dtype == np.float32, "a float": dtype.kind == "f",
                         "text": dtype.kind == "U" and dtype.itemsize <= MAX_TEXT_BYTES}[dtype_wanted]
             if shape != shape_wanted or not dtype_ok:
@@ -240,6 +263,31 @@ def _members_to_read(path):
                                  "right file.")
             known.add(key)
     return known
+
+
+def _header(archive, info):
+    """(shape, dtype) that the .npy header of the archive member `info` declares (its data is not read)."""
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                  else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = header(member)
+    return shape, dtype
+
+
+def _stored_config(archive):
+    """The archive's configuration as a dict, or {} where it is missing, too big or not a JSON object
+    (load() then refuses the file, after this has served only to pick the parameters' shapes)."""
+    try:
+        info = archive.getinfo("config.npy")
+        shape, dtype = _header(archive, info)
+        if shape != () or dtype.kind != "U" or dtype.itemsize > MAX_TEXT_BYTES:
+            return {}
+        with archive.open(info) as member:
+            config = json.loads(str(np.lib.format.read_array(member, allow_pickle=False)))
+    except (KeyError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _provenance(arrays):
@@ -260,13 +308,12 @@ MAX_STATISTIC = 1e3
 MAX_WEIGHT = 1e4
 
 
-def _check_contents(path, arrays, params):
+def _check_contents(path, arrays, params, config):
     """InputError naming the first entry that is missing or whose values are out of range.
 
     Shapes and dtypes were checked on the members' headers before reading (`_members_to_read`).
     """
-    from svd.network import PARAM_SHAPES
-    required = [*(f"param/{name}" for name in PARAM_SHAPES), "mean", "std", "threshold", "config"]
+    required = [*(f"param/{name}" for name in _param_shapes(path, config)), "mean", "std", "threshold", "config"]
     problems = [f"no {key}" for key in required if key not in arrays]
     if not problems and not (np.all((arrays["std"] >= MIN_STD) & (arrays["std"] <= MAX_STATISTIC))
                              and np.all(np.abs(arrays["mean"]) <= MAX_STATISTIC)):

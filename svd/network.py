@@ -74,6 +74,7 @@ PARAM_SHAPES = OrderedDict(
     + [("dense1.w", (FLAT_FEATURES, 256)), ("dense1.b", (256,)),
        ("dense2.w", (256, 64)), ("dense2.b", (64,)),
        ("dense3.w", (64, 1)), ("dense3.b", (1,))])
+TRAINED = tuple(PARAM_SHAPES)  # every parameter has a gradient (svd/network2016.py also keeps statistics)
 
 
 def orthogonal(rng, shape, dtype=numpy.float32):

@@ -20,13 +20,18 @@ instead (a "dilated" fully-convolutional network, giving identical outputs):
   channels (frequency and channels flattened, the dense matrix reshaped);
 - the other dense layers act on each time step.
 
+The ISMIR-2016 network (svd/network2016.py) becomes a whole-song network the
+same way, after its batch normalisation is folded into the weights: it pools in
+time only once, so conv3 to conv5 and its dense1 (a 31-tap convolution over
+128 channels) are dilated by 3; its second pool acts on frequency alone.
+
 The song is processed in chunks of output frames (each chunk reads 114 extra
 input frames of context), so memory stays bounded for hour-long recordings.
 Cost: about 10 MFLOP per frame instead of 485 MFLOP.
 """
 import numpy as np
 
-from svd import backend, evaluate, network, normalise, spectrum
+from svd import backend, evaluate, network, network2016, normalise, spectrum
 from svd.util import arrays
 from svd.device import CPU
 from svd.excerpt import CONTEXT_FRAMES, EXCERPT_FRAMES
@@ -66,7 +71,7 @@ def probabilities(model, linear, pitch_factors=(1.0,), device=CPU):
     song and the weights are copied there once, and the pitch shifts, log-mel,
     normalisation and network run there.
     """
-    networks = [device.put_all(params) for params in model.networks]  # one, or a bag's (Model.bag)
+    networks = [device.put_all(inference_params(model.arch, params)) for params in model.networks]  # or a bag's
     song, mean, std = device.put(linear), device.put(model.mean), device.put(model.std)
     total = np.zeros(len(linear), np.float64)
     with device.active():
@@ -77,6 +82,12 @@ def probabilities(model, linear, pitch_factors=(1.0,), device=CPU):
             for params in networks:
                 total += song_probabilities(params, padded)
     return (total / (len(pitch_factors) * len(networks))).astype(np.float32)
+
+
+def inference_params(arch, params):
+    """The parameters `song_probabilities` runs for a network `arch` (Model.arch): the ISMIR-2016
+    network's with their batch normalisation folded in (network2016.folded), the paper's as they are."""
+    return network2016.folded(params) if arch == "ismir2016" else params
 
 
 def smoothed_probabilities(model, songs, pitch_factors=(1.0,), progress=None, device=CPU):
@@ -109,7 +120,8 @@ def excerpt_probabilities(params, padded, batch_size=64):
 def song_probabilities(params, padded, chunk_frames=CHUNK_FRAMES):
     """Voice probability of every frame with the whole-song (dilated) network.
 
-    params: on any device; padded: (frames + 114, 80) from `padded_input`, on
+    params: the paper's network's, or the ISMIR-2016 network's folded ones (`inference_params`),
+    on any device; padded: (frames + 114, 80) from `padded_input`, on
     the params' device or the host (then each chunk is copied there). Returns (frames,)
     float32 on the host, equal to `excerpt_probabilities` up to float32 rounding.
     """
@@ -126,25 +138,47 @@ def _dilated_logits(params, x):
     """Logits of the whole-song network for (frames + 114, 80) input: (frames,)."""
     nn = backend.ops(params["conv1.w"])
     xp = arrays.array_module(params["conv1.w"])
-    pool_time = network.POOL[0]
     h = xp.asarray(x, params["conv1.w"].dtype)[None, :, :, None]  # (1, T, 80, 1)
+    trunk = _trunk_2016 if "conv5.w" in params else _trunk  # conv5: the ISMIR-2016 network's
+    h, time_stride = trunk(nn, h, params)
+    # dense1 as a time convolution over freq * channels: its taps are the pooled excerpt's time steps
+    # (11, or 31 for the ISMIR-2016 network), dilated by the pools' time stride (9, or 3).
+    time, freq, channels = h.shape[1:]
+    w1 = params["dense1.w"].reshape(-1, 1, freq * channels, params["dense1.w"].shape[1])  # (11, 1, 448, 256)
+    h, _ = nn.conv2d_forward(h.reshape(1, time, 1, freq * channels), w1, params["dense1.b"],
+                             dilation=(time_stride, 1), leaky=True)  # (1, T-114, 1, 256)
+    h = h.reshape(-1, h.shape[-1])                                # (T-114, 256)
+    h, _ = nn.dense_forward(h, params["dense2.w"], params["dense2.b"])  # (T-114, 64)
+    h, _ = nn.leaky_relu_forward(h)
+    h, _ = nn.dense_forward(h, params["dense3.w"], params["dense3.b"])  # (T-114, 1)
+    return h[:, 0]
+
+
+def _trunk(nn, h, params):
+    """The paper's convolutions and pools, stride 1 in time: (1, T, 80, 1) -> (1, T-24, 7, 64), and
+    the time stride (9) of the excerpt network's last feature map."""
+    pool_time = network.POOL[0]
     h = _conv(nn, h, params, "conv1", 1)                          # (1, T-2, 78, 64)
     h = _conv(nn, h, params, "conv2", 1)                          # (1, T-4, 76, 32)
     h = _pool(nn, h, time_dilation=1)                             # (1, T-6, 25, 32)
     h = _conv(nn, h, params, "conv3", pool_time)                  # (1, T-12, 23, 128)
     h = _conv(nn, h, params, "conv4", pool_time)                  # (1, T-18, 21, 64)
     h = _pool(nn, h, time_dilation=pool_time)                     # (1, T-24, 7, 64)
-    # dense1 as a time convolution over freq * channels: its taps are the pooled excerpt's 11 steps,
-    # dilated by the two pools' strides (9).
-    time, freq, channels = h.shape[1:]
-    w1 = params["dense1.w"].reshape(-1, 1, freq * channels, params["dense1.w"].shape[1])  # (11, 1, 448, 256)
-    h, _ = nn.conv2d_forward(h.reshape(1, time, 1, freq * channels), w1, params["dense1.b"],
-                             dilation=(pool_time ** 2, 1), leaky=True)    # (1, T-114, 1, 256)
-    h = h.reshape(-1, h.shape[-1])                                # (T-114, 256)
-    h, _ = nn.dense_forward(h, params["dense2.w"], params["dense2.b"])  # (T-114, 64)
-    h, _ = nn.leaky_relu_forward(h)
-    h, _ = nn.dense_forward(h, params["dense3.w"], params["dense3.b"])  # (T-114, 1)
-    return h[:, 0]
+    return h, pool_time ** 2
+
+
+def _trunk_2016(nn, h, params):
+    """The ISMIR-2016 network's convolutions and pools (folded parameters), stride 1 in time:
+    (1, T, 80, 1) -> (1, T-24, 1, 128), and the time stride (3) of its last feature map."""
+    pool_time = network2016.POOLS["conv2"][0]
+    h = _conv(nn, h, params, "conv1", 1)                          # (1, T-2, 78, 64)
+    h = _conv(nn, h, params, "conv2", 1)                          # (1, T-4, 76, 32)
+    h = _pool(nn, h, time_dilation=1)                             # (1, T-6, 25, 32)
+    h = _conv(nn, h, params, "conv3", pool_time)                  # (1, T-12, 23, 128)
+    h = _conv(nn, h, params, "conv4", pool_time)                  # (1, T-18, 21, 64)
+    h = _conv(nn, h, params, "conv5", pool_time)                  # (1, T-24, 4, 128)
+    h, _ = nn.maxpool2d_forward(h, network2016.POOLS["conv5"])   # (1, T-24, 1, 128): frequency only
+    return h, pool_time
 
 
 def _conv(nn, h, params, name, time_dilation):

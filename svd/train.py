@@ -1,7 +1,10 @@
 """Training loop (paper Sec. 3.3): SGD with Nesterov momentum on cross-entropy, checkpoints, resume.
 
 Defaults are the paper's: 40,000 updates of 32 excerpts, learning rate 0.01
-scaled by 0.85 every 2000 updates, momentum 0.95, targets 0.02/0.98.
+scaled by 0.85 every 2000 updates, momentum 0.95, targets 0.02/0.98. The
+ISMIR-2016 network (`--arch ismir2016`, svd/network2016.py) trains with Adam
+instead, on the same schedule from 0.001, and its running batch statistics
+are updated after each step.
 A checkpoint (a model file plus momentum buffers and the update count) is
 written atomically every `checkpoint_every` updates; because batch k depends
 only on (seed, k) (svd/batches.py), resuming from it gives exactly the model
@@ -19,7 +22,7 @@ import time
 
 import numpy as np
 
-from svd import augment, backend, hyperparameters, layers, model_file, network, normalise, optim, spectrum
+from svd import augment, backend, hyperparameters, layers, model_file, network, network2016, normalise, optim, spectrum
 from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng
 from svd.device import CPU
 from svd.util import locks, provenance
@@ -67,6 +70,8 @@ def train(songs, config, out_path, resume=False, checkpoint_every=1000, quiet=Fa
     excerpts = TrainingExcerpts(songs, mean, std, aug, config.batch, config.seed,
                                 (config.target_low, config.target_high), device, config.per_recording, config.pcen)
     state.params, state.velocity = device.put_all(state.params), device.put_all(state.velocity)
+    if state.moment2 is not None:
+        state.moment2 = device.put_all(state.moment2)
     try:
         _train_updates(state, config, excerpts, ckpt, checkpoint_every, quiet, device)
         final = _save_model(out_path, ckpt, state, device)
@@ -160,19 +165,24 @@ class _LossLog:
 
 @dataclasses.dataclass
 class _RunState:
-    """Everything that changes during training: weights, momentum buffers, updates done."""
+    """Everything that changes during training: weights (and running statistics), momentum buffers, updates done."""
     params: dict
-    velocity: dict
+    velocity: dict  # Nesterov's velocity, or Adam's first moment: one per trained parameter
     update: int
     mean: np.ndarray
     std: np.ndarray
     config: dict
     saved_update: int = None  # the update the checkpoint on disk holds (None: no checkpoint)
+    moment2: dict = None  # Adam's second moment (None with Nesterov momentum)
 
 
 def _step(state, x, targets, update, config, workspace):
     """One update of a run: its dropout generator and learning rate, then `update_step`."""
     rate = optim.learning_rate(update, config.lr, config.lr_decay, config.lr_every)
+    if state.moment2 is not None:
+        return adam_update_step(state.params, state.velocity, state.moment2, x, targets,
+                                stream_rng(config.seed, STREAM_DROPOUT, update), rate, update + 1, config.momentum,
+                                workspace, config.zero_mean)
     return update_step(state.params, state.velocity, x, targets, stream_rng(config.seed, STREAM_DROPOUT, update),
                        rate, config.momentum, workspace, config.zero_mean)
 
@@ -198,12 +208,36 @@ def update_step(params, velocity, x, targets, dropout_rng, learning_rate, moment
     return batch_loss
 
 
+def adam_update_step(params, moment1, moment2, x, targets, dropout_rng, learning_rate, step, beta1, workspace=None,
+                     zero_mean=False):
+    """`update_step` for the ISMIR-2016 network (svd/network2016.py): forward in training mode, loss,
+    backward, the running statistics moved towards the batch's, and an Adam step (svd/optim.py).
+
+    moment1, moment2: Adam's buffers of the trained parameters; step: this update's number, 1 for
+    the first; beta1: Adam's first-moment decay (`--momentum`). Returns the batch loss (0-d array).
+    """
+    nn = backend.ops(params["conv1.w"])
+    logits, cache = network2016.forward(params, x, rng=dropout_rng, workspace=workspace)
+    batch_loss, loss_cache = nn.sigmoid_cross_entropy_forward(logits, targets)
+    grads = network2016.backward(params, cache, nn.sigmoid_cross_entropy_backward(loss_cache))
+    network2016.update_statistics(params, cache)
+    if zero_mean:
+        grads["conv1.w"] = layers.zero_mean_backward(grads["conv1.w"])
+    nn.adam(params, grads, moment1, moment2, learning_rate, step, beta1)
+    return batch_loss
+
+
 def _fresh_state(config, mean, std, data_label):
-    params = network.init_params(stream_rng(config.seed, STREAM_INIT))
+    net = hyperparameters.architecture(config.arch)
+    params = net.init_params(stream_rng(config.seed, STREAM_INIT))
     if config.zero_mean:
         params["conv1.w"] = layers.zero_mean_forward(params["conv1.w"])
     run_config = {"train": dataclasses.asdict(config), "data": data_label}
-    return _RunState(params, backend.ops(params["conv1.w"]).init_velocity(params), 0, mean, std, run_config)
+    trained = {name: params[name] for name in net.TRAINED}
+    init_velocity = backend.ops(params["conv1.w"]).init_velocity
+    adam = hyperparameters.OPTIMISERS[config.arch][0] == "adam"
+    return _RunState(params, init_velocity(trained), 0, mean, std, run_config,
+                     moment2=init_velocity(trained) if adam else None)
 
 
 def _resume_state(ckpt, fresh):
@@ -215,18 +249,22 @@ def _resume_state(ckpt, fresh):
     if not (np.array_equal(stored.mean, fresh.mean) and np.array_equal(stored.std, fresh.std)):
         raise InputError(f"{ckpt}: checkpoint was made on other training data; use the same --data, "
                          "or delete the checkpoint.")
-    velocity = {key[len("velocity/"):]: value for key, value in stored.extra.items() if key.startswith("velocity/")}
+    buffers = {kind: {key[len(kind) + 1:]: value for key, value in stored.extra.items() if key.startswith(kind + "/")}
+               for kind in ("velocity", "moment2")}
     try:
         update = json.loads(str(stored.extra["progress"]))["update"]
     except (KeyError, TypeError, ValueError):
         update = None
-    shapes_match = velocity.keys() == stored.params.keys() and all(
-        velocity[name].shape == value.shape and velocity[name].dtype == value.dtype
-        for name, value in stored.params.items())
+    wanted = {"velocity": fresh.velocity, "moment2": fresh.moment2 or {}}  # what the run's optimiser keeps
+    shapes_match = stored.params.keys() == fresh.params.keys() and all(
+        buffers[kind].keys() == wanted[kind].keys() and all(
+            buffers[kind][name].shape == value.shape and buffers[kind][name].dtype == value.dtype
+            for name, value in wanted[kind].items()) for kind in wanted)
     if not (isinstance(update, int) and not isinstance(update, bool) and update >= 0 and shapes_match):
         raise InputError(f"{ckpt}: the checkpoint is damaged (its progress record or momentum buffers are missing "
                          "or wrong); delete it to start the training over.")
-    return _RunState(stored.params, velocity, update, fresh.mean, fresh.std, fresh.config, saved_update=update)
+    return _RunState(stored.params, buffers["velocity"], update, fresh.mean, fresh.std, fresh.config,
+                     saved_update=update, moment2=buffers["moment2"] if fresh.moment2 is not None else None)
 
 
 def _differences(stored, fresh):
@@ -242,6 +280,8 @@ def _differences(stored, fresh):
 
 def _save_checkpoint(ckpt, state, device):
     extra = {f"velocity/{name}": value for name, value in device.get_all(state.velocity).items()}
+    if state.moment2 is not None:
+        extra.update({f"moment2/{name}": value for name, value in device.get_all(state.moment2).items()})
     extra["progress"] = np.array(json.dumps({"update": state.update, "saved_at": time.time()}))
     model_file.save(ckpt, model_file.Model(device.get_all(state.params), state.mean, state.std, state.config,
                                            extra=extra))

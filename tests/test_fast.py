@@ -18,7 +18,7 @@ import pytest
 
 from helpers import check_grad, naive_conv
 from svd import excerpt, fast, layers, network
-from svd.fast import blas, blocked, build, workers
+from svd.fast import blas, blocked, build, im2col, workers
 
 @pytest.fixture(autouse=True)
 def numpy_loops():
@@ -204,6 +204,41 @@ def test_conv_equals_reference_on_random_shapes(seed):
     dy = rng.standard_normal(y.shape)
     for got, want in zip(fast.conv2d_backward(dy, cache), layers.conv2d_backward(dy, cache_ref)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_im2col_conv_equals_reference_for_kernels_nearly_as_wide_as_their_input(seed):
+    """svd/fast/im2col.py itself (the choice may prefer another): float64, 1e-12; and it applies
+    exactly where fewer than half of the input's bands remain (the ISMIR-2016 network's conv5)."""
+    rng = np.random.default_rng(150 + seed)
+    kernel = (int(rng.integers(1, 4)), int(rng.integers(4, 9)))
+    dilation = (int(rng.integers(1, 3)), 1)
+    freq = kernel[1] + int(rng.integers(0, 2))
+    x = rng.standard_normal((2, (kernel[0] - 1) * dilation[0] + 4, freq, int(rng.integers(1, 6))))
+    w = rng.standard_normal(kernel + (x.shape[3], int(rng.integers(1, 6))))
+    b = rng.standard_normal(w.shape[3])
+    assert im2col.applies(x, w, dilation)
+    leaky = bool(seed % 2)
+    y, cache = im2col.conv2d_forward(x, w, b, dilation, leaky)
+    y_ref, cache_ref = layers.conv2d_forward(x, w, b, dilation, leaky)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    for need_dx in (True, False):
+        got, want = im2col.conv2d_backward(dy, cache, need_dx), layers.conv2d_backward(dy, cache_ref, need_dx)
+        for g, r in zip(got, want):
+            assert (g is None) == (r is None)
+            if g is not None:
+                np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+    assert im2col.applies(np.zeros((1, 33, 21, 64)), np.zeros((3, 18, 64, 128)))
+    assert not im2col.applies(np.zeros((1, 113, 78, 64)), np.zeros((3, 3, 64, 32)))
+
+
+def test_fast_rectifier_backward_equals_the_textbook_one():
+    rng = np.random.default_rng(160)
+    y = rng.standard_normal((4, 5, 6, 7)).astype(np.float32)
+    y[0, 0, 0] = 0  # the forward's output is 0 exactly where its input was: the slope there is 1/100
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(fast.leaky_relu_backward(dy, y), layers.leaky_relu_backward(dy, y))
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -43,6 +43,7 @@ CONV_CASES = [  # batch, time, freq, c_in, c_out, kernel, dilation
     (1, 7, 6, 1, 8, (3, 3), (1, 1)),       # one input channel: the im2col path
     (2, 8, 9, 3, 5, (3, 3), (2, 1)),       # few input channels, dilated, im2col path
     (2, 5, 4, 9, 3, (1, 1), (1, 1)),       # 1x1 kernel
+    (2, 7, 9, 4, 5, (3, 7), (2, 1)),       # nearly as wide as the input (svd/fast/im2col.py), dilated
 ]
 
 
@@ -210,3 +211,40 @@ def test_zero_mean_filters_are_a_projection_and_its_gradient_matches_finite_diff
     upstream = rng.normal(size=w.shape)
     check_grad(lambda: float((layers.zero_mean_forward(w) * upstream).sum()), w,
                layers.zero_mean_backward(upstream), rng)
+
+
+# --------------------------------------------------------------------------
+# Batch normalisation
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (7, 5)])
+def test_batchnorm_forward_matches_its_definition_per_channel(shape, nn):
+    """Every channel's values over all leading axes standardised, then scaled and shifted;
+    the statistics returned are the batch's mean and 1 / sqrt(var + eps)."""
+    rng = np.random.default_rng(12)
+    x = 3 + 2 * rng.standard_normal(shape)
+    gamma, beta = rng.standard_normal(shape[-1]), rng.standard_normal(shape[-1])
+    y, _, (mean, inv_std) = nn.batchnorm_forward(x, gamma, beta)
+    for c in range(shape[-1]):
+        values = x[..., c].ravel()
+        centred = values - values.sum() / values.size
+        expected_inv_std = 1 / np.sqrt((centred ** 2).sum() / values.size + layers.BN_EPSILON)
+        np.testing.assert_allclose(y[..., c].ravel(), gamma[c] * centred * expected_inv_std + beta[c],
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose([mean[c], inv_std[c]], [values.mean(), expected_inv_std], rtol=1e-12)
+    assert nn.batchnorm_forward(x.astype(np.float32), gamma.astype(np.float32),
+                                beta.astype(np.float32))[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (7, 5)])
+def test_batchnorm_gradients(shape, nn):
+    """The batch statistics depend on x: a backward that forgot them fails on dx."""
+    rng = np.random.default_rng(13)
+    x = 1 + rng.standard_normal(shape)
+    gamma, beta = rng.standard_normal(shape[-1]), rng.standard_normal(shape[-1])
+    r = rng.standard_normal(shape)
+    dx, dgamma, dbeta = nn.batchnorm_backward(r, nn.batchnorm_forward(x, gamma, beta)[1])
+    objective = lambda: np.sum(nn.batchnorm_forward(x, gamma, beta)[0] * r)
+    for param, grad in ((x, dx), (gamma, dgamma), (beta, dbeta)):
+        check_grad(objective, param, grad, rng)
+    np.testing.assert_allclose(dx.reshape(-1, shape[-1]).sum(axis=0), 0, atol=1e-10)  # a shift of x changes nothing

@@ -21,7 +21,7 @@ import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAX_LINES = 500
-MAX_TOP_MODULES = 22
+MAX_TOP_MODULES = 23  # 22, and since then network2016.py: the cap grows by a concept, never by a helper
 PROGRAM = ("svd.cli", "svd.jobs")  # the packages around the concepts, which only they and svd.__main__ import
 
 

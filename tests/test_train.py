@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from svd import backend, batches, dataset, device, excerpt, hyperparameters, model_file, spectrum, train
+from svd import backend, batches, dataset, device, excerpt, hyperparameters, model_file, network, spectrum, train
 from svd.cli import options
 from svd.util.errors import InputError
 
@@ -171,6 +171,20 @@ def test_training_on_the_synthetic_corpus_learns(tmp_path, capsys):
     assert "test error at its own optimal threshold" in capsys.readouterr().out
 
 
+def test_the_ismir2016_network_learns_the_synthetic_corpus_through_the_cli(tmp_path):
+    """`train --arch ismir2016` end to end, as the paper's network above (same corpus, updates, bar:
+    chance is ~45%; it reaches ~1% test error at its optimal threshold on this seed)."""
+    corpus = tmp_path / "synthetic"
+    assert options.main(["synth", "--out-dir", str(corpus), "--clips", "6", "--seconds", "12", "--quiet"]) == 0
+    model = tmp_path / "model.npz"
+    assert options.main(["train", "--data", str(corpus), "--out", str(model), "--updates", "160", "--batch", "16",
+                         "--lr-every", "50", "--arch", "ismir2016", "--quiet"]) == 0
+    results = tmp_path / "results.json"
+    assert options.main(["eval", str(model), "--data", str(corpus), "--json", str(results), "--quiet"]) == 0
+    assert json.loads(results.read_text())["test_optimal"]["error"] < 0.33
+    assert model_file.load(model).config["train"]["arch"] == "ismir2016"
+
+
 def test_train_textbook_runs_the_plain_layers_and_matches_the_fast_path(tiny_corpus, tmp_path, monkeypatch):
     songs = dataset.load_split(tiny_corpus, "train", quiet=True)
     fast = train.train(songs, tiny_config(updates=3), tmp_path / "fast.npz", quiet=True)
@@ -319,3 +333,63 @@ def test_a_damaged_checkpoint_is_refused_with_one_line(tiny_corpus, tmp_path, mo
     np.savez(ckpt, **arrays)
     with pytest.raises(InputError, match="the checkpoint is damaged"):
         train.train(songs, tiny_config(), tmp_path / "m.npz", resume=True, quiet=True)
+
+
+def test_the_ismir2016_network_trains_with_adam_resumes_exactly_and_its_model_predicts(tiny_corpus, tmp_path,
+                                                                                        monkeypatch):
+    """`--arch ismir2016`: Adam's two moments and the running statistics live through a checkpoint, so an
+    interrupted run resumed equals an uninterrupted one; the model file names its network, and
+    prediction folds its batch normalisation (svd/predict.py)."""
+    from svd import network2016, predict
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    config = tiny_config(arch="ismir2016")
+    assert (config.lr, config.momentum) == (0.001, 0.9)  # the network's own defaults
+    reference = train.train(songs, config, tmp_path / "a.npz", quiet=True)
+    real_step = train._step
+
+    def interrupted_step(state, x, targets, update, config, workspace):
+        if update == 4:
+            raise KeyboardInterrupt
+        return real_step(state, x, targets, update, config, workspace)
+    monkeypatch.setattr(train, "_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(songs, config, tmp_path / "b.npz", checkpoint_every=3, quiet=True)
+    checkpoint = model_file.load(train.checkpoint_path(tmp_path / "b.npz"))
+    assert {key.split("/")[0] for key in checkpoint.extra} == {"velocity", "moment2", "progress"}
+    assert sum(key.startswith("moment2/") for key in checkpoint.extra) == len(network2016.TRAINED)
+    monkeypatch.setattr(train, "_step", real_step)
+    resumed = train.train(songs, config, tmp_path / "b.npz", resume=True, checkpoint_every=3, quiet=True)
+    assert list(resumed.params) == list(network2016.PARAM_SHAPES)
+    for name in reference.params:
+        np.testing.assert_array_equal(resumed.params[name], reference.params[name])
+    model = model_file.load(tmp_path / "b.npz")
+    assert model.arch == "ismir2016"
+    assert not np.array_equal(model.params["conv2.mean"], 0)  # the running statistics were averaged in
+    probabilities = predict.probabilities(model, songs[0].linear)
+    # six updates leave the running statistics half at their start (mean 0, inv_std 1): far from calibrated
+    assert probabilities.shape == (len(songs[0].linear),) and 0 <= probabilities.min() < probabilities.max() <= 1
+
+
+def test_an_ismir2016_checkpoint_without_its_second_moments_is_refused(tiny_corpus, tmp_path, monkeypatch):
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    monkeypatch.setattr(train, "_step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt) if a[3] == 4 else 0.5)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(songs, tiny_config(arch="ismir2016"), tmp_path / "m.npz", checkpoint_every=2, quiet=True)
+    ckpt = train.checkpoint_path(tmp_path / "m.npz")
+    with np.load(ckpt) as stored:
+        arrays = {k: stored[k] for k in stored.files if k != "moment2/conv5.w"}
+    np.savez(ckpt, **arrays)
+    with pytest.raises(InputError, match="the checkpoint is damaged"):
+        train.train(songs, tiny_config(arch="ismir2016"), tmp_path / "m.npz", resume=True, quiet=True)
+    with pytest.raises(InputError, match="checkpoint was made with other settings \\(lr, momentum, arch\\)"):
+        train.train(songs, tiny_config(), tmp_path / "m.npz", resume=True, quiet=True)
+
+
+def test_an_unknown_network_is_refused_in_one_line(tmp_path):
+    with pytest.raises(InputError, match="--arch vgg: choose one of ismir2015, ismir2016"):
+        tiny_config(arch="vgg")
+    model = model_file.Model(network.init_params(np.random.default_rng(0)), np.zeros(80, np.float32),
+                             np.ones(80, np.float32), {"train": {"arch": "ismir2030"}})
+    model_file.save(tmp_path / "future.npz", model)
+    with pytest.raises(InputError, match="future.npz: network 'ismir2030' is not one this version knows.*Update svd"):
+        model_file.load(tmp_path / "future.npz")

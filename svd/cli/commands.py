@@ -98,7 +98,8 @@ def cmd_train(args):
     config = hyperparameters.TrainConfig(updates=args.updates, batch=args.batch, lr=args.lr, lr_decay=args.lr_decay,
                                          lr_every=args.lr_every, momentum=args.momentum, seed=args.seed,
                                          augmentation=args.augmentation, zero_mean=args.zero_mean,
-                                         per_recording=args.per_recording, pcen=args.pcen)  # checks itself
+                                         per_recording=args.per_recording, pcen=args.pcen,
+                                         arch=args.arch)  # checks itself
     if args.checkpoint_every < 1:
         raise InputError(f"--checkpoint-every {args.checkpoint_every}: must be at least 1.")
     check_output(args.out, "--out", ".npz")

@@ -15,7 +15,7 @@ import sys
 from svd import __version__, augment, device
 from svd.util import errors
 from svd.util.errors import InputError
-from svd.hyperparameters import TrainConfig
+from svd.hyperparameters import ARCHITECTURES, TrainConfig
 
 PAPER = TrainConfig()  # every training default is the paper's value, see svd/hyperparameters.py
 TTA_SHIFTS = ",".join(f"{factor - 1:g}" for factor in augment.TEST_TIME_PITCH_FACTORS if factor != 1.0)
@@ -135,11 +135,13 @@ def build_parser(prog="run.py"):
     p.add_argument("--out", default="model.npz", metavar="MODEL", help="model file to write (default: %(default)s)")
     p.add_argument("--updates", type=int, default=PAPER.updates, help="number of weight updates (default: %(default)s)")
     p.add_argument("--batch", type=int, default=PAPER.batch, help="excerpts per mini-batch (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=PAPER.lr, help="initial learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=float, help=f"initial learning rate (default: {PAPER.lr}, or "
+                   f"{TrainConfig(arch='ismir2016').lr} with --arch ismir2016)")
     p.add_argument("--lr-decay", type=float, default=PAPER.lr_decay,
                    help="factor applied to the learning rate every --lr-every updates (default: %(default)s)")
     p.add_argument("--lr-every", type=int, default=PAPER.lr_every, help="updates between decays (default: %(default)s)")
-    p.add_argument("--momentum", type=float, default=PAPER.momentum, help="Nesterov momentum (default: %(default)s)")
+    p.add_argument("--momentum", type=float, help=f"Nesterov momentum (default: {PAPER.momentum}), or with "
+                   f"--arch ismir2016 Adam's first-moment decay beta1 (default: {TrainConfig(arch='ismir2016').momentum})")
     p.add_argument("--seed", type=int, default=PAPER.seed, help="random seed: initial weights, batches, dropout, "
                    "augmentation (default: %(default)s)")
     p.add_argument("--train-split", default="train", metavar="SPLIT",
@@ -171,6 +173,10 @@ def build_parser(prog="run.py"):
                         "magnitudes: every band divided by its own level over the last 0.4 s and compressed, so "
                         "that a recording's level and slowly changing equalisation are nearly divided out, in "
                         "training and detection alike (not with augmentation)")
+    p.add_argument("--arch", choices=list(ARCHITECTURES), default=PAPER.arch,
+                   help="the network: ismir2015 is the paper's (Sec. 3.2, Nesterov momentum); ismir2016 is its "
+                        "successor (Schlueter, ISMIR 2016): batch normalisation after every layer, a fifth "
+                        "convolution over all but 3 mel bands, trained with Adam (default: %(default)s)")
     p.add_argument("--textbook", action="store_true",
                    help="compute every layer with the plain textbook code (svd/layers.py) instead of the fast "
                         "CPU path: same results within float32 rounding, about 4x slower; for checking the "

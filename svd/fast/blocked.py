@@ -93,7 +93,7 @@ def _line_blocks(batch, time, lines, freq, row_bytes, block_bytes):
             for n in range(batch) for t0, t1 in zip(cuts[:-1], cuts[1:])]
 
 
-def _leaky_slope(y):
+def leaky_slope(y):
     """d max(z/100, z) / dz as an array: 1 where y > 0, 1/100 elsewhere (y > 0 <=> z > 0).
 
     Written without where() or masked copies: with random signs those branch
@@ -103,6 +103,13 @@ def _leaky_slope(y):
     slope *= 1 - LEAKINESS
     slope += LEAKINESS
     return slope
+
+
+def leaky_relu_backward(dy, y):
+    """The rectifier's backward (svd/layers.py leaky_relu_backward) as arithmetic: dy * leaky_slope(y)."""
+    dx = leaky_slope(y)
+    dx *= dy
+    return dx
 
 
 def _im2col_t(x_rows, start, stop, taps, col_t):
@@ -142,7 +149,7 @@ def _output_grad(dz_lines, first_line, time, dy, y, leaky):
         if valid:
             target = dz_lines[i:i + valid, :freq_out]
             if leaky:
-                numpy.multiply(dy[n, t:t + valid], _leaky_slope(y[n, t:t + valid]), out=target)
+                numpy.multiply(dy[n, t:t + valid], leaky_slope(y[n, t:t + valid]), out=target)
             else:
                 target[...] = dy[n, t:t + valid]
         dz_lines[i + valid:i + run] = 0  # garbage lines t >= time_out, or before the first example

@@ -1,4 +1,5 @@
-"""The fast CPU path's compiled C (svd/fast/winograd.c, single_channel_conv.c, max_pool.c), built and loaded.
+"""The fast CPU path's compiled C (svd/fast/winograd.c, single_channel_conv.c, max_pool.c, batch_norm.c), built
+and loaded.
 
 The C files hold the few loops that NumPy cannot run fast (they would take many
 passes over memory): the Winograd tile transforms, the first layer's single-channel
@@ -32,7 +33,7 @@ from svd.util.atomic import temporary
 from svd.util.cache_folder import native_dir
 
 SOURCES = tuple(pathlib.Path(__file__).with_name(name)
-                for name in ("winograd.c", "single_channel_conv.c", "max_pool.c"))
+                for name in ("winograd.c", "single_channel_conv.c", "max_pool.c", "batch_norm.c"))
 # Tried in turn: code for this CPU's vector units, else (a compiler or CPU that does not
 # know -march=native) portable code.
 CFLAGS = (("-O3", "-march=native", "-std=c99", "-fPIC", "-shared"),

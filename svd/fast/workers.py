@@ -154,7 +154,7 @@ def _cancel_and_wait(running, changed):
 def for_each_worker(fn):
     """Call fn(worker, n_workers) once on each of the n_workers = num_threads() worker
     threads, at the same time: for compiled code that shares its work out itself
-    (svd/fast/winograd.c, single_channel_conv.c, max_pool.c)."""
+    (svd/fast/winograd.c, single_channel_conv.c, max_pool.c, batch_norm.c)."""
     n_workers = num_threads()
     parallel_for(lambda start, stop, worker: fn(worker, n_workers),
                  [(worker, worker + 1) for worker in range(n_workers)])

@@ -70,6 +70,9 @@ SVD_ROWS = {
     "augment": ["--augment"],
     "zero-mean+augment": ["--zero-mean", "--augment"],
     "loudness": ["--loudness-db", "10"],
+    "ismir2016": ["--arch", "ismir2016"],
+    "ismir2016+per-recording": ["--arch", "ismir2016", "--per-recording"],
+    "ismir2016+augment": ["--arch", "ismir2016", "--augment"],
 }
 # Crossover rows (tests/accuracy/README.md): they need PyTorch (and librosa for the reference's pipeline).
 CROSSOVER_ROWS = ("instrument1", "instrument2", "reference")
