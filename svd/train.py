@@ -177,7 +177,8 @@ class _RunState:
 
 
 def _step(state, x, targets, update, config, workspace):
-    """One update of a run: its dropout generator and learning rate, then `update_step`."""
+    """One update of a run: its dropout generator and learning rate, then `update_step` (`adam_update_step` for
+    the ISMIR-2016 network)."""
     rate = optim.learning_rate(update, config.lr, config.lr_decay, config.lr_every)
     if state.moment2 is not None:
         return adam_update_step(state.params, state.velocity, state.moment2, x, targets,

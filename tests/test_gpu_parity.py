@@ -9,7 +9,7 @@ training updates on the GPU learn like the CPU's. Skipped without a GPU
 import numpy as np
 import pytest
 
-from svd import backend, device, excerpt, network, train
+from svd import backend, device, excerpt, network, network2016, train
 
 pytestmark = pytest.mark.skipif(device.why_no_gpu() is not None, reason="needs CuPy and a CUDA device")
 
@@ -57,25 +57,34 @@ def _learnable_batch(update, size=32):
     return x, np.where(voice, 0.98, 0.02).astype(np.float32)
 
 
-def _loss_curve(chosen, updates):
-    params = chosen.put_all(network.init_params(np.random.default_rng(501)))
-    velocity = backend.ops(params["conv1.w"]).init_velocity(params)
+def _loss_curve(chosen, updates, arch="ismir2015"):
+    """Batch losses of `updates` training updates on device `chosen`: the paper's network with Nesterov
+    momentum, or the ISMIR-2016 network (batch norm, running statistics, Adam)."""
+    net = network2016 if arch == "ismir2016" else network
+    params = chosen.put_all(net.init_params(np.random.default_rng(501)))
+    velocity = backend.ops(params["conv1.w"]).init_velocity({name: params[name] for name in net.TRAINED})
+    moment2 = backend.ops(params["conv1.w"]).init_velocity({name: params[name] for name in net.TRAINED})
     workspace, losses = {}, []
     with chosen.active():
         for update in range(updates):
             x, targets = _learnable_batch(update)
             dropout = np.random.default_rng([501, update])
-            losses.append(train.update_step(params, velocity, chosen.put(x), chosen.put(targets), dropout,
-                                            0.01, 0.95, workspace))
+            if arch == "ismir2016":
+                losses.append(train.adam_update_step(params, velocity, moment2, chosen.put(x), chosen.put(targets),
+                                                     dropout, 0.001, update + 1, 0.9, workspace))
+            else:
+                losses.append(train.update_step(params, velocity, chosen.put(x), chosen.put(targets), dropout,
+                                                0.01, 0.95, workspace))
     return np.array([float(loss) for loss in losses])
 
 
-def test_three_hundred_gpu_updates_track_the_cpu_loss_curve():
+@pytest.mark.parametrize("arch", ["ismir2015", "ismir2016"])
+def test_three_hundred_gpu_updates_track_the_cpu_loss_curve(arch):
     """The same 300 batches on both devices (dropout masks differ: each device draws its own):
     both learn (last 50 updates' mean loss below half the first 20's) and their last-50 means
-    agree within 0.05."""
-    gpu_curve = _loss_curve(device.select("gpu"), 300)
-    cpu_curve = _loss_curve(device.CPU, 300)
+    agree within 0.05. The ISMIR-2016 network's batch norm and Adam run as the textbook code on CuPy."""
+    gpu_curve = _loss_curve(device.select("gpu"), 300, arch)
+    cpu_curve = _loss_curve(device.CPU, 300, arch)
     for curve in (gpu_curve, cpu_curve):
         assert curve[-50:].mean() < 0.5 * curve[:20].mean(), curve
     assert abs(gpu_curve[-50:].mean() - cpu_curve[-50:].mean()) < 0.05

@@ -444,6 +444,22 @@ def test_whole_song_prediction_through_the_cuda_implementation(cuda_dispatch):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
+def test_ismir2016_whole_song_prediction_through_the_cuda_implementation(cuda_dispatch):
+    """The ISMIR-2016 network's whole-song form (svd/network2016.py folded, svd/predict.py): conv5's
+    3x18 kernel dilated by 3 and the frequency-only 1x4 pool run as emulated CUDA kernels and equal
+    the fast CPU path's probabilities to 1e-5."""
+    from svd import backend, network2016, predict
+    rng = np.random.default_rng(403)
+    params = predict.inference_params("ismir2016", network2016.init_params(rng))
+    padded = rng.standard_normal((120 + 2 * excerpt.CONTEXT_FRAMES, 80)).astype(np.float32)
+    got = predict.song_probabilities(params, padded, chunk_frames=80)
+    assert {"im2col", "maxpool_forward"} <= {name for _, name, _, _ in cuda_dispatch.launches}
+    backend.use("fast")
+    want = predict.song_probabilities(params, padded, chunk_frames=80)
+    assert np.ptp(want) > 1e-3
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
 def test_augmentation_batch_through_the_cuda_implementation(cuda_dispatch):
     """The paper's combination plus loudness and mixing on a batch of 6: the warp, gains and
     mixing run as emulated CUDA kernels through backend.ops; the result equals the NumPy

@@ -14,6 +14,10 @@ Directions (each a corpus folder of symbolic links that `corpus` makes):
                      Yuanan; threshold chosen on de bonne humeur; test on all 552 clips
     mir1k-to-songs   train on MIR-1K's eight train singers; threshold chosen on fdps;
                      test on the six songs and geniusturtle's clips
+    songs-loo        the pop-song protocol: six folds, each training on five of the six
+                     songs and testing on the sixth, so every song is a test once; no
+                     validation song (five songs are few enough), so its table has AUROC
+                     per song and pooled over the six, and the error at 0.5
 
 A row is one recipe: a way to produce an svd model file from a training corpus
 (`run.py train` with some options, or one of this folder's crossover instruments).
@@ -37,6 +41,7 @@ probabilities and targets in ROW/s<SEED>.npz. `table` then prints, per row:
 
     python tests/accuracy/generalisation.py corpus --songs ../shared/data/jamendolyrics-dev --mir1k DIR --out EXP
     python tests/accuracy/generalisation.py run plain --out EXP --seeds 1,2,3     # in the background
+    python tests/accuracy/generalisation.py run plain --out EXP --directions songs-loo  # 6 trainings a seed
     python tests/accuracy/generalisation.py table --out EXP [--json FILE]
 
 An instrument, not a test: pytest does not collect it, and the data is never committed.
@@ -58,6 +63,7 @@ from svd import ablate, dataset, evaluate, model_file, predict  # noqa: E402
 UPDATES = 3000
 VALID_SONG = "de_bonne_humeur_-_Le_Nez_Tordu"
 DIRECTIONS = ("songs-to-mir1k", "mir1k-to-songs")
+LOO = "songs-loo"  # the leave-one-song-out protocol: LOO/fold<k>, k = 1..6
 
 # Recipes: the options of `run.py train` that define a row.
 SVD_ROWS = {
@@ -92,6 +98,10 @@ def build_corpora(songs_dir, mir1k_dir, out):
         root = out / direction
         link_corpus(root, (songs_dir, mir1k_dir), splits)
         print(f"{root}: train {len(splits['train'])}, valid {len(splits['valid'])}, test {len(splits['test'])} files")
+    for k, held_out in enumerate(songs, start=1):
+        root = out / LOO / f"fold{k}"
+        link_corpus(root, (songs_dir,), {"train": [n for n in songs if n != held_out], "test": [held_out]})
+        print(f"{root}: train 5 songs, test {held_out}")
 
 
 def link_corpus(root, sources, splits):
@@ -140,10 +150,10 @@ def train_row(row, data, seed, model, updates, log):
 
 
 def predictions(model_path, data):
-    """{split: {"names", "smoothed", "targets"}} for the valid and test files of `data`."""
+    """{split: {"names", "smoothed", "targets"}} for the valid (if listed) and test files of `data`."""
     model = model_file.load(model_path)
     result = {}
-    for split in ("valid", "test"):
+    for split in [s for s in ("valid", "test") if (data / "filelists" / s).is_file()]:
         songs = dataset.load_split(data, split, quiet=True)
         result[split] = {"names": [song.name for song in songs],
                          "smoothed": predict.smoothed_probabilities(model, songs),
@@ -168,7 +178,7 @@ def load_predictions(path):
     """The inverse of save_predictions: {split: {"names", "smoothed" (list), "targets" (list)}}."""
     with np.load(path) as stored:
         found = {}
-        for split in ("valid", "test"):
+        for split in [s for s in ("valid", "test") if f"{s}/frames" in stored.files]:
             bounds = np.cumsum(stored[f"{split}/frames"])[:-1]
             found[split] = {"names": [str(n) for n in stored[f"{split}/names"]],
                             "smoothed": np.split(stored[f"{split}/smoothed"], bounds),
@@ -176,23 +186,34 @@ def load_predictions(path):
     return found
 
 
+def corpora(out, direction):
+    """[(corpus folder, its rows folder under out/rows)] of a direction: one, or the six folds of LOO."""
+    if direction != LOO:
+        return [(out / direction, pathlib.Path(direction))]
+    return [(fold, pathlib.Path(LOO) / fold.name) for fold in sorted((out / LOO).glob("fold*"))]
+
+
 def cmd_run(args):
     for direction in args.directions.split(","):
-        data = args.out / direction
-        for seed in (int(s) for s in args.seeds.split(",")):
-            folder = args.out / "rows" / direction / args.row
-            folder.mkdir(parents=True, exist_ok=True)
-            scored = folder / f"s{seed}.npz"
-            if scored.exists():
-                print(f"{scored}: done")
-                continue
-            model = folder / f"s{seed}.model.npz"
-            with open(folder / f"s{seed}.log", "a") as log:
-                if not model.exists():
-                    print(f"training {direction} {args.row} seed {seed} (log: {log.name})", flush=True)
-                    train_row(args.row, data, seed, model, args.updates, log)
-            save_predictions(scored, predictions(model, data))
-            print(f"{scored}: written", flush=True)
+        for data, rows in corpora(args.out, direction):
+            run_seeds(args, data, args.out / "rows" / rows / args.row)
+
+
+def run_seeds(args, data, folder):
+    """Train and score args.row on the corpus `data` for every seed, into `folder`."""
+    for seed in (int(s) for s in args.seeds.split(",")):
+        folder.mkdir(parents=True, exist_ok=True)
+        scored = folder / f"s{seed}.npz"
+        if scored.exists():
+            print(f"{scored}: done")
+            continue
+        model = folder / f"s{seed}.model.npz"
+        with open(folder / f"s{seed}.log", "a") as log:
+            if not model.exists():
+                print(f"training {data.name} {args.row} seed {seed} (log: {log.name})", flush=True)
+                train_row(args.row, data, seed, model, args.updates, log)
+        save_predictions(scored, predictions(model, data))
+        print(f"{scored}: written", flush=True)
 
 
 def group_of(name):
@@ -339,14 +360,48 @@ def cmd_table(args):
                 values = " ".join(f"{cells['groups'][g]['auroc']:.3f}" if g in cells["groups"] else "  -  "
                                   for g in names)
                 print(f"  {row:<20} {values}")
+    if (args.out / "rows" / LOO).is_dir():
+        report[LOO] = loo_table(args.out / "rows" / LOO)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+
+def loo_table(folder):
+    """Print and return the pop-song protocol's table: per row, the seeds whose six folds are all scored;
+    per seed the six test songs' predictions pooled (each from the model that never saw it)."""
+    print(f"\n{LOO}: every song a test once (trained on the other five); mean ± 95% t-interval over seeds")
+    report = {}
+    for row in sorted({path.name for path in folder.glob("fold*/*") if path.is_dir()}):
+        seeds = sorted({path.stem for path in folder.glob(f"fold*/{row}/s*[0-9].npz")})
+        folds = sorted(folder.glob("fold*"))
+        runs = []
+        for seed in seeds:
+            parts = [fold / row / f"{seed}.npz" for fold in folds]
+            if all(part.exists() for part in parts):
+                tests = [load_predictions(part)["test"] for part in parts]
+                runs.append({key: [value for t in tests for value in t[key]]
+                             for key in ("names", "smoothed", "targets")})
+        if not runs:
+            continue
+        measures = {"auroc": [evaluate.auroc(r["smoothed"], r["targets"]) for r in runs],
+                    "error_at_0.5": [evaluate.evaluate_at(r["smoothed"], r["targets"], 0.5)["error"] for r in runs]}
+        per_song = {group_of(name): float(np.mean([evaluate.auroc([r["smoothed"][k]], [r["targets"][k]])
+                                                   for r in runs]))
+                    for k, name in enumerate(runs[0]["names"])}
+        cells = {key: dict(zip(("mean", "half"), ablate.mean_confidence(values)), values=values)
+                 for key, values in measures.items()}
+        cells.update(seeds=len(runs), songs=per_song)
+        report[row] = cells
+        print(f"{row:<20} {len(runs):>2} seeds  pooled AUROC {_interval(cells['auroc'])}  error at 0.5 "
+              f"{_interval(cells['error_at_0.5'], 100, 1)}%  per song: "
+              + ", ".join(f"{song[:12]} {value:.3f}" for song, value in per_song.items()))
+    return report
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("corpus", help="make the two direction corpora (links) under --out")
+    p = sub.add_parser("corpus", help="make the direction corpora and the six folds of songs-loo (links) under --out")
     p.add_argument("--songs", type=pathlib.Path, required=True, help="jamendolyrics-dev folder")
     p.add_argument("--mir1k", type=pathlib.Path, required=True, help="folder written by make_mir1k.py")
     p.add_argument("--out", type=pathlib.Path, required=True)
@@ -354,7 +409,7 @@ def main(argv=None):
     p.add_argument("row", choices=[*SVD_ROWS, *CROSSOVER_ROWS])
     p.add_argument("--out", type=pathlib.Path, required=True)
     p.add_argument("--seeds", default="1,2,3")
-    p.add_argument("--directions", default="songs-to-mir1k", help=f"comma list of {', '.join(DIRECTIONS)}")
+    p.add_argument("--directions", default="songs-to-mir1k", help=f"comma list of {', '.join((*DIRECTIONS, LOO))}")
     p.add_argument("--updates", type=int, default=UPDATES)
     p = sub.add_parser("table", help="print the benchmark table of every row run so far")
     p.add_argument("--out", type=pathlib.Path, required=True)
