@@ -3,6 +3,7 @@
  *   kernel                   launched by (svd/cuda/optim.py)     replaces (its NumPy twin)
  *   nesterov_update          cuda.optim.nesterov_momentum_flat   optim.nesterov_momentum
  *   nesterov_update_tensors  cuda.optim.nesterov_momentum        optim.nesterov_momentum
+ *   adam_update              cuda.optim.adam                     optim.adam (the ISMIR-2016 network)
  *
  * Either kernel updates all parameters in one launch instead of 14 small ones
  * (one per parameter array of the network), each in its own layout:
@@ -67,5 +68,24 @@ SVD_KERNEL nesterov_update_tensors(const long long *__restrict__ table, int n_te
         const long long i = idx - starts[s];
         nesterov_step((float *)params_at[s] + i, (const float *)grads_at[s] + i,
                       (float *)velocity_at[s] + i, learning_rate, momentum);
+    }
+}
+
+/* adam_update: one Adam step on one parameter tensor (svd/optim.py adam), in place:
+ *   m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2,  p <- p - rate m / (sqrt(v) + eps)
+ * with rate the bias-corrected learning rate (computed by the launcher) and
+ * one_minus_beta1/2 = 1 - beta1/2 as the twin rounds them to float32. The
+ * operations in the twin's order. One index per element (it owns p, m, v). */
+SVD_KERNEL adam_update(float *__restrict__ params, const float *__restrict__ grads, float *__restrict__ moment1,
+                       float *__restrict__ moment2, long long n, float rate, float beta1, float beta2,
+                       float one_minus_beta1, float one_minus_beta2, float eps)
+{
+    SVD_FOR_EACH(i, n) {
+        const float g = grads[i];
+        const float m = moment1[i] * beta1 + one_minus_beta1 * g;
+        const float v = moment2[i] * beta2 + one_minus_beta2 * (g * g);
+        moment1[i] = m;
+        moment2[i] = v;
+        params[i] = params[i] - (rate * m) / (sqrtf(v) + eps);
     }
 }

@@ -60,11 +60,10 @@ CUDA = types.SimpleNamespace(
     dense_forward=cuda.dense_forward, dense_backward=cuda.dense_backward,
     leaky_relu_forward=cuda.leaky_relu_forward, leaky_relu_backward=cuda.leaky_relu_backward,
     dropout_forward=cuda.dropout_forward, dropout_backward=cuda.dropout_backward,
-    # batch norm and Adam have no kernels of their own yet: the textbook code runs on CuPy arrays as it is
-    batchnorm_forward=layers.batchnorm_forward, batchnorm_backward=layers.batchnorm_backward,
+    batchnorm_forward=cuda.batchnorm_forward, batchnorm_backward=cuda.batchnorm_backward,
     sigmoid_cross_entropy_forward=cuda.sigmoid_cross_entropy_forward,
     sigmoid_cross_entropy_backward=cuda.sigmoid_cross_entropy_backward,
-    init_velocity=cuda.init_velocity, nesterov_momentum=cuda.nesterov_momentum, adam=optim.adam,
+    init_velocity=cuda.init_velocity, nesterov_momentum=cuda.nesterov_momentum, adam=cuda.adam,
     warp=cuda.warp, amplitude_gains=cuda.amplitude_gains, apply_gains=cuda.apply_gains,
     mix_negatives=cuda.mix_negatives, add_noise=cuda.add_noise, drop_inputs=cuda.drop_inputs,
     pitch_shift_song=cuda.pitch_shift_song,

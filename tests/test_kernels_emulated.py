@@ -328,6 +328,15 @@ BAD_CALLS = [
      lambda: cuda.nesterov_momentum({"w": _f(2)}, {}, {"w": _f(2)}, 0.1)),
     ("one array twice", "nesterov_momentum", "params", lambda: _twice_in_params()),
     ("velocity inside params", "nesterov_momentum", "params", lambda: _velocity_inside_params()),
+    ("moment1 shape", "adam", "moment1['w']", lambda: cuda.adam({"w": _f(2, 3)}, {"w": _f(2, 3)}, {"w": _f(3, 2)},
+                                                                  {"w": _f(2, 3)}, 0.001, 1)),
+    ("step 0", "adam", "step", lambda: cuda.adam({"w": _f(2)}, {"w": _f(2)}, {"w": _f(2)}, {"w": _f(2)}, 0.001, 0)),
+    ("gamma length", "batchnorm_forward", "gamma", lambda: cuda.batchnorm_forward(_f(4, 5), _f(4), _f(5))),
+    ("0-d x", "batchnorm_forward", "x", lambda: cuda.batchnorm_forward(np.float32(1.0), _f(1), _f(1))),
+    ("cache of another shape", "batchnorm_backward", "cache",
+     lambda: cuda.batchnorm_backward(_f(4, 5), (_f(3, 5), _f(5), _f(5)))),
+    ("1-d values", "channel_sums", "a", lambda: cuda.batch_norm.channel_sums(_f(5), _f(5))),
+    ("b of another shape", "channel_sums", "b", lambda: cuda.batch_norm.channel_sums(_f(4, 5), _f(5, 4))),
     ("position past the end", "song_positions", "positions", lambda: cuda.augment.song_positions(_SONG_STARTS, [3, 9])),
     ("song index past the end", "gather_excerpts", "song_index", lambda: cuda.gather_excerpts(
         _f(9, 2), _SONG_STARTS, [0, 2], [1, 1], 3, 0.0)),
@@ -485,19 +494,23 @@ def emulated_gpu(emulated):
     return device.Device("emulated gpu", np, "cuda")
 
 
+@pytest.mark.parametrize("arch, optimiser_kernel", [("ismir2015", "nesterov_update_tensors"),
+                                                    ("ismir2016", "adam_update")])
 def test_a_training_run_on_the_gpu_device_resumes_exactly(emulated, emulated_gpu, tiny_corpus, tmp_path,
-                                                          monkeypatch):
+                                                          monkeypatch, arch, optimiser_kernel):
     """train.train on the (emulated) GPU device, 4 updates at batch 2 with dropout: every
     update's arithmetic runs as CUDA kernels; interrupted after its checkpoint at update 2 and
-    resumed, it writes exactly the model of an uninterrupted run (weights, momentum and
-    update count travel host <-> device through the checkpoint)."""
+    resumed, it writes exactly the model of an uninterrupted run (weights, momentum (Adam's two
+    moments), running statistics and update count travel host <-> device through the checkpoint)."""
     from svd import dataset, hyperparameters, train
     from svd import model_file
     songs = dataset.load_split(tiny_corpus, "train", tmp_path / "cache", quiet=True)
-    config = hyperparameters.TrainConfig(updates=4, batch=2, seed=3)
+    config = hyperparameters.TrainConfig(updates=4, batch=2, seed=3, arch=arch)
     whole = train.train(songs, config, tmp_path / "whole.npz", quiet=True, device=emulated_gpu)
     kernels = {name for _, name, _, _ in emulated.launches}
-    assert {"dropout_forward_hash", "nesterov_update_tensors", "sigmoid_xent_forward"} <= kernels, kernels
+    assert {"dropout_forward_hash", optimiser_kernel, "sigmoid_xent_forward"} <= kernels, kernels
+    if arch == "ismir2016":
+        assert {"channel_sums", "batch_norm_apply", "batch_norm_gradient"} <= kernels, kernels
     save = train._save_checkpoint
 
     def save_then_stop(*args):

@@ -10,8 +10,9 @@ twin. Reading order:
     conv.py        kernels/conv.cu: im2col, col2im; the convolution
     pool.py        kernels/pool.cu: max-pooling
     activation.py  kernels/activation.cu: bias + leaky rectifier, dropout, input noise
+    batch_norm.py  kernels/batch_norm.cu: batch normalisation (the ISMIR-2016 network)
     loss.py        kernels/loss.cu: sigmoid cross-entropy
-    optim.py       kernels/optim.cu: the Nesterov step
+    optim.py       kernels/optim.cu: the Nesterov step, the Adam step
     augment.py     kernels/augment.cu: excerpt gather, warp, gains, mixing
 
 One module per kernel family, named after its kernels/<family>.cu, whose header
@@ -37,8 +38,8 @@ arrays (see launch.py).
 Composite functions (conv2d_forward, ...) take the arguments and return the
 results of their twins in svd/layers.py, svd/loss.py and svd/optim.py. Their
 caches are the twins' for max-pooling (argmax, x_shape, pool, stride; the same
-uint8 argmax), the rectifier (y), dropout ((mask, scale)) and the loss ((logits,
-targets)), but not for the convolution: conv2d_forward caches (x, w, dilation,
+uint8 argmax), the rectifier (y), dropout ((mask, scale)), batch normalisation
+((x_hat, gamma, inv_std)) and the loss ((logits, targets)), but not for the convolution: conv2d_forward caches (x, w, dilation,
 leaky, y, cols) with 2-D cols, layers.conv2d_forward (cols, x_shape, w,
 dilation, leaky, y). A cache goes back to the implementation that made it.
 
@@ -53,9 +54,10 @@ from svd.cuda.activation import (add_noise, drop_inputs, dropout_backward, dropo
                                  leaky_relu_backward, leaky_relu_forward)
 from svd.cuda.augment import (amplitude_gains, apply_gains, gather_excerpts, mix_negatives,
                               pitch_shift_song, warp)
+from svd.cuda.batch_norm import batchnorm_backward, batchnorm_forward
 from svd.cuda.conv import conv2d_backward, conv2d_forward
 from svd.cuda.loss import sigmoid_cross_entropy_backward, sigmoid_cross_entropy_forward
-from svd.cuda.optim import nesterov_momentum
+from svd.cuda.optim import adam, nesterov_momentum
 from svd.cuda.pool import maxpool2d_backward, maxpool2d_forward
 from svd.layers import dense_backward, dense_forward
 from svd.optim import init_velocity
@@ -64,9 +66,9 @@ from svd.optim import init_velocity
 __all__ = [
     "conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
     "dense_forward", "dense_backward", "leaky_relu_forward", "leaky_relu_backward",
-    "dropout_forward", "dropout_backward",
+    "dropout_forward", "dropout_backward", "batchnorm_forward", "batchnorm_backward",
     "sigmoid_cross_entropy_forward", "sigmoid_cross_entropy_backward",
-    "init_velocity", "nesterov_momentum",
+    "init_velocity", "nesterov_momentum", "adam",
     "warp", "amplitude_gains", "apply_gains", "mix_negatives",
     "add_noise", "drop_inputs", "pitch_shift_song",
     "gather_excerpts",

@@ -39,7 +39,7 @@ _PACKAGE = pathlib.Path(__file__).resolve().parents[1]
 KERNEL_DIR = next((folder for folder in (_PACKAGE / "kernels", _PACKAGE.parent / "kernels")
                    if (folder / "emulate.h").is_file()), _PACKAGE.parent / "kernels")
 # The kernel families: kernels/<family>.cu, launched by svd/cuda/<family>.py.
-FAMILIES = ("conv", "pool", "activation", "loss", "optim", "augment")
+FAMILIES = ("conv", "pool", "activation", "batch_norm", "loss", "optim", "augment")
 # Options for NVRTC. --fmad=false: no fused multiply-adds, so the element-wise
 # kernels round exactly like the NumPy twins (they are memory-bound: no cost).
 COMPILE_OPTIONS = ("--fmad=false",)

@@ -90,6 +90,28 @@ def nesterov_momentum(params, grads, velocity, learning_rate, momentum=0.95):
                   learning_rate, momentum)
 
 
+def adam(params, grads, moment1, moment2, learning_rate, step, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One Adam step, one launch per parameter in `grads` (kernels/optim.cu adam_update), in place on
+    params and the moments.
+
+    Twin: optim.adam, same arguments: dicts name -> float32 array; only the names of grads are
+    updated (the running statistics in params have none); moment1, moment2 and those params are
+    C-contiguous float32 arrays of the gradient's shape. step: this update's number, 1 for the first.
+    """
+    if int(step) != step or step < 1:
+        raise ValueError(f"adam: step must be a whole number >= 1 (the first update is 1), got {step!r}")
+    for name, g in grads.items():
+        if name not in params or name not in moment1 or name not in moment2:
+            raise ValueError(f"adam: params, moment1 and moment2 need the parameter {name!r}")
+        for what, a in (("params", params), ("moment1", moment1), ("moment2", moment2)):
+            checks.check_writable("adam", f"{what}[{name!r}]", a[name], numpy.shape(g))
+    rate = float(learning_rate) * (1 - beta2 ** step) ** 0.5 / (1 - beta1 ** step)  # as the twin computes it
+    for name, g in grads.items():
+        g = launch.f32(g)
+        launch.kernel("optim", "adam_update", g.size, params[name], g, moment1[name], moment2[name], g.size, rate,
+                      beta1, beta2, 1 - float(beta1), 1 - float(beta2), eps)
+
+
 def _address(a):
     """The address of array a's first element: a device pointer for a CuPy array,
     a host pointer for a NumPy array (the kernel emulation runs on the host)."""

@@ -277,6 +277,53 @@ def check_nesterov(xp, rng):
                      f"nesterov velocity, step {step}")
 
 
+def check_adam(xp, rng):
+    """A short trajectory of Adam steps on a few tensors; a running statistic without a gradient is
+    left alone. The kernel does the twin's float32 operations in its order; sqrt and the division
+    are correctly rounded on both, so they agree to the last bit but for a libm's sqrtf: 1e-6."""
+    shapes = [_random_shape(rng, 3, 9) for _ in range(int(rng.integers(1, 4)))]
+    params = {f"p{i}": randn(rng, *s) for i, s in enumerate(shapes)}
+    params["p0.mean"] = randn(rng, 3)
+    moment1 = {name: 0.1 * randn(rng, *p.shape) for name, p in params.items() if "." not in name}
+    moment2 = {name: np.abs(randn(rng, *p.shape)) for name, p in params.items() if "." not in name}
+    on_xp = {what: {n: xp.array(a) for n, a in d.items()} for what, d in
+             (("params", params), ("moment1", moment1), ("moment2", moment2))}
+    for step in range(1, 4):
+        grads = {name: randn(rng, *p.shape) for name, p in moment1.items()}
+        optim.adam(params, grads, moment1, moment2, optim.ADAM_LEARNING_RATE, step)
+        cuda.adam(on_xp["params"], {n: xp.asarray(g) for n, g in grads.items()}, on_xp["moment1"],
+                  on_xp["moment2"], optim.ADAM_LEARNING_RATE, step)
+        for what, twin in (("params", params), ("moment1", moment1), ("moment2", moment2)):
+            for name in twin:
+                assert_close(on_xp[what][name], twin[name], TRANSCENDENTAL, f"adam {what}[{name}], step {step}")
+
+
+# --------------------------------------------------------------------------
+# Batch normalisation
+# --------------------------------------------------------------------------
+
+def check_batch_norm(xp, rng):
+    """Forward and backward against the twin on activations of 1-4 axes (some channels far from zero
+    mean). The statistics are summed in double here, in float32 there: 1e-5 (REORDERED_SUM); dx is
+    compared relative to gamma * inv_std * dy, the size of its terms, which cancel."""
+    shape = _random_shape(rng, int(rng.integers(2, 5)), 9)
+    x = randn(rng, *shape) * rng.uniform(0.5, 3, shape[-1]).astype(np.float32) + \
+        rng.choice([0.0, 20.0], shape[-1]).astype(np.float32)
+    gamma, beta = randn(rng, shape[-1]), randn(rng, shape[-1])
+    y, cache, (mean, inv_std) = cuda.batchnorm_forward(xp.asarray(x), xp.asarray(gamma), xp.asarray(beta))
+    y_ref, cache_ref, (mean_ref, inv_std_ref) = layers.batchnorm_forward(x.astype(np.float64), gamma, beta)
+    assert_close(y, y_ref, REORDERED_SUM, "batchnorm_forward y")
+    assert_close(mean, mean_ref, REORDERED_SUM, "batchnorm_forward mean")
+    assert_close(inv_std, inv_std_ref, REORDERED_SUM, "batchnorm_forward inv_std")
+    dy = randn(rng, *shape)
+    dx, dgamma, dbeta = cuda.batchnorm_backward(xp.asarray(dy), cache)
+    dx_ref, dgamma_ref, dbeta_ref = layers.batchnorm_backward(dy.astype(np.float64), cache_ref)
+    size = float(np.abs(dy).max() * np.abs(gamma * inv_std_ref).max())
+    assert float(np.abs(to_numpy(dx) - dx_ref).max()) <= REORDERED_SUM * size, "batchnorm_backward dx"
+    assert_close(dgamma, dgamma_ref, REORDERED_SUM, "batchnorm_backward dgamma")
+    assert_close(dbeta, dbeta_ref, REORDERED_SUM, "batchnorm_backward dbeta")
+
+
 # --------------------------------------------------------------------------
 # Excerpts and augmentation
 # --------------------------------------------------------------------------
@@ -386,5 +433,6 @@ def check_network_shapes(xp, rng):
 
 CHECKS = [check_im2col, check_col2im, check_conv2d, check_maxpool, check_bias_leaky,
           check_dropout_mask, check_dropout_hash, check_input_noise, check_input_dropout, check_loss, check_nesterov,
+          check_adam, check_batch_norm,
           check_gather_excerpts, check_warp, check_pitch_shift_song, check_gains,
           check_mix_negatives, check_mix_like_augment_batch, check_network_shapes]
