@@ -49,21 +49,28 @@ CONV_WEIGHTS = OrderedDict([  # (kernel_time, kernel_freq, c_in, c_out), Sec. 3.
     ("conv1", (3, 3, 1, 64)), ("conv2", (3, 3, 64, 32)), ("conv3", (3, 3, 32, 128)), ("conv4", (3, 3, 128, 64)),
 ])
 CONVS = tuple(CONV_WEIGHTS)
-POOLED_AFTER = ("conv2", "conv4")
 DENSES = ("dense1", "dense2", "dense3")
 POOL = (3, 3)  # non-overlapping max-pooling, Sec. 3.2
+POOLS = {"conv2": POOL, "conv4": POOL}  # the pools, after these layers
+
+
+def conv_stack(conv_weights, pools, time, freq):
+    """(FLOPs, (time, freq, channels)) of valid convolutions `conv_weights` ({name: (kernel_time,
+    kernel_freq, c_in, c_out)}, in order) with max-pools `pools` ({name: (pool_time, pool_freq)}
+    after that layer) on one (time, freq) input: multiply and add counted separately, and the
+    shape of the last output. Each convolution shrinks an axis by kernel - 1, each pool divides it."""
+    flops = 0
+    for name, (kernel_time, kernel_freq, c_in, c_out) in conv_weights.items():
+        time, freq = time - kernel_time + 1, freq - kernel_freq + 1
+        flops += 2 * time * freq * kernel_time * kernel_freq * c_in * c_out
+        if name in pools:
+            time, freq = time // pools[name][0], freq // pools[name][1]
+    return flops, (time, freq, c_out)
 
 
 def feature_map_shape(time=INPUT_SHAPE[0], freq=INPUT_SHAPE[1]):
-    """(time, freq, channels) of the last pool's output for an input of (time, freq): (11, 7, 64) for an excerpt.
-
-    Valid convolutions shrink each axis by kernel - 1; each pool divides it by 3 (rounding down).
-    """
-    for name, (kernel_time, kernel_freq, _, c_out) in CONV_WEIGHTS.items():
-        time, freq = time - kernel_time + 1, freq - kernel_freq + 1
-        if name in POOLED_AFTER:
-            time, freq = time // POOL[0], freq // POOL[1]
-    return time, freq, c_out
+    """(time, freq, channels) of the last pool's output for an input of (time, freq): (11, 7, 64) for an excerpt."""
+    return conv_stack(CONV_WEIGHTS, POOLS, time, freq)[1]
 
 
 FLAT_FEATURES = int(numpy.prod(feature_map_shape()))  # dense1's inputs: 11 * 7 * 64 = 4928
@@ -125,16 +132,8 @@ def forward_flops(batch=1):
     Only the convolutions and dense layers count (bias, rectifier and pooling
     are < 0.5% of it). About 485 MFLOP per excerpt.
     """
-    time, freq = INPUT_SHAPE
-    flops = 0
-    for name, (kernel_time, kernel_freq, c_in, c_out) in CONV_WEIGHTS.items():
-        time, freq = time - kernel_time + 1, freq - kernel_freq + 1
-        flops += 2 * time * freq * kernel_time * kernel_freq * c_in * c_out
-        if name in POOLED_AFTER:
-            time, freq = time // POOL[0], freq // POOL[1]
-    for name in DENSES:
-        n_in, n_out = PARAM_SHAPES[name + ".w"]
-        flops += 2 * n_in * n_out
+    flops = conv_stack(CONV_WEIGHTS, POOLS, *INPUT_SHAPE)[0]
+    flops += sum(2 * PARAM_SHAPES[name + ".w"][0] * PARAM_SHAPES[name + ".w"][1] for name in DENSES)
     return batch * flops
 
 

@@ -40,9 +40,8 @@ import numpy
 
 from . import backend
 from .excerpt import INPUT_SHAPE
-from .layers import conv_out_shape
 from .loss import sigmoid
-from .network import DROPOUT, orthogonal
+from .network import DROPOUT, conv_stack, orthogonal
 from .util import arrays
 
 CONV_WEIGHTS = OrderedDict([  # (kernel_time, kernel_freq, c_in, c_out)
@@ -64,11 +63,7 @@ TRAINED = tuple(name for name in PARAM_SHAPES if not name.endswith((".mean", ".i
 
 def feature_map_shape(time=INPUT_SHAPE[0], freq=INPUT_SHAPE[1]):
     """(time, freq, channels) of pool2's output for an input of (time, freq): (31, 1, 128) for an excerpt."""
-    for name, (kernel_time, kernel_freq, _, c_out) in CONV_WEIGHTS.items():
-        time, freq = conv_out_shape((1, time, freq), (kernel_time, kernel_freq), (1, 1))
-        if name in POOLS:
-            time, freq = time // POOLS[name][0], freq // POOLS[name][1]
-    return time, freq, c_out
+    return conv_stack(CONV_WEIGHTS, POOLS, time, freq)[1]
 
 
 def init_params(rng, dtype=numpy.float32):
@@ -93,15 +88,8 @@ def count_params(names=TRAINED):
 def forward_flops(batch=1):
     """FLOPs of one forward pass of the convolutions and dense layers (multiply and add counted
     separately; batch normalisation, rectifiers and pooling are under 1% of it). About 594 MFLOP per excerpt."""
-    time, freq = INPUT_SHAPE
-    flops = 0
-    for name, (kernel_time, kernel_freq, c_in, c_out) in CONV_WEIGHTS.items():
-        time, freq = time - kernel_time + 1, freq - kernel_freq + 1
-        flops += 2 * time * freq * kernel_time * kernel_freq * c_in * c_out
-        if name in POOLS:
-            time, freq = time // POOLS[name][0], freq // POOLS[name][1]
-    flops += sum(2 * n_in * n_out for n_in, n_out in DENSE_WEIGHTS.values())
-    return batch * flops
+    flops = conv_stack(CONV_WEIGHTS, POOLS, *INPUT_SHAPE)[0]
+    return batch * (flops + sum(2 * n_in * n_out for n_in, n_out in DENSE_WEIGHTS.values()))
 
 
 def _space(workspace, name):

@@ -88,10 +88,8 @@ def tiny_config(**overrides):
     return hyperparameters.TrainConfig(**settings)
 
 
-def test_resume_after_an_interruption_equals_an_uninterrupted_run(tiny_corpus, tmp_path, monkeypatch):
-    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
-    reference = train.train(songs, tiny_config(), tmp_path / "a.npz", quiet=True)
-
+def interrupt_at_update_4(songs, config, out, monkeypatch):
+    """Train with checkpoints every 3 updates and stop at update 4 as Ctrl-C would: a checkpoint at 3 is left."""
     real_step = train._step
 
     def interrupted_step(state, x, targets, update, config, workspace):
@@ -100,10 +98,16 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tiny_corpus, t
         return real_step(state, x, targets, update, config, workspace)
     monkeypatch.setattr(train, "_step", interrupted_step)
     with pytest.raises(KeyboardInterrupt):
-        train.train(songs, tiny_config(), tmp_path / "b.npz", checkpoint_every=3, quiet=True)
+        train.train(songs, config, out, checkpoint_every=3, quiet=True)
+    monkeypatch.setattr(train, "_step", real_step)
+
+
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tiny_corpus, tmp_path, monkeypatch):
+    songs = dataset.load_split(tiny_corpus, "train", quiet=True)
+    reference = train.train(songs, tiny_config(), tmp_path / "a.npz", quiet=True)
+    interrupt_at_update_4(songs, tiny_config(), tmp_path / "b.npz", monkeypatch)
     assert train.checkpoint_path(tmp_path / "b.npz").is_file()
     assert not (tmp_path / "b.npz").exists()
-    monkeypatch.setattr(train, "_step", real_step)
     resumed = train.train(songs, tiny_config(), tmp_path / "b.npz", resume=True, checkpoint_every=3, quiet=True)
     for name in reference.params:
         np.testing.assert_array_equal(resumed.params[name], reference.params[name])
@@ -345,19 +349,10 @@ def test_the_ismir2016_network_trains_with_adam_resumes_exactly_and_its_model_pr
     config = tiny_config(arch="ismir2016")
     assert (config.lr, config.momentum) == (0.001, 0.9)  # the network's own defaults
     reference = train.train(songs, config, tmp_path / "a.npz", quiet=True)
-    real_step = train._step
-
-    def interrupted_step(state, x, targets, update, config, workspace):
-        if update == 4:
-            raise KeyboardInterrupt
-        return real_step(state, x, targets, update, config, workspace)
-    monkeypatch.setattr(train, "_step", interrupted_step)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(songs, config, tmp_path / "b.npz", checkpoint_every=3, quiet=True)
+    interrupt_at_update_4(songs, config, tmp_path / "b.npz", monkeypatch)
     checkpoint = model_file.load(train.checkpoint_path(tmp_path / "b.npz"))
     assert {key.split("/")[0] for key in checkpoint.extra} == {"velocity", "moment2", "progress"}
     assert sum(key.startswith("moment2/") for key in checkpoint.extra) == len(network2016.TRAINED)
-    monkeypatch.setattr(train, "_step", real_step)
     resumed = train.train(songs, config, tmp_path / "b.npz", resume=True, checkpoint_every=3, quiet=True)
     assert list(resumed.params) == list(network2016.PARAM_SHAPES)
     for name in reference.params:
