@@ -118,22 +118,80 @@ def forward(params, x, rng=None, workspace=None):
         return folded_logits(folded(params), x), None
     nn = backend.ops(params["conv1.w"])
     p, c = params, {"workspace": workspace}
-    h = xp.ascontiguousarray(x)[..., None]                                  # (B, 115, 80, 1)
-    for name in CONV_WEIGHTS:                                               # conv1 ... conv5, as in the table
-        zero_bias = xp.zeros(p[name + ".w"].shape[-1], p[name + ".w"].dtype)
-        h, c[name] = nn.conv2d_forward(h, p[name + ".w"], zero_bias, workspace=_space(workspace, name))
-        h = _normalise_forward(nn, h, p, name, c)
-        if name in POOLS:
-            h, c[name + ".pool"] = nn.maxpool2d_forward(h, POOLS[name])   # (B, 37, 25, 32), (B, 31, 1, 128)
+    h = xp.ascontiguousarray(x)[..., None]                                      # (B, 115, 80, 1)
+    h = _conv_forward(nn, h, p, "conv1", c)                                     # (B, 113, 78, 64)
+    h = _conv_forward(nn, h, p, "conv2", c)                                     # (B, 111, 76, 32)
+    h, c["pool1"] = nn.maxpool2d_forward(h, POOLS["conv2"])                     # (B, 37, 25, 32)
+    h = _conv_forward(nn, h, p, "conv3", c)                                     # (B, 35, 23, 128)
+    h = _conv_forward(nn, h, p, "conv4", c)                                     # (B, 33, 21, 64)
+    h = _conv_forward(nn, h, p, "conv5", c)                                     # (B, 31, 4, 128)
+    h, c["pool2"] = nn.maxpool2d_forward(h, POOLS["conv5"])                     # (B, 31, 1, 128)
     c["flat_shape"] = h.shape
-    h = h.reshape(h.shape[0], -1)                                           # (B, 3968)
-    for name in DENSE_WEIGHTS:                                              # dense1, dense2, dense3
-        h, c[name + ".dropout"] = nn.dropout_forward(h, DROPOUT, rng=rng)
-        bias = p["dense3.b"] if name == "dense3" else xp.zeros(p[name + ".w"].shape[-1], h.dtype)
-        h, c[name] = nn.dense_forward(h, p[name + ".w"], bias)             # (B, 256), (B, 64), (B, 1)
-        if name in NORMALISED:
-            h = _normalise_forward(nn, h, p, name, c)
+    h = h.reshape(h.shape[0], -1)                          # flatten, index t * 128 + c  (B, 3968)
+    h = _dense_forward(nn, h, p, "dense1", c, rng)                              # (B, 256)
+    h = _dense_forward(nn, h, p, "dense2", c, rng)                              # (B, 64)
+    h, c["dense3.dropout"] = nn.dropout_forward(h, DROPOUT, rng=rng)            # (B, 64)
+    h, c["dense3"] = nn.dense_forward(h, p["dense3.w"], p["dense3.b"])          # (B, 1)
     return h[:, 0], c
+
+
+def backward(params, cache, dlogits, need_dx=False):
+    """Gradients of the logits' weighted sum, sum_n dlogits[n] * logits[n], in training mode.
+
+    Returns grads: OrderedDict of the TRAINED names (the running statistics have none);
+    and, if need_dx, dx: (batch, 115, 80). Each line undoes the forward line of the same layer, bottom up.
+    """
+    nn = backend.ops(params["conv1.w"])
+    c = cache
+    g = OrderedDict((name, None) for name in TRAINED)
+    dh = dlogits.reshape(-1, 1)                                                 # (B, 1)
+    dh, g["dense3.w"], g["dense3.b"] = nn.dense_backward(dh, c["dense3"])       # (B, 64)
+    dh = nn.dropout_backward(dh, c["dense3.dropout"])
+    dh = _dense_backward(nn, dh, "dense2", c, g)                                # (B, 256)
+    dh = _dense_backward(nn, dh, "dense1", c, g)                                # (B, 3968)
+    dh = dh.reshape(c["flat_shape"])                                            # (B, 31, 1, 128)
+    dh = nn.maxpool2d_backward(dh, c["pool2"], _space(c["workspace"], "pool2"))  # (B, 31, 4, 128)
+    dh = _conv_backward(nn, dh, "conv5", c, g)                                  # (B, 33, 21, 64)
+    dh = _conv_backward(nn, dh, "conv4", c, g)                                  # (B, 35, 23, 128)
+    dh = _conv_backward(nn, dh, "conv3", c, g)                                  # (B, 37, 25, 32)
+    dh = nn.maxpool2d_backward(dh, c["pool1"], _space(c["workspace"], "pool1"))  # (B, 111, 76, 32)
+    dh = _conv_backward(nn, dh, "conv2", c, g)                                  # (B, 113, 78, 64)
+    dh = _conv_backward(nn, dh, "conv1", c, g, need_dx)                         # (B, 115, 80, 1) or None
+    if need_dx:
+        return g, dh[..., 0]
+    return g
+
+
+def _conv_forward(nn, h, params, name, cache):
+    """Convolution `name` without a bias (batch normalisation's beta shifts instead), then
+    `_normalise_forward`; the caches go into cache[name], cache[name + ...]."""
+    w = params[name + ".w"]
+    zero_bias = arrays.array_module(w).zeros(w.shape[-1], w.dtype)
+    h, cache[name] = nn.conv2d_forward(h, w, zero_bias, workspace=_space(cache["workspace"], name))
+    return _normalise_forward(nn, h, params, name, cache)
+
+
+def _conv_backward(nn, dh, name, cache, grads, need_dx=True):
+    """The backward of _conv_forward: grads[name + ".w"] (and gamma, beta); returns dx, or None if not need_dx."""
+    dh = _normalise_backward(nn, dh, name, cache, grads)
+    dh, grads[name + ".w"], _ = nn.conv2d_backward(dh, cache[name], need_dx=need_dx,
+                                                   workspace=_space(cache["workspace"], name))
+    return dh
+
+
+def _dense_forward(nn, h, params, name, cache, rng):
+    """50% dropout on the input, dense layer `name` without a bias, then `_normalise_forward`."""
+    h, cache[name + ".dropout"] = nn.dropout_forward(h, DROPOUT, rng=rng)
+    w = params[name + ".w"]
+    h, cache[name] = nn.dense_forward(h, w, arrays.array_module(w).zeros(w.shape[-1], w.dtype))
+    return _normalise_forward(nn, h, params, name, cache)
+
+
+def _dense_backward(nn, dh, name, cache, grads):
+    """The backward of _dense_forward: grads[name + ".w"] (and gamma, beta); returns dx."""
+    dh = _normalise_backward(nn, dh, name, cache, grads)
+    dh, grads[name + ".w"], _ = nn.dense_backward(dh, cache[name])
+    return nn.dropout_backward(dh, cache[name + ".dropout"])
 
 
 def _normalise_forward(nn, h, params, name, cache):
@@ -142,35 +200,6 @@ def _normalise_forward(nn, h, params, name, cache):
                                                                           params[name + ".beta"])
     h, cache[name + ".leaky"] = nn.leaky_relu_forward(h)
     return h
-
-
-def backward(params, cache, dlogits, need_dx=False):
-    """Gradients of the logits' weighted sum, sum_n dlogits[n] * logits[n], in training mode.
-
-    Returns grads: OrderedDict of the TRAINED names (the running statistics have none);
-    and, if need_dx, dx: (batch, 115, 80). Each step undoes one of `forward`'s, bottom up.
-    """
-    nn = backend.ops(params["conv1.w"])
-    c, workspace = cache, cache["workspace"]
-    g = OrderedDict((name, None) for name in TRAINED)
-    dh = dlogits.reshape(-1, 1)                                             # (B, 1)
-    for name in reversed(DENSE_WEIGHTS):                                    # dense3, dense2, dense1
-        if name in NORMALISED:
-            dh = _normalise_backward(nn, dh, name, c, g)
-        dh, g[name + ".w"], db = nn.dense_backward(dh, c[name])            # (B, 64), (B, 256), (B, 3968)
-        if name == "dense3":
-            g["dense3.b"] = db
-        dh = nn.dropout_backward(dh, c[name + ".dropout"])
-    dh = dh.reshape(c["flat_shape"])                                        # (B, 31, 1, 128)
-    for name in reversed(CONV_WEIGHTS):                                     # conv5 ... conv1
-        if name in POOLS:
-            dh = nn.maxpool2d_backward(dh, c[name + ".pool"], _space(workspace, name + ".pool"))
-        dh = _normalise_backward(nn, dh, name, c, g)
-        dh, g[name + ".w"], _ = nn.conv2d_backward(dh, c[name], need_dx=need_dx or name != "conv1",
-                                                   workspace=_space(workspace, name))
-    if need_dx:
-        return g, dh[..., 0]
-    return g
 
 
 def _normalise_backward(nn, dh, name, cache, grads):
