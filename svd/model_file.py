@@ -73,8 +73,7 @@ class Model:
     @property
     def arch(self):
         """The network's name, a key of svd.hyperparameters.ARCHITECTURES (`train --arch`)."""
-        train = self.config.get("train")
-        return train.get("arch", "ismir2015") if isinstance(train, dict) else "ismir2015"
+        return _arch(self.config)
 
     @property
     def networks(self):
@@ -197,13 +196,17 @@ def _config(path, arrays):
     return config
 
 
-def _param_shapes(path, config):
-    """{name: shape} of the parameters of the network `config` names (the paper's where it names none)."""
-    from svd.hyperparameters import architecture
+def _arch(config):
+    """The network a training configuration names: its train.arch, the paper's ("ismir2015") where none."""
     train = config.get("train")
-    arch = train.get("arch", "ismir2015") if isinstance(train, dict) else "ismir2015"
+    return train.get("arch", "ismir2015") if isinstance(train, dict) else "ismir2015"
+
+
+def _param_shapes(path, config):
+    """{name: shape} of the parameters of the network `config` names."""
+    from svd.hyperparameters import architecture
     try:
-        return architecture(arch).PARAM_SHAPES
+        return architecture(_arch(config)).PARAM_SHAPES
     except InputError as error:
         raise InputError(f"{path}: {error} Update svd, or pick another model file.") from None
 
