@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from svd import augment, backend, hyperparameters, layers, model_file, network, network2016, normalise, optim, spectrum
+from svd import augment, backend, hyperparameters, layers, model_file, network, network2016, normalise, optim
 from svd.batches import STREAM_DROPOUT, STREAM_INIT, TrainingExcerpts, stream_rng
 from svd.device import CPU
 from svd.util import locks, provenance
