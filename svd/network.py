@@ -137,7 +137,7 @@ def forward_flops(batch=1):
     return batch * flops
 
 
-def _space(workspace, name):
+def space(workspace, name):
     """The per-layer dict inside `workspace` (None stays None)."""
     return None if workspace is None else workspace.setdefault(name, {})
 
@@ -165,14 +165,14 @@ def forward(params, x, rng=None, workspace=None):
     p, c = params, {"workspace": workspace}
     h = xp.ascontiguousarray(x)[..., None]                                               # (B, 115, 80, 1)
     h, c["conv1"] = nn.conv2d_forward(h, p["conv1.w"], p["conv1.b"], leaky=True,
-                                      workspace=_space(workspace, "conv1"))              # (B, 113, 78, 64)
+                                      workspace=space(workspace, "conv1"))               # (B, 113, 78, 64)
     h, c["conv2"] = nn.conv2d_forward(h, p["conv2.w"], p["conv2.b"], leaky=True,
-                                      workspace=_space(workspace, "conv2"))              # (B, 111, 76, 32)
+                                      workspace=space(workspace, "conv2"))               # (B, 111, 76, 32)
     h, c["pool1"] = nn.maxpool2d_forward(h, POOL)                                        # (B, 37, 25, 32)
     h, c["conv3"] = nn.conv2d_forward(h, p["conv3.w"], p["conv3.b"], leaky=True,
-                                      workspace=_space(workspace, "conv3"))              # (B, 35, 23, 128)
+                                      workspace=space(workspace, "conv3"))               # (B, 35, 23, 128)
     h, c["conv4"] = nn.conv2d_forward(h, p["conv4.w"], p["conv4.b"], leaky=True,
-                                      workspace=_space(workspace, "conv4"))              # (B, 33, 21, 64)
+                                      workspace=space(workspace, "conv4"))               # (B, 33, 21, 64)
     h, c["pool2"] = nn.maxpool2d_forward(h, POOL)                                        # (B, 11, 7, 64)
     c["pool2_shape"] = h.shape
     h = h.reshape(h.shape[0], -1)                          # flatten, channels-last order  (B, 4928)
@@ -215,16 +215,16 @@ def backward(params, cache, dlogits, need_dx=False):
     dh, g["dense1.w"], g["dense1.b"] = nn.dense_backward(dh, c["dense1"])                # (B, 4928)
     dh = _dropout_backward(nn, dh, c["dropout1"])
     dh = dh.reshape(c["pool2_shape"])                                                    # (B, 11, 7, 64)
-    dh = nn.maxpool2d_backward(dh, c["pool2"], _space(workspace, "pool2"))               # (B, 33, 21, 64)
+    dh = nn.maxpool2d_backward(dh, c["pool2"], space(workspace, "pool2"))                # (B, 33, 21, 64)
     dh, g["conv4.w"], g["conv4.b"] = nn.conv2d_backward(dh, c["conv4"],
-                                                        workspace=_space(workspace, "conv4"))  # (B, 35, 23, 128)
+                                                        workspace=space(workspace, "conv4"))  # (B, 35, 23, 128)
     dh, g["conv3.w"], g["conv3.b"] = nn.conv2d_backward(dh, c["conv3"],
-                                                        workspace=_space(workspace, "conv3"))  # (B, 37, 25, 32)
-    dh = nn.maxpool2d_backward(dh, c["pool1"], _space(workspace, "pool1"))               # (B, 111, 76, 32)
+                                                        workspace=space(workspace, "conv3"))  # (B, 37, 25, 32)
+    dh = nn.maxpool2d_backward(dh, c["pool1"], space(workspace, "pool1"))                # (B, 111, 76, 32)
     dh, g["conv2.w"], g["conv2.b"] = nn.conv2d_backward(dh, c["conv2"],
-                                                        workspace=_space(workspace, "conv2"))  # (B, 113, 78, 64)
+                                                        workspace=space(workspace, "conv2"))  # (B, 113, 78, 64)
     dh, g["conv1.w"], g["conv1.b"] = nn.conv2d_backward(dh, c["conv1"], need_dx=need_dx,
-                                                        workspace=_space(workspace, "conv1"))  # (B, 115, 80, 1)
+                                                        workspace=space(workspace, "conv1"))  # (B, 115, 80, 1)
     if need_dx:
         return g, dh[..., 0]
     return g

@@ -41,7 +41,7 @@ import numpy
 from . import backend
 from .excerpt import INPUT_SHAPE
 from .loss import sigmoid
-from .network import DROPOUT, conv_stack, orthogonal
+from .network import DROPOUT, conv_stack, orthogonal, space
 from .util import arrays
 
 CONV_WEIGHTS = OrderedDict([  # (kernel_time, kernel_freq, c_in, c_out)
@@ -90,11 +90,6 @@ def forward_flops(batch=1):
     separately; batch normalisation, rectifiers and pooling are under 1% of it). About 594 MFLOP per excerpt."""
     flops = conv_stack(CONV_WEIGHTS, POOLS, *INPUT_SHAPE)[0]
     return batch * (flops + sum(2 * n_in * n_out for n_in, n_out in DENSE_WEIGHTS.values()))
-
-
-def _space(workspace, name):
-    """The per-layer dict inside `workspace` (None stays None)."""
-    return None if workspace is None else workspace.setdefault(name, {})
 
 
 def forward(params, x, rng=None, workspace=None):
@@ -150,11 +145,11 @@ def backward(params, cache, dlogits, need_dx=False):
     dh = _dense_backward(nn, dh, "dense2", c, g)                                # (B, 256)
     dh = _dense_backward(nn, dh, "dense1", c, g)                                # (B, 3968)
     dh = dh.reshape(c["flat_shape"])                                            # (B, 31, 1, 128)
-    dh = nn.maxpool2d_backward(dh, c["pool2"], _space(c["workspace"], "pool2"))  # (B, 31, 4, 128)
+    dh = nn.maxpool2d_backward(dh, c["pool2"], space(c["workspace"], "pool2"))  # (B, 31, 4, 128)
     dh = _conv_backward(nn, dh, "conv5", c, g)                                  # (B, 33, 21, 64)
     dh = _conv_backward(nn, dh, "conv4", c, g)                                  # (B, 35, 23, 128)
     dh = _conv_backward(nn, dh, "conv3", c, g)                                  # (B, 37, 25, 32)
-    dh = nn.maxpool2d_backward(dh, c["pool1"], _space(c["workspace"], "pool1"))  # (B, 111, 76, 32)
+    dh = nn.maxpool2d_backward(dh, c["pool1"], space(c["workspace"], "pool1"))  # (B, 111, 76, 32)
     dh = _conv_backward(nn, dh, "conv2", c, g)                                  # (B, 113, 78, 64)
     dh = _conv_backward(nn, dh, "conv1", c, g, need_dx)                         # (B, 115, 80, 1) or None
     if need_dx:
@@ -167,7 +162,7 @@ def _conv_forward(nn, h, params, name, cache):
     `_normalise_forward`; the caches go into cache[name], cache[name + ...]."""
     w = params[name + ".w"]
     zero_bias = arrays.array_module(w).zeros(w.shape[-1], w.dtype)
-    h, cache[name] = nn.conv2d_forward(h, w, zero_bias, workspace=_space(cache["workspace"], name))
+    h, cache[name] = nn.conv2d_forward(h, w, zero_bias, workspace=space(cache["workspace"], name))
     return _normalise_forward(nn, h, params, name, cache)
 
 
@@ -175,7 +170,7 @@ def _conv_backward(nn, dh, name, cache, grads, need_dx=True):
     """The backward of _conv_forward: grads[name + ".w"] (and gamma, beta); returns dx, or None if not need_dx."""
     dh = _normalise_backward(nn, dh, name, cache, grads)
     dh, grads[name + ".w"], _ = nn.conv2d_backward(dh, cache[name], need_dx=need_dx,
-                                                   workspace=_space(cache["workspace"], name))
+                                                   workspace=space(cache["workspace"], name))
     return dh
 
 
