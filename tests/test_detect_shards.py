@@ -2,8 +2,9 @@
 
 The model is untrained (random weights, the corpus's statistics): these tests
 check which files are done where and what is written, not what is detected.
-The reference is one unsharded run over the whole tree; shards, restarts and
-worker processes must give byte-identical `.lab` files and the same records.
+The reference is one unsharded run over the whole tree in one process; shards,
+restarts and worker processes (detecting whole files: `--jobs` auto or K) must
+give byte-identical `.lab` files and the same records.
 """
 import json
 import os
@@ -44,7 +45,7 @@ def setup(tmp_path_factory):
     one_song_model(base, "model.npz")
     for seed, name in enumerate(TREE):
         write_audio(base / "music" / name, 4.0 + seed % 3, seed)
-    assert detect_cli(base / "model.npz", base / "music", "--out-dir", base / "reference") == 0
+    assert detect_cli(base / "model.npz", base / "music", "--out-dir", base / "reference", "--jobs", "0") == 0
     return base / "model.npz", base / "music", base / "reference"
 
 
@@ -186,7 +187,7 @@ def test_skipped_overwritten_failed_and_jobs(setup, tmp_path, capsys, monkeypatc
     assert f"0 done, {len(TREE)} skipped, 0 failed" in capsys.readouterr().err
     monkeypatch.setattr(detect, "detect_spectrogram", real)
 
-    # --overwrite redoes everything, here with 2 reading worker processes and the summary saved after each file.
+    # --overwrite redoes everything, here with 2 detecting worker processes and the summary saved after each file.
     monkeypatch.setattr(detect_summary, "SAVE_EVERY_S", 0.0)
     (out / "a" / "01.lab").write_text("0.000 1.000 sing\n", encoding="utf-8")
     assert detect_cli(model, music, "--out-dir", out, "--overwrite", "--jobs", "2") == 0

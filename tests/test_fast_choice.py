@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from svd import fast, layers
-from svd.fast import blocked, build, choice, winograd
+from svd.fast import blas, blocked, build, choice, winograd, workers
 
 
 @pytest.fixture(autouse=True)
@@ -58,9 +58,24 @@ def test_a_damaged_file_is_measured_again_and_fixed_takes_the_first(monkeypatch)
 def test_songs_of_every_length_share_a_key():
     x = np.zeros((1, 5000, 80, 1), np.float32)
     assert choice.key("conv", x[:, :3000], (3, 3)) == choice.key("conv", x[:, :2100], (3, 3)) == \
-        "conv (4096, 80, 1) (3, 3)"
+        f"conv (4096, 80, 1) (3, 3) threads {workers.num_threads()}"
     assert choice.key("conv", x) != choice.key("conv", x[:, :4096])
-    assert choice.key("conv", np.zeros((32, 115, 80, 1))) == "conv (4096, 80, 1)"  # a training batch: 3680 rows
+    assert choice.key("conv", np.zeros((32, 115, 80, 1))) == \
+        f"conv (4096, 80, 1) threads {workers.num_threads()}"  # a training batch: 3680 rows
+
+
+@pytest.mark.skipif(not blas.gil_free(), reason="one thread only without a BLAS that releases the GIL")
+def test_one_thread_and_all_threads_are_chosen_apart():
+    """A `detect --jobs` worker runs one thread per core of its share: its choices are its own."""
+    x = np.zeros((32, 115, 80, 1))
+    before = workers.num_threads()
+    try:
+        workers.set_num_threads(1)
+        one = choice.key("conv", x)
+        workers.set_num_threads(2)
+        assert choice.key("conv", x) != one and one.endswith("threads 1")
+    finally:
+        workers.set_num_threads(before)
 
 
 @pytest.mark.skipif(not winograd.available(), reason="no C compiler: one convolution candidate only")

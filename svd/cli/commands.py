@@ -4,6 +4,7 @@ Each function takes the argparse namespace, prints its results to stdout
 (progress goes to stderr) and raises svd.util.errors.InputError for user mistakes.
 """
 import collections
+import dataclasses
 import json
 import math
 import os
@@ -12,7 +13,7 @@ import sys
 
 from svd import bench, dataset, detect, device, evaluate, hyperparameters, model_file, predict, synth, train
 from svd.cli import plot, report
-from svd.jobs import detect_summary, detection, input_files, shards
+from svd.jobs import cores, detect_summary, detection, input_files, shards
 from svd.util import cache_folder, errors, provenance
 from svd.util.atomic import WriteFailed, check_output, check_writable, write_text_atomic
 from svd.util.errors import InputError
@@ -139,8 +140,7 @@ def cmd_bag(args):
 def cmd_eval(args):
     model = model_file.load(args.model)
     factors = pitch_factors(args)
-    if args.threshold is not None:
-        check_threshold(args.threshold)
+    check_threshold(args.threshold)
     if args.valid_split == args.test_split:
         raise InputError(f"--valid-split {args.valid_split} --test-split {args.test_split}: the threshold would be "
                          "chosen on the songs it is reported on; name two different filelists.")
@@ -247,8 +247,8 @@ def _model_corpus(model_path, model, data, quiet):
 
 
 def check_threshold(threshold):
-    """A decision threshold is a probability: finite and in [0, 1]."""
-    if not (math.isfinite(threshold) and 0 <= threshold <= 1):
+    """A decision threshold is a probability: finite and in [0, 1]; None (not given) passes."""
+    if threshold is not None and not (math.isfinite(threshold) and 0 <= threshold <= 1):
         raise InputError(f"--threshold {threshold}: a threshold is a probability between 0 and 1.")
 
 
@@ -303,16 +303,13 @@ def _bench_layers(args):
 def cmd_detect(args):
     args.model, args.inputs = input_files.split_model(args.inputs)
     model = model_file.load(args.model)
-    if args.threshold is not None:
-        check_threshold(args.threshold)
+    check_threshold(args.threshold)
     threshold = detect.model_threshold(model, args.threshold, args.model)
     if not (math.isfinite(args.min_segment) and 0 <= args.min_segment <= detect.MAX_MIN_SEGMENT_S):
         raise InputError(f"--min-segment {args.min_segment}: give a length in seconds from 0 to "
                          f"{detect.MAX_MIN_SEGMENT_S:g} (0 keeps every segment).")
     index, count = shards.parse(args.shard)
-    if args.jobs < 0:
-        raise InputError(f"--jobs {args.jobs}: give 0 (read the files in this process) or a number of "
-                         "worker processes.")
+    jobs = cores.parse_jobs(args.jobs)
     label_formats = detection.label_formats(args.labels)
     frame_formats = () if args.frames is None else detection.parse_formats(args.frames, "--frames",
                                                                            detection.FRAME_FORMATS)
@@ -344,7 +341,7 @@ def cmd_detect(args):
         raise InputError(f"no audio files found in {' '.join(map(str, inputs))}; "
                          f"expected one of {', '.join(sorted(input_files.AUDIO_SUFFIXES))}.")
     job = detection.Job(model, detect_summary.sha256_of(args.model), threshold, factors, args.min_segment, args.plot,
-                        where, args.jobs, args.quiet, label_formats, frame_formats,
+                        where, jobs, args.quiet, label_formats, frame_formats,
                         provenance.describe(where, model.seed))
     # A file's shard depends only on its place below the inputs' common folder, so all jobs agree on it.
     relative = input_files.relative_paths(files, inputs)
@@ -354,9 +351,11 @@ def cmd_detect(args):
     out_dir = pathlib.Path(args.out_dir)
     summary = out_dir / detect_summary.file_name(index, count)
     records, todo = detection.plan(share, out_dir, summary, job, args.overwrite)
+    job = dataclasses.replace(job, jobs=cores.auto_jobs(len(todo), where != device.CPU) if jobs is None else jobs)
     if not args.quiet:
         print(f"detect: {len(share)} files" + (f" of {len(files)} in shard {index}/{count}" if count > 1 else "")
-              + f", {len(share) - len(todo)} with outputs already (skipped), {len(todo)} to do", file=sys.stderr)
+              + f", {len(share) - len(todo)} with outputs already (skipped), {len(todo)} to do"
+              + cores.said(job.jobs, len(todo), where != device.CPU), file=sys.stderr)
     failed = detection.detect_files(share, records, todo, out_dir, summary, job)
     if failed:
         raise InputError(f"{failed} of {len(share)} files could not be processed (see the lines above).")

@@ -255,9 +255,12 @@ def build_parser(prog="run.py"):
     p.add_argument("--shard", metavar="I/N",
                    help="do only shard I of N (I from 0 to N-1): N jobs with the same inputs and --out-dir, "
                         "one per I, together do every file exactly once (default: all files)")
-    p.add_argument("--jobs", type=int, default=0, metavar="K",
-                   help="K worker processes decode the next files while this one runs the network; 0 reads "
-                        "them in this process (default: %(default)s)")
+    p.add_argument("--jobs", default="auto", metavar="K",
+                   help="K worker processes, each pinned to its share of the CPU cores, decode files and run the "
+                        "network on them while this one writes the outputs (on the GPU they only decode, and "
+                        "this process runs the network); 0 does everything in this process, with all cores; "
+                        "auto: one per core, up to one per file and as memory allows, 0 for one file or on "
+                        "the GPU (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo files whose outputs exist (by default they are skipped)")
     p.add_argument("--threshold", type=float, help="decision threshold on the smoothed probability "

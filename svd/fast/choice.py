@@ -3,7 +3,7 @@
 Where more than one implementation applies to an operation's arrays (conv2d:
 Winograd, the single-channel kernel, blocked; max-pool: compiled, NumPy), the
 first call with a new *key* (the operation, the shapes, the dilation, whether dx
-is wanted) runs each candidate WARMUP times and then REPEATS times, keeps the
+is wanted, the number of threads) runs each candidate WARMUP times and then REPEATS times, keeps the
 one with the lowest median time, and runs it once more for the result (the
 candidates share buffers, svd/fast/workers.py). The same call never measures
 twice in a process. The choices are saved, with the times they were made on, to
@@ -29,7 +29,7 @@ import numpy
 
 from svd.util.atomic import write_text_atomic
 from svd.util.cache_folder import native_dir
-from svd.fast import build
+from svd.fast import build, workers
 
 WARMUP, REPEATS = 1, 3
 FORMAT = 1  # of the saved file
@@ -72,9 +72,10 @@ def set_measuring(flag):
 
 def key(operation, x, *details):
     """The key of a call: the operation, x's shape with its first two axes (batch, time) as one size rounded up
-    to a power of two (songs of every length share a choice), and `details` (weights' shape, dilation, ...)."""
+    to a power of two (songs of every length share a choice), `details` (weights' shape, dilation, ...), and the
+    number of worker threads (the candidates do not scale alike: a `detect --jobs` process has fewer)."""
     rows = 1 << max(int(x.shape[0] * x.shape[1]) - 1, 0).bit_length()
-    return " ".join(map(str, (operation, (rows, *x.shape[2:]), *details)))
+    return " ".join(map(str, (operation, (rows, *x.shape[2:]), *details, f"threads {workers.num_threads()}")))
 
 
 def choose(key, candidates, run):

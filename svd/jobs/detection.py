@@ -3,9 +3,10 @@
 `run.py detect` hands this module its share of the input files (all of them,
 or those of its `--shard I/N`) as (audio path, output stem) pairs. `plan`
 decides which files still need doing and saves the job's summary
-(svd/jobs/detect_summary.py, step 1); `detect_files` reads them ahead in
-worker processes (svd/jobs/readahead.py), runs the detector on each
-(svd/detect.py) and writes, per file, its outputs (`outputs_of`): label files
+(svd/jobs/detect_summary.py, step 1); `detect_files` runs the detector on
+each (svd/detect.py), on the CPU in worker processes that share the cores
+(svd/jobs/cores.py, svd/jobs/readahead.py; on the GPU they only read ahead), and
+writes, per file, its outputs (`outputs_of`): label files
 (`<stem>.lab`, `.txt`, `.csv`, `.json`, `.sing.txt`), frame tables (`<stem>.frames.npy`,
 `.frames.csv`) and a picture (`<stem>.png`), each atomically. The first label
 file (in the order lab, audacity, csv, json) is the file's *main* output: its path
@@ -15,12 +16,14 @@ main label file on disk has a record whenever the job is killed, and a file
 whose main label file is there has all its other outputs too.
 """
 import dataclasses
+import functools
 import sys
 import time
 
-from svd import audio, detect, labels
+from svd import audio, backend, detect, labels
 from svd.cli import plot
-from svd.jobs import detect_summary, readahead
+from svd.device import CPU
+from svd.jobs import cores, detect_summary, readahead
 from svd.util.atomic import replacing, write_text_atomic
 from svd.util.errors import InputError
 from svd.util.progress import Progress
@@ -33,9 +36,10 @@ class Job:
     model: svd.model_file.Model; model_sha256: its file's SHA-256 (recorded);
     threshold: the decision threshold; pitch_factors: TTA factors, (1.0,)
     without; min_segment_s: shorter segments are absorbed; plot: also write a
-    picture; device: svd.device.Device; jobs: worker processes reading ahead
-    (0: read in this process); label_formats: names of LABEL_FORMATS to write,
-    frame_formats: of FRAME_FORMATS (both in that order, from `parse_formats`);
+    picture; device: svd.device.Device; jobs: worker processes, each detecting
+    whole files on its share of the cores (on the GPU: reading ahead; 0: all in
+    this process; svd/jobs/cores.py `auto_jobs` gives the default);
+    label_formats: names of LABEL_FORMATS to write, frame_formats: of FRAME_FORMATS (both in that order, from `parse_formats`);
     provenance: recorded with each file (svd/util/provenance.py).
     """
     model: object
@@ -201,25 +205,32 @@ def detect_files(share, records, todo, out_dir, summary, job):
     summary is saved whole every detect_summary.SAVE_EVERY_S and at the end.
     """
     failed, minutes, saved_at = 0, 0.0, time.monotonic()
-    reading = readahead.read_ahead(detect.read_spectrogram, [share[slot][0] for slot in todo], job.jobs)
+    paths = [share[slot][0] for slot in todo]
+    whole_files = job.jobs > 0 and job.device == CPU  # the workers run the network too
+    if whole_files:
+        read = functools.partial(detect_file, job.model, job.threshold, job.pitch_factors, job.min_segment_s,
+                                 not job.quiet)
+        workers = max(1, min(job.jobs, len(paths)))
+        reading = readahead.read_ahead(read, paths, workers, cores.shares(cores.available(), workers))
+    else:
+        reading = readahead.read_ahead(detect.read_spectrogram, paths, job.jobs)
     with Progress("detecting", len(todo), "files", quiet=job.quiet) as bar:
-        for done, (slot, (path, result)) in enumerate(zip(todo, reading), start=1):
-            stem = share[slot][1]
-            if not isinstance(result, InputError):
+        for done, (index, result) in enumerate(reading, start=1):  # in the order the files finish
+            slot = todo[index]
+            path, stem = share[slot]
+            if not (whole_files or isinstance(result, InputError)):
                 try:
-                    found = detect.detect_spectrogram(job.model, path, *result, job.threshold, job.pitch_factors,
-                                                      job.min_segment_s, job.device)
+                    result = _detected(job.model, path, *result, job.threshold, job.pitch_factors,
+                                       job.min_segment_s, job.device)
                 except InputError as error:
                     result = error
-                except MemoryError:
-                    result = InputError(f"{detect.shown(path)}: not enough memory to run the network on it; split "
-                                        "the file or free memory.")
             if isinstance(result, InputError):
                 failed += 1
                 records[slot] = {**records[slot], "status": "failed", "error": str(result)}
                 detect_summary.append(summary, records[slot])
                 bar.note(f"failed: {result}")
             else:
+                found = result
                 *others, (main, _) = outputs_of(stem, job)
                 for kind, output in others:
                     write_output(kind, out_dir / output, found)
@@ -241,3 +252,22 @@ def detect_files(share, records, todo, out_dir, summary, job):
     print(f"detect: {len(todo) - failed} done, {len(share) - len(todo)} skipped, {failed} failed; "
           f"summary in {summary}", file=sys.stderr)
     return failed
+
+
+def detect_file(model, threshold, pitch_factors, min_segment_s, notices, path):
+    """One file read and detected on the CPU, as a worker process does it (`--jobs`): a detect.Detection.
+    InputError for a file that cannot be read or whose network output is unusable. notices: whether the
+    compiled code may say on stderr that it is being built or measured (False: the command's --quiet)."""
+    backend.fast_build_notices(notices)
+    linear, duration_s = detect.read_spectrogram(path)
+    return _detected(model, path, linear, duration_s, threshold, pitch_factors, min_segment_s, CPU)
+
+
+def _detected(model, path, linear, duration_s, threshold, pitch_factors, min_segment_s, device):
+    """detect.detect_spectrogram, with running out of memory as an InputError naming the file."""
+    try:
+        return detect.detect_spectrogram(model, path, linear, duration_s, threshold, pitch_factors,
+                                         min_segment_s, device)
+    except MemoryError:
+        raise InputError(f"{detect.shown(path)}: not enough memory to run the network on it; split the file or "
+                         "free memory.") from None
