@@ -351,11 +351,12 @@ def cmd_detect(args):
     out_dir = pathlib.Path(args.out_dir)
     summary = out_dir / detect_summary.file_name(index, count)
     records, todo = detection.plan(share, out_dir, summary, job, args.overwrite)
-    job = dataclasses.replace(job, jobs=cores.auto_jobs(len(todo), where != device.CPU) if jobs is None else jobs)
+    on_gpu = where != device.CPU
+    job = dataclasses.replace(job, jobs=cores.auto_jobs(len(todo), on_gpu) if jobs is None else jobs)
     if not args.quiet:
         print(f"detect: {len(share)} files" + (f" of {len(files)} in shard {index}/{count}" if count > 1 else "")
               + f", {len(share) - len(todo)} with outputs already (skipped), {len(todo)} to do"
-              + cores.said(job.jobs, len(todo), where != device.CPU), file=sys.stderr)
+              + cores.said(job.jobs, len(todo), on_gpu), file=sys.stderr)
     failed = detection.detect_files(share, records, todo, out_dir, summary, job)
     if failed:
         raise InputError(f"{failed} of {len(share)} files could not be processed (see the lines above).")
