@@ -89,13 +89,36 @@ def test_whichever_convolution_is_chosen_the_results_are_the_textbook_s(monkeypa
     loser = {"winograd": blocked, "blocked": winograd}[winner]
     for direction in ("conv2d_forward", "conv2d_backward"):
         real = getattr(loser, direction)
-        monkeypatch.setattr(loser, direction, lambda *args, real=real: (time.sleep(0.01), real(*args))[1])
+        monkeypatch.setattr(loser, direction,
+                            lambda *args, real=real, **options: (time.sleep(0.01), real(*args, **options))[1])
     y, cache = fast.conv2d_forward(x, w, b, (1, 2), True)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     dx, dw, db = fast.conv2d_backward(dy, cache)
-    assert {entry["chosen"] for entry in choice.chosen().values()} == {winner}
+    assert {entry["chosen"].split(",")[0] for entry in choice.chosen().values()} == {winner}  # blocked: any size
     want_y, want_cache = layers.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b, (1, 2), True)
     wants = layers.conv2d_backward(dy.astype(np.float64), want_cache)
     np.testing.assert_allclose(y, want_y, atol=2e-5 * np.abs(want_y).max())
     for got, want in zip((dx, dw, db), wants):
         np.testing.assert_allclose(got, want, atol=2e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("name", sorted(fast.BLOCK_SCALES))
+def test_every_block_size_gives_the_textbook_s_results(monkeypatch, name):
+    """The blocked path at each block size it is offered at (several blocks per example at every size here)."""
+    monkeypatch.setattr(blocked, "_FORWARD_BLOCK_BYTES", 10000)
+    monkeypatch.setattr(blocked, "_BACKWARD_BLOCK_BYTES", 10000)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 40, 10, 8))
+    w = rng.standard_normal((3, 3, 8, 5)) / 8
+    b = rng.standard_normal(5)
+    candidates = dict(fast._conv_candidates(x, w, (2, 1), True, "conv2d_forward"))
+    backwards = dict(fast._conv_candidates(x, w, (2, 1), True, "conv2d_backward"))
+    y, cache = candidates[name](x, w, b, (2, 1), True, None)
+    dy = rng.standard_normal(y.shape)
+    want_y, want_cache = layers.conv2d_forward(x, w, b, (2, 1), True)
+    np.testing.assert_allclose(y, want_y, rtol=1e-12, atol=1e-12)
+    for got, want in zip(backwards[name](dy, cache, True, None), layers.conv2d_backward(dy, want_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    row_bytes = 8 * (8 + 2 * 5)  # the forward's: a row of x and two of z, float64
+    blocks = blocked._line_blocks(2, 40, 36, 10, row_bytes, int(10000 * fast.BLOCK_SCALES[name]))
+    assert len(blocks) > 2  # even the largest blocks split an example: blocks and halos are tested

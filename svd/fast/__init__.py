@@ -14,7 +14,7 @@ that applies, in this order).
                  single_channel_conv.py  compiled, float32, one input channel (its backward
                                          only when no dx is wanted: the first layer)
                  im2col.py               NumPy and BLAS, kernels nearly as wide as their input
-                 blocked.py              NumPy and BLAS: everything else
+                 blocked.py              NumPy and BLAS: everything else, at three block sizes
     maxpool2d_*  max_pool.py             compiled, float32
                  numpy_pool.py           NumPy: everything else
     dense_*      blocked.py              BLAS
@@ -27,18 +27,25 @@ found (`unavailable_reason()` says why it is not used here). Below them all,
 blas.py calls BLAS so that Python's GIL is released, and workers.py runs the work in
 blocks on all cores and keeps large buffers between calls.
 """
+import functools
 
 from svd import layers
 from svd.fast import batch_norm, blocked, build, choice, im2col, max_pool, numpy_pool, single_channel_conv, winograd
+
+
+# The blocked path's block sizes on offer, as multiples of its default: which fits the caches best depends on
+# the machine (on the 2-core EPYC of BENCHMARKS.md, a quarter and four times the default are 0-40% slower).
+BLOCK_SCALES = {"blocked": 1.0, "blocked, 1/4 blocks": 0.25, "blocked, 4x blocks": 4.0}
 
 
 def _conv_candidates(x, w, dilation, need_dx, direction):
     """[(name, function)] of the convolutions that apply, in the fixed order; their caches are alike."""
     modules = [("winograd", winograd, winograd.applies(x, w)),
                ("single-channel", single_channel_conv, single_channel_conv.applies(x, w, need_dx)),
-               ("im2col", im2col, im2col.applies(x, w, dilation)),
-               ("blocked", blocked, True)]
-    return [(name, getattr(module, direction)) for name, module, applies in modules if applies]
+               ("im2col", im2col, im2col.applies(x, w, dilation))]
+    return ([(name, getattr(module, direction)) for name, module, applies in modules if applies]
+            + [(name, functools.partial(getattr(blocked, direction), block_scale=scale))
+               for name, scale in BLOCK_SCALES.items()])
 
 
 def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):

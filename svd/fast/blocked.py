@@ -60,10 +60,12 @@ from svd.fast import workers
 from svd.fast.blas import gemm
 from svd.layers import LEAKINESS, conv_out_shape
 
-# Rows per block are chosen so that a block's data take about this many bytes;
-# measured best for the whole network (BENCHMARKS.md) on a 2-core CPU with
-# 1 MB of L2 per core and 32 MB of shared L3. Bigger blocks mean fewer calls
-# and, in the backward, fewer recomputed halo lines.
+# Rows per block are chosen so that a block's data take about this many bytes
+# (times the caller's block_scale); measured best for the whole network
+# (BENCHMARKS.md) on a 2-core CPU with 1 MB of L2 per core and 32 MB of shared
+# L3. Bigger blocks mean fewer calls and, in the backward, fewer recomputed halo
+# lines; smaller ones stay in a smaller cache. Which scale wins on another
+# machine is measured there (svd/fast/__init__.py offers three).
 _FORWARD_BLOCK_BYTES = 1 << 23
 _BACKWARD_BLOCK_BYTES = 1 << 22
 # Up to this many input channels the conv uses a per-block im2col product
@@ -162,7 +164,7 @@ def _output_grad(dz_lines, first_line, time, dy, y, leaky):
 # Convolution (valid, kh x kw kernel, optional dilation), fused leaky ReLU
 # --------------------------------------------------------------------------
 
-def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
+def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None, block_scale=1.0):
     """Valid 2-D convolution over (time, freq), optionally dilated, with bias.
 
     Args:
@@ -173,6 +175,8 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
         leaky: also apply the leaky rectifier max(z/100, z).
         workspace: dict for reusing buffers between calls (see workers.reuse),
             or None.
+        block_scale: the size of the blocks of rows run in turn, as a multiple
+            of _FORWARD_BLOCK_BYTES (speed only: the result is the same).
 
     Returns:
         y: (batch, time_out, freq_out, c_out), time_out = time - (kernel_time-1)*d_time,
@@ -218,11 +222,11 @@ def conv2d_forward(x, w, b, dilation=(1, 1), leaky=False, workspace=None):
             y[n, t0:t1] = valid
 
     workers.parallel_for(forward_block, _line_blocks(batch, time, time_out, freq, row_bytes,
-                                                     _FORWARD_BLOCK_BYTES))
+                                                     int(_FORWARD_BLOCK_BYTES * block_scale)))
     return y, (x, w, dilation, leaky, y)
 
 
-def conv2d_backward(dy, cache, need_dx=True, workspace=None):
+def conv2d_backward(dy, cache, need_dx=True, workspace=None, block_scale=1.0):
     """Gradients of conv2d_forward.
 
     Args:
@@ -231,6 +235,8 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
         cache: from conv2d_forward.
         need_dx: compute dx (the first layer of a network does not need it).
         workspace: dict for reusing buffers between calls, or None.
+        block_scale: the size of the blocks of rows, as a multiple of
+            _BACKWARD_BLOCK_BYTES (speed only).
 
     Returns:
         dx: (batch, time, freq, c_in) (None if not need_dx),
@@ -298,7 +304,7 @@ def conv2d_backward(dy, cache, need_dx=True, workspace=None):
                 gemm(d, w_cat, dx_rows[start:stop], beta=0.0)  # dx = D w_cat
 
     workers.parallel_for(backward_block, _line_blocks(batch, time, time, freq, row_bytes,
-                                                      _BACKWARD_BLOCK_BYTES))
+                                                      int(_BACKWARD_BLOCK_BYTES * block_scale)))
     if gather_x:
         dw = dw_parts.sum(axis=0).reshape(w.shape)
     else:

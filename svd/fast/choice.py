@@ -1,11 +1,12 @@
 """Which implementation of an operation runs on this machine: measured once, then kept (like FFTW's wisdom).
 
 Where more than one implementation applies to an operation's arrays (conv2d:
-Winograd, the single-channel kernel, blocked; max-pool: compiled, NumPy), the
-first call with a new *key* (the operation, the shapes, the dilation, whether dx
-is wanted, the number of threads) runs each candidate WARMUP times and then REPEATS times, keeps the
-one with the lowest median time, and runs it once more for the result (the
-candidates share buffers, svd/fast/workers.py). The same call never measures
+Winograd, the single-channel kernel, im2col, blocked at three block sizes;
+max-pool: compiled, NumPy), the first call with a new *key* (the operation, the
+shapes, the dilation, whether dx is wanted, the number of threads) runs each
+candidate WARMUP times and then REPEATS times, keeps the one with the lowest
+median time, and runs it once more for the result (the candidates share
+buffers, svd/fast/workers.py). The same call never measures
 twice in a process. The choices are saved, with the times they were made on, to
 a file in the compiled code's folder named after the machine (`machine_tag`:
 CPU model and flags, core count, NumPy and SciPy (whose BLAS runs) versions, the compiled library,
