@@ -45,6 +45,19 @@ def test_the_fastest_candidate_wins_and_is_kept_in_a_file_per_machine(monkeypatc
     assert calls.count("slow") == per_candidate
 
 
+def test_a_choice_made_among_other_candidates_is_measured_again(monkeypatch):
+    """A new candidate (a code change, e.g. another block size) must get its chance on a machine that chose
+    before it existed: the kept choice is not reused."""
+    calls = []
+    old = [("slow", sleeper(0.01, calls, "slow"))]
+    new = old + [("fast", sleeper(0.0, calls, "fast"))]
+    choice.choose("op", old + [("other", sleeper(0.02, calls, "other"))], lambda function: function())
+    assert choice.chosen()["op"]["chosen"] == "slow"
+    monkeypatch.setattr(choice, "_choices", {})  # a later process, with the changed candidates
+    assert choice.choose("op", new, lambda function: function()) == "fast"
+    assert set(choice.chosen()["op"]["seconds"]) == {"slow", "fast"}
+
+
 def test_a_damaged_file_is_measured_again_and_fixed_takes_the_first(monkeypatch):
     choice.path().parent.mkdir(parents=True, exist_ok=True)
     choice.path().write_text('{"format": 1, "choices": {"op": {"chosen": 3}}}')

@@ -34,7 +34,7 @@ from svd.fast import batch_norm, blocked, build, choice, im2col, max_pool, numpy
 
 
 # The blocked path's block sizes on offer, as multiples of its default: which fits the caches best depends on
-# the machine (on the 2-core EPYC of BENCHMARKS.md, a quarter and four times the default are 0-40% slower).
+# the machine and the layer (on the 2-core EPYC of BENCHMARKS.md section 3, up to 1.9x between the three).
 BLOCK_SCALES = {"blocked": 1.0, "blocked, 1/4 blocks": 0.25, "blocked, 4x blocks": 4.0}
 
 

@@ -6,9 +6,10 @@ max-pool: compiled, NumPy), the first call with a new *key* (the operation, the
 shapes, the dilation, whether dx is wanted, the number of threads) runs each
 candidate WARMUP times and then REPEATS times, keeps the one with the lowest
 median time, and runs it once more for the result (the candidates share
-buffers, svd/fast/workers.py). The same call never measures
-twice in a process. The choices are saved, with the times they were made on, to
-a file in the compiled code's folder named after the machine (`machine_tag`:
+buffers, svd/fast/workers.py). The same call never measures twice in a
+process, and a key measured among other candidates (a code change that adds or
+removes one) is measured again. The choices are saved, with the times they
+were made on, to a file in the compiled code's folder named after the machine (`machine_tag`:
 CPU model and flags, core count, NumPy and SciPy (whose BLAS runs) versions, the compiled library,
 which is itself named after the C sources): another machine or a changed source
 starts a new file, so a choice is never stale. `run.py bench --layers` prints them.
@@ -89,8 +90,9 @@ def choose(key, candidates, run):
         return run(candidates[0][1])
     by_name = dict(candidates)
     choices = _loaded()
-    chosen = choices.get(key, {}).get("chosen")
-    if chosen not in by_name:
+    stored = choices.get(key, {})
+    chosen = stored.get("chosen")
+    if chosen not in by_name or set(stored["seconds"]) != set(by_name):  # new, or measured among other candidates
         seconds = {name: _median_seconds(run, function) for name, function in candidates}
         chosen = min(seconds, key=seconds.get)
         choices[key] = {"chosen": chosen, "seconds": seconds}
